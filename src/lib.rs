@@ -1,0 +1,15 @@
+//! dlrepo: a DigiLocker issuer's dedicated repository.
+//!
+//! See ARCHITECTURE.md for the map. Dependencies flow one way: `server` and the CLI use
+//! the capabilities (`wire`, `auth`, `uri`, `store`, `docs`, `import`); those never use
+//! `server`.
+
+pub mod aadhaar;
+pub mod auth;
+pub mod config;
+pub mod docs;
+pub mod error;
+pub mod server;
+pub mod store;
+pub mod uri;
+pub mod wire;

@@ -1,0 +1,233 @@
+//! Queries on documents and their bytes.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::{blobs, documents};
+use super::{DbConn, StoreError};
+use crate::uri::DocIdSpace;
+
+/// Runs the same diesel code on the concrete connection of either backend, for the few
+/// statements `MultiConnection` cannot express (upserts).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            DbConn::Sqlite($c) => $body,
+            DbConn::Postgres($c) => $body,
+        }
+    };
+}
+
+/// Joins UDF values in the doc type's configured order. Values never hold control
+/// characters (they are refused before any query), so the key splits back unambiguously.
+pub const UDF_SEPARATOR: char = '\u{1f}';
+
+pub fn udf_key<S: AsRef<str>>(values: &[S]) -> String {
+    let mut key = String::new();
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            key.push(UDF_SEPARATOR);
+        }
+        key.push_str(v.as_ref());
+    }
+    key
+}
+
+/// Lifecycle of a DocId.
+pub mod status {
+    /// Minted by `dlrepo mint`, not yet bound to a document.
+    pub const RESERVED: &str = "reserved";
+    pub const ISSUED: &str = "issued";
+    pub const REVOKED: &str = "revoked";
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    NotFound,
+    Found {
+        doc_id: String,
+        content: Option<Vec<u8>>,
+    },
+    Ambiguous,
+}
+
+/// The Pull URI lookup: one indexed query on (doctype, udf_key); at most two rows read
+/// so that "more than one" is told apart from "one".
+pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Lookup, StoreError> {
+    let rows: Vec<(String, Option<Vec<u8>>)> = documents::table
+        .left_join(blobs::table)
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::udf_key.eq(key))
+        .filter(documents::status.eq(status::ISSUED))
+        .select((documents::doc_id, blobs::content.nullable()))
+        .limit(2)
+        .load(conn)?;
+    Ok(match rows.len() {
+        0 => Lookup::NotFound,
+        1 => {
+            let (doc_id, content) = rows.into_iter().next().expect("one row");
+            Lookup::Found { doc_id, content }
+        }
+        _ => Lookup::Ambiguous,
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct DocRecord {
+    pub status: String,
+    pub content: Option<Vec<u8>>,
+}
+
+/// The Pull Doc lookup, by the unique (doctype, doc_id).
+pub fn find_by_doc_id(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+) -> Result<Option<DocRecord>, StoreError> {
+    let row: Option<(String, Option<Vec<u8>>)> = documents::table
+        .left_join(blobs::table)
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::doc_id.eq(doc_id))
+        .select((documents::status, blobs::content.nullable()))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(status, content)| DocRecord { status, content }))
+}
+
+#[derive(Debug, Clone, Insertable, AsChangeset)]
+#[diesel(table_name = documents)]
+pub struct NewDocument {
+    pub doctype: String,
+    pub doc_id: String,
+    pub status: String,
+    pub udf_key: Option<String>,
+    pub doc_name: Option<String>,
+    pub holder_name: Option<String>,
+    pub aadhaar: Option<String>,
+    pub issued_on: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub blob_sha256: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts unless (doctype, doc_id) is taken; true when inserted. The unique index is
+/// the arbiter, so concurrent importers can never hand out the same DocId.
+pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+    let n = on_backend!(conn, c => diesel::insert_into(documents::table)
+        .values(doc)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(n == 1)
+}
+
+/// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.
+pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        documents::table
+            .filter(documents::doctype.eq(&doc.doctype))
+            .filter(documents::doc_id.eq(&doc.doc_id))
+            .filter(documents::status.eq(status::RESERVED)),
+    )
+    .set((
+        documents::status.eq(&doc.status),
+        documents::udf_key.eq(&doc.udf_key),
+        documents::doc_name.eq(&doc.doc_name),
+        documents::holder_name.eq(&doc.holder_name),
+        documents::aadhaar.eq(&doc.aadhaar),
+        documents::issued_on.eq(&doc.issued_on),
+        documents::valid_from.eq(&doc.valid_from),
+        documents::valid_to.eq(&doc.valid_to),
+        documents::blob_sha256.eq(&doc.blob_sha256),
+        documents::updated_at.eq(doc.updated_at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Stores bytes under their SHA-256 unless already there.
+pub fn put_blob(
+    conn: &mut DbConn,
+    sha256: &str,
+    content: &[u8],
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let row = (
+        blobs::sha256.eq(sha256),
+        blobs::content.eq(content),
+        blobs::size.eq(content.len() as i64),
+        blobs::created_at.eq(now),
+    );
+    on_backend!(conn, c => diesel::insert_into(blobs::table)
+        .values(row)
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(())
+}
+
+/// Clashes tolerated for one DocId before giving up: with a space 10x the documents, the
+/// chance of even two in a row is below 1%.
+pub const MINT_ATTEMPTS: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+#[error("no free DocId after {MINT_ATTEMPTS} attempts: the DocId space of {0} is nearly full; raise expected_count")]
+pub struct SpaceExhausted(pub String);
+
+/// Inserts `doc` under a freshly minted DocId, retrying on a clash; returns the DocId.
+pub fn insert_minted(
+    conn: &mut DbConn,
+    doc: &mut NewDocument,
+    space: &DocIdSpace,
+) -> Result<Result<String, SpaceExhausted>, StoreError> {
+    for _ in 0..MINT_ATTEMPTS {
+        doc.doc_id = space.mint();
+        if insert_if_free(conn, doc)? {
+            return Ok(Ok(doc.doc_id.clone()));
+        }
+    }
+    Ok(Err(SpaceExhausted(doc.doctype.clone())))
+}
+
+/// `dlrepo mint`: reserves `count` fresh DocIds in one transaction.
+pub fn reserve(
+    conn: &mut DbConn,
+    doctype: &str,
+    space: &DocIdSpace,
+    count: usize,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, StoreError> {
+    conn.transaction(|conn| {
+        let mut ids = Vec::with_capacity(count);
+        let mut doc = NewDocument {
+            doctype: doctype.to_string(),
+            doc_id: String::new(),
+            status: status::RESERVED.to_string(),
+            udf_key: None,
+            doc_name: None,
+            holder_name: None,
+            aadhaar: None,
+            issued_on: None,
+            valid_from: None,
+            valid_to: None,
+            blob_sha256: None,
+            created_at: now,
+            updated_at: now,
+        };
+        for _ in 0..count {
+            match insert_minted(conn, &mut doc, space)? {
+                Ok(id) => ids.push(id),
+                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            }
+        }
+        Ok(ids)
+    })
+}
+
+pub fn count_by_status(conn: &mut DbConn, doctype: &str, st: &str) -> Result<i64, StoreError> {
+    Ok(documents::table
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::status.eq(st))
+        .count()
+        .get_result(conn)?)
+}

@@ -1,0 +1,33 @@
+//! Hand-written schema shared by both backends: portable types only. A test checks it
+//! against what the migrations create.
+
+diesel::table! {
+    blobs (sha256) {
+        sha256 -> Text,
+        content -> Binary,
+        size -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    documents (id) {
+        id -> BigInt,
+        doctype -> Text,
+        doc_id -> Text,
+        status -> Text,
+        udf_key -> Nullable<Text>,
+        doc_name -> Nullable<Text>,
+        holder_name -> Nullable<Text>,
+        aadhaar -> Nullable<Text>,
+        issued_on -> Nullable<Text>,
+        valid_from -> Nullable<Text>,
+        valid_to -> Nullable<Text>,
+        blob_sha256 -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(documents -> blobs (blob_sha256));
+diesel::allow_tables_to_appear_in_same_query!(blobs, documents);

@@ -1,0 +1,14 @@
+//! The DigiLocker XML dialects: requests we accept and responses we write.
+//!
+//! Requests are read into a local-name tree ([`xml::Element`]) and then into typed
+//! requests, so later API versions (extra attributes such as `format`, extra `DocDetails`
+//! children such as `DocType`) are read beside 1.0 without a second parser. These types
+//! know nothing of the database or of HTTP.
+
+pub mod pull;
+pub mod xml;
+
+pub use pull::{
+    PullDocRequest, PullDocResponse, PullUriRequest, PullUriResponse, RequestHeader,
+    ResponseFormat, Status, WireError,
+};

@@ -1,0 +1,214 @@
+//! A small, strict XML reader for DigiLocker's request documents.
+//!
+//! Requests are a root element with attributes and at most a few levels of children, so
+//! we read them into a tiny tree keyed by *local* names: every namespace variant seen in
+//! the wild (`xmlns`, `xmlns:ns2`, the v1 schema URL) reads the same. Anything a request
+//! never needs is refused: DOCTYPE and entity declarations, processing instructions,
+//! undefined entities, deep nesting, huge element counts, several roots.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+const MAX_DEPTH: usize = 8;
+const MAX_ELEMENTS: usize = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlError {
+    #[error("body is not well-formed XML: {0}")]
+    Malformed(String),
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error("DOCTYPE and entity declarations are not accepted")]
+    Doctype,
+    #[error("processing instructions are not accepted")]
+    ProcessingInstruction,
+    #[error("body has no root element")]
+    Empty,
+    #[error("body has content after the root element")]
+    TrailingContent,
+    #[error("elements nested deeper than {MAX_DEPTH}")]
+    TooDeep,
+    #[error("more than {MAX_ELEMENTS} elements")]
+    TooMany,
+}
+
+/// One element: local name, attributes (local names, namespace declarations dropped),
+/// children in order, and its own text (trimmed, text and CDATA joined).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Element {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Element>,
+    pub text: String,
+}
+
+impl Element {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+}
+
+pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
+    std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
+    let mut reader = Reader::from_reader(body);
+    reader.config_mut().check_end_names = true;
+    let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
+
+    let mut stack: Vec<Element> = Vec::new();
+    let mut root: Option<Element> = None;
+    let mut count = 0usize;
+
+    loop {
+        let event = reader.read_event().map_err(malformed)?;
+        match event {
+            Event::Decl(_) | Event::Comment(_) => {}
+            Event::DocType(_) => return Err(XmlError::Doctype),
+            Event::PI(_) => return Err(XmlError::ProcessingInstruction),
+            Event::Start(_) | Event::Empty(_) if root.is_some() => {
+                return Err(XmlError::TrailingContent);
+            }
+            Event::Start(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooMany);
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError::TooDeep);
+                }
+                stack.push(element(&e)?);
+            }
+            Event::Empty(e) => {
+                count += 1;
+                if count > MAX_ELEMENTS {
+                    return Err(XmlError::TooMany);
+                }
+                let el = element(&e)?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::End(_) => {
+                let mut el = stack
+                    .pop()
+                    .ok_or_else(|| XmlError::Malformed("unexpected end tag".into()))?;
+                el.text = el.text.trim().to_string();
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                let s = t
+                    .unescape()
+                    .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&s),
+                    None if s.trim().is_empty() => {}
+                    None => return Err(XmlError::Malformed("text outside the root element".into())),
+                }
+            }
+            Event::CData(c) => {
+                let s = c.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
+                match stack.last_mut() {
+                    Some(el) => el.text.push_str(&s),
+                    None => return Err(XmlError::Malformed("CDATA outside the root element".into())),
+                }
+            }
+            Event::Eof => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(XmlError::Malformed("document ends inside an element".into()));
+    }
+    root.ok_or(XmlError::Empty)
+}
+
+fn element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
+    let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+    let mut attrs = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|e| XmlError::Malformed(e.to_string()))?;
+        if a.key.as_namespace_binding().is_some() {
+            continue;
+        }
+        let key = String::from_utf8_lossy(a.key.local_name().as_ref()).into_owned();
+        let value = a
+            .unescape_value()
+            .map_err(|e| XmlError::Malformed(e.to_string()))?
+            .into_owned();
+        attrs.push((key, value));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        children: Vec::new(),
+        text: String::new(),
+    })
+}
+
+/// Escape text or an attribute value for output.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_local_names_in_any_namespace() {
+        for root in [
+            r#"<PullURIRequest xmlns:ns2="http://tempuri.org/" ts="1">"#,
+            r#"<PullURIRequest xmlns="http://tempuri.org/" ts="1">"#,
+            r#"<ns2:PullURIRequest xmlns:ns2="http://tempuri.org/" ts="1">"#,
+        ] {
+            let close = if root.starts_with("<ns2:") {
+                "</ns2:PullURIRequest>"
+            } else {
+                "</PullURIRequest>"
+            };
+            let doc = format!(
+                "<?xml version=\"1.0\"?>{root}<DocDetails><RollNo> 12&amp;3 </RollNo></DocDetails>{close}"
+            );
+            let el = parse(doc.as_bytes()).expect("parse");
+            assert_eq!(el.name, "PullURIRequest");
+            assert_eq!(el.attr("ts"), Some("1"));
+            assert_eq!(el.attrs.len(), 1);
+            let d = el.child("DocDetails").expect("details");
+            assert_eq!(d.children[0].text, "12&3");
+        }
+    }
+
+    #[test]
+    fn refuses_doctype_entities_and_junk() {
+        let cases: &[(&str, XmlError)] = &[
+            (
+                "<!DOCTYPE x [<!ENTITY a \"b\">]><x>&a;</x>",
+                XmlError::Doctype,
+            ),
+            ("<?php x ?><x/>", XmlError::ProcessingInstruction),
+            ("", XmlError::Empty),
+            ("<x/><y/>", XmlError::TrailingContent),
+        ];
+        for (doc, want) in cases {
+            assert_eq!(&parse(doc.as_bytes()).expect_err(doc), want);
+        }
+        for doc in ["<x>&undefined;</x>", "<x><y></x>", "<x a='1' a='2'/>", "<x"] {
+            assert!(
+                matches!(parse(doc.as_bytes()), Err(XmlError::Malformed(_))),
+                "{doc}"
+            );
+        }
+        assert_eq!(parse(b"\xff<x/>"), Err(XmlError::NotUtf8));
+        let deep = "<a>".repeat(20) + &"</a>".repeat(20);
+        assert_eq!(parse(deep.as_bytes()), Err(XmlError::TooDeep));
+    }
+}

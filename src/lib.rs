@@ -6,9 +6,13 @@
 
 pub mod aadhaar;
 pub mod auth;
+pub mod bench;
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod docs;
 pub mod error;
+pub mod import;
 pub mod server;
 pub mod store;
 pub mod uri;

@@ -1,0 +1,188 @@
+//! `dlrepo bench ...`: data and load helpers for BENCHMARKS.md. Nothing here is used
+//! by the server; numbers come from `bench/run.sh`, never from tests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use rand::seq::SliceRandom;
+use rand::{Rng, RngCore};
+
+use crate::auth;
+use crate::docs::render;
+use crate::uri::DocIdSpace;
+use crate::wire::pull::build;
+
+pub const BENCH_KEY: &str = "bench-api-key-not-a-secret-0123456789";
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Write a bench config, N rows of CSV in random order and a few shared PDFs.
+    Gen {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: u64,
+        /// Distinct PDF files the rows share.
+        #[arg(long, default_value_t = 4)]
+        pdfs: u64,
+        #[arg(long, default_value_t = 30)]
+        pdf_kb: usize,
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        bind: String,
+    },
+    /// Write COUNT PullURIRequest bodies, one per line, for rows drawn at random.
+    Requests {
+        #[arg(long)]
+        rows: u64,
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A bare actix-web "hello" server: the ceiling for our requests/s.
+    Hello {
+        #[arg(long, default_value = "127.0.0.1:8089")]
+        bind: String,
+    },
+    /// Mint COUNT DocIds in memory and report ids/s.
+    Mint {
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+    },
+}
+
+pub fn roll_no(i: u64) -> String {
+    (10_000_000 + i).to_string()
+}
+
+pub fn year(i: u64) -> String {
+    (2000 + i % 25).to_string()
+}
+
+/// A valid PDF of about `kb` KiB: a rendered page plus an incompressible stream.
+pub fn filler_pdf(kb: usize, n: u64) -> Result<Vec<u8>> {
+    let base = render::plain_certificate(
+        "Bench Board",
+        "Mark Sheet",
+        &[("Copy", &n.to_string())],
+        "bench",
+    )?;
+    let mut doc = lopdf::Document::load_mem(&base)?;
+    let mut noise = vec![0u8; kb * 1024];
+    rand::thread_rng().fill_bytes(&mut noise);
+    doc.add_object(lopdf::Stream::new(lopdf::dictionary! {}, noise));
+    let mut out = Vec::new();
+    doc.save_to(&mut out)?;
+    Ok(out)
+}
+
+pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
+    match cmd {
+        BenchCommand::Gen {
+            dir,
+            rows,
+            pdfs,
+            pdf_kb,
+            bind,
+        } => gen(&dir, rows, pdfs, pdf_kb, &bind),
+        BenchCommand::Requests { rows, count, out } => {
+            let config = crate::cli::load_config(config_path)?;
+            let ts = auth::now_ts();
+            let keyhash = auth::keyhash(config.api_key(), &ts);
+            let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
+            let mut rng = rand::thread_rng();
+            for t in 0..count {
+                let i = rng.gen_range(0..rows);
+                let body = build::pull_uri_request(
+                    &ts,
+                    &t.to_string(),
+                    &config.digilocker.org_id,
+                    &keyhash,
+                    &[("RollNo", &roll_no(i)), ("Year", &year(i))],
+                );
+                writeln!(w, "{body}")?;
+            }
+            w.flush()?;
+            Ok(())
+        }
+        BenchCommand::Hello { bind } => {
+            use actix_web::{web, App, HttpResponse, HttpServer};
+            actix_web::rt::System::new().block_on(async move {
+                HttpServer::new(|| {
+                    App::new().route(
+                        "/",
+                        web::post().to(|| async { HttpResponse::Ok().body("hello") }),
+                    )
+                })
+                .bind(&bind)?
+                .run()
+                .await
+            })?;
+            Ok(())
+        }
+        BenchCommand::Mint { count } => {
+            let space = DocIdSpace::for_expected(1_000_000, None)?;
+            let started = Instant::now();
+            let mut total = 0usize;
+            for _ in 0..count {
+                total += space.mint().len();
+            }
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "minted {count} DocIds of {} chars in {secs:.3} s: {:.0} ids/s (checksum {total})",
+                space.length,
+                count as f64 / secs
+            );
+            Ok(())
+        }
+    }
+}
+
+fn gen(dir: &Path, rows: u64, pdfs: u64, pdf_kb: usize, bind: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(
+        dir.join("dlrepo.toml"),
+        format!(
+            r#"[issuer]
+id = "in.gov.bench.board"
+[server]
+bind = "{bind}"
+[database]
+url = "bench.sqlite3"
+pool_size = 8
+[digilocker]
+org_id = "BENCH"
+api_key = "{BENCH_KEY}"
+[[doctypes]]
+code = "MARKS"
+name = "Mark Sheet"
+expected_count = {expected}
+udfs = [ {{ name = "RollNo", pattern = "[0-9]{{8}}" }}, {{ name = "Year", pattern = "(19|20)[0-9]{{2}}" }} ]
+"#,
+            expected = rows.max(1_000_000)
+        ),
+    )?;
+    for n in 0..pdfs.max(1) {
+        std::fs::write(dir.join(format!("doc{n}.pdf")), filler_pdf(pdf_kb, n)?)?;
+    }
+    let mut order: Vec<u64> = (0..rows).collect();
+    order.shuffle(&mut rand::thread_rng());
+    let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("rows.csv"))?);
+    writeln!(w, "RollNo,Year,holder_name,doc_name,issued_on,pdf")?;
+    for i in order {
+        writeln!(
+            w,
+            "{},{},Student {i},Mark Sheet,15/05/{},doc{}.pdf",
+            roll_no(i),
+            year(i),
+            year(i),
+            i % pdfs.max(1)
+        )?;
+    }
+    w.flush()?;
+    println!("wrote {} rows and {} PDFs of ~{pdf_kb} KiB to {}", rows, pdfs.max(1), dir.display());
+    Ok(())
+}

@@ -1,0 +1,346 @@
+//! The command line: `dlrepo demo | serve | import | mint | uri | curl | migrate |
+//! check-config | bench`.
+
+use std::io::IsTerminal;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::auth;
+use crate::config::{Config, EnvOverrides};
+use crate::import::{self, ImportOptions};
+use crate::store::{self, documents};
+use crate::uri::DocUri;
+use crate::wire::pull::build;
+
+#[derive(Debug, Parser)]
+#[command(name = "dlrepo", version, about = "A DigiLocker issuer's dedicated repository")]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, short, global = true, env = "DLREPO_CONFIG", default_value = "dlrepo.toml")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a working folder with example config, database and documents, then serve it.
+    Demo {
+        /// The working folder (created if missing, reused if present).
+        #[arg(long, default_value = "dlrepo-demo")]
+        dir: PathBuf,
+        /// Set up and print the curl line, but do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve Pull URI, Pull Doc and /healthz.
+    Serve,
+    /// Import documents of one doc type from a CSV file.
+    Import {
+        #[arg(long)]
+        doctype: String,
+        /// The CSV file: a header row, one column per UDF, doc_name, issued_on, ...
+        file: PathBuf,
+        /// Write `line,uri` for every imported row to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = import::DEFAULT_BATCH)]
+        batch: usize,
+    },
+    /// Reserve N fresh, unused DocIds and print their URIs.
+    Mint {
+        #[arg(long)]
+        doctype: String,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Work with document URIs.
+    Uri {
+        #[command(subcommand)]
+        command: UriCommand,
+    },
+    /// Print a ready-to-run curl command with a fresh ts and keyhash.
+    Curl {
+        #[command(subcommand)]
+        request: CurlRequest,
+        /// Base URL of the server (default: http:// + server.bind).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Validate the configuration and name each problem's field.
+    CheckConfig,
+    /// Benchmark helpers (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UriCommand {
+    /// Explain a URI's parts, or why it is malformed.
+    Parse { uri: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CurlRequest {
+    /// A PullURIRequest: `dlrepo curl pull-uri RollNo=2024100 Year=2024`.
+    PullUri {
+        /// Search fields as NAME=VALUE.
+        udfs: Vec<String>,
+    },
+    /// A PullDocRequest for a URI.
+    PullDoc { uri: String },
+}
+
+pub fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    let config = Config::load(path, &EnvOverrides::from_env())?;
+    for w in config.warnings() {
+        tracing::warn!("config: {w}");
+    }
+    Ok(config)
+}
+
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match cli.command {
+        Command::Demo { dir, no_serve } => crate::demo::run(&dir, !no_serve).map(|_| ExitCode::SUCCESS),
+        Command::Serve => {
+            let config = load_config(&cli.config)?;
+            serve(config)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import {
+            doctype,
+            file,
+            out,
+            batch,
+        } => {
+            let config = load_config(&cli.config)?;
+            let report = import_file(&config, &doctype, &file, out.as_deref(), batch)?;
+            Ok(if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Mint { doctype, count } => {
+            let config = load_config(&cli.config)?;
+            let dt = config
+                .doctype(&doctype)
+                .with_context(|| format!("doc type '{doctype}' is not in the config"))?;
+            store::open_and_migrate(&config.database)?;
+            let mut conn = store::establish(&config.database.url)?;
+            let ids = documents::reserve(
+                &mut conn,
+                &dt.code,
+                &dt.id_space,
+                count,
+                chrono::Utc::now().naive_utc(),
+            )?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for id in ids {
+                use std::io::Write;
+                writeln!(out, "{}-{}-{}", config.issuer_id, dt.code, id)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Uri {
+            command: UriCommand::Parse { uri },
+        } => Ok(explain_uri(&uri)),
+        Command::Curl { request, url } => {
+            let config = load_config(&cli.config)?;
+            let base = url.unwrap_or_else(|| format!("http://{}", config.server.bind));
+            println!("{}", curl_line(&config, &base, &request)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = load_config(&cli.config)?;
+            let applied = store::open_and_migrate(&config.database)?;
+            if applied.is_empty() {
+                println!("database is up to date");
+            }
+            for m in applied {
+                println!("applied {m}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::CheckConfig => match Config::load(&cli.config, &EnvOverrides::from_env()) {
+            Ok(config) => {
+                for w in config.warnings() {
+                    println!("warning: {w}");
+                }
+                println!(
+                    "{}: OK ({} doc type(s): {})",
+                    cli.config.display(),
+                    config.doctypes.len(),
+                    config
+                        .doctypes
+                        .iter()
+                        .map(|d| format!("{} DocId length {}", d.code, d.id_space.length))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Bench(cmd) => crate::bench::run(cmd, &cli.config).map(|_| ExitCode::SUCCESS),
+    }
+}
+
+/// Migrates, then serves until interrupted.
+pub fn serve(config: Config) -> Result<()> {
+    let applied = store::open_and_migrate(&config.database)
+        .with_context(|| format!("cannot prepare the database at {}", redact_url(&config.database.url)))?;
+    for m in applied {
+        tracing::info!("applied migration {m}");
+    }
+    let pool = store::pool(&config.database)?;
+    let listener = TcpListener::bind(&config.server.bind)
+        .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    tracing::info!(
+        bind = %config.server.bind,
+        pull_uri = %config.server.pull_uri_path,
+        pull_doc = %config.server.pull_doc_path,
+        database = %redact_url(&config.database.url),
+        "dlrepo serving"
+    );
+    let config = Arc::new(config);
+    actix_web::rt::System::new().block_on(async move {
+        crate::server::run(config, pool, listener)?.await
+    })?;
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub fn import_file(
+    config: &Config,
+    doctype: &str,
+    file: &Path,
+    out: Option<&Path>,
+    batch: usize,
+) -> Result<import::ImportReport> {
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    let report = import::run(
+        config,
+        &mut conn,
+        &ImportOptions {
+            doctype,
+            csv: file,
+            out,
+            batch_size: batch,
+            progress: std::io::stderr().is_terminal(),
+        },
+    )?;
+    for r in &report.rejected {
+        eprintln!("{}: line {}: {}", file.display(), r.line, r.reason);
+    }
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "imported {} row(s), rejected {} in {:.2} s ({:.0} rows/s)",
+        report.imported,
+        report.rejected.len(),
+        secs,
+        report.imported as f64 / secs.max(1e-9)
+    );
+    Ok(report)
+}
+
+fn explain_uri(s: &str) -> std::process::ExitCode {
+    match DocUri::parse(s) {
+        Err(e) => {
+            println!("malformed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+        Ok(u) => {
+            println!("IssuerId: {}", u.issuer_id);
+            println!("DocType:  {}", u.doc_type);
+            println!("DocId:    {}", u.doc_id);
+            let v = u.strict_violations();
+            if v.is_empty() {
+                println!("well-formed: follows every rule of the spec");
+            } else {
+                println!("readable, but breaks the spec's rules (accepted from partners, never minted):");
+                for e in v {
+                    println!("  - {e}");
+                }
+            }
+            std::process::ExitCode::SUCCESS
+        }
+    }
+}
+
+/// A shell-quoted curl command for a request signed with the configured key, valid for
+/// `ts_window_minutes` from now.
+pub fn curl_line(config: &Config, base: &str, request: &CurlRequest) -> Result<String> {
+    let ts = auth::now_ts();
+    let txn = format!("{}", chrono::Utc::now().timestamp_millis());
+    let keyhash = auth::keyhash(config.api_key(), &ts);
+    let (path, body) = match request {
+        CurlRequest::PullUri { udfs } => {
+            let mut pairs = Vec::new();
+            for u in udfs {
+                let Some((n, v)) = u.split_once('=') else {
+                    bail!("'{u}' is not NAME=VALUE");
+                };
+                pairs.push((n, v));
+            }
+            (
+                config.server.pull_uri_path.clone(),
+                build::pull_uri_request(&ts, &txn, &config.digilocker.org_id, &keyhash, &pairs),
+            )
+        }
+        CurlRequest::PullDoc { uri } => (
+            config.server.pull_doc_path.clone(),
+            build::pull_doc_request(&ts, &txn, &config.digilocker.org_id, &keyhash, uri),
+        ),
+    };
+    Ok(format!(
+        "curl -sS -X POST '{}{}' -H 'Content-Type: application/xml' --data-binary '{}'",
+        base.trim_end_matches('/'),
+        path,
+        body.replace('\'', "'\\''")
+    ))
+}

@@ -1,0 +1,57 @@
+//! `dlrepo demo`: a working folder with the example config, a fresh API key, a SQLite
+//! database holding the example documents, and a printed curl line that pulls one.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use rand::RngCore;
+
+use crate::auth::to_hex;
+use crate::cli::{self, CurlRequest};
+use crate::store::{self, documents};
+
+const CONFIG: &str = include_str!("../examples/demo/dlrepo.toml");
+const MARKS: &str = include_str!("../examples/demo/marks.csv");
+const DIPLOMAS: &str = include_str!("../examples/demo/diplomas.csv");
+
+pub fn run(dir: &Path, serve: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let config_path = dir.join("dlrepo.toml");
+    if !config_path.exists() {
+        let mut key = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        std::fs::write(&config_path, CONFIG.replace("@API_KEY@", &to_hex(&key)))?;
+        std::fs::write(dir.join("marks.csv"), MARKS)?;
+        std::fs::write(dir.join("diplomas.csv"), DIPLOMAS)?;
+        println!("created {} with a fresh API key", config_path.display());
+    }
+    let config = cli::load_config(&config_path)?;
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
+        cli::import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000)?;
+        cli::import_file(&config, "DIPLM", &dir.join("diplomas.csv"), None, 1000)?;
+    }
+    let uri = match documents::find_by_udfs(&mut conn, "MARKS", &documents::udf_key(&["2024100", "2024"]))? {
+        documents::Lookup::Found { doc_id, .. } => format!("{}-MARKS-{doc_id}", config.issuer_id),
+        _ => format!("{}-MARKS-UNKNOWN", config.issuer_id),
+    };
+    let base = format!("http://{}", config.server.bind);
+    let pull_uri = cli::curl_line(
+        &config,
+        &base,
+        &CurlRequest::PullUri {
+            udfs: vec!["RollNo=2024100".into(), "Year=2024".into()],
+        },
+    )?;
+    let pull_doc = cli::curl_line(&config, &base, &CurlRequest::PullDoc { uri: uri.clone() })?;
+    println!(
+        "\nPull the mark sheet of RollNo 2024100 (valid for {} minutes; `dlrepo -c {} curl pull-uri RollNo=2024100 Year=2024` makes a fresh one):\n\n{pull_uri}\n\nPull the same document by its URI {uri}:\n\n{pull_doc}\n",
+        config.digilocker.ts_window_minutes,
+        config_path.display()
+    );
+    if serve {
+        cli::serve(config)?;
+    }
+    Ok(())
+}

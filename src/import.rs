@@ -1,0 +1,548 @@
+//! `dlrepo import`: documents from a CSV file into the store.
+//!
+//! Columns: one per UDF of the doc type (named as the UDF), `doc_name`, `issued_on`
+//! (DD/MM/YYYY), and optionally `valid_from`, `valid_to`, `aadhaar`, `holder_name`,
+//! `doc_id`, `pdf` (a path relative to the CSV). Every row is checked completely before
+//! any write; valid rows are written in batches, one transaction each. A rejected row is
+//! reported with its line number and never written in part.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{NaiveDate, NaiveDateTime, Utc};
+use diesel::Connection;
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use crate::aadhaar;
+use crate::auth::to_hex;
+use crate::config::{Config, DocType};
+use crate::docs::render;
+use crate::store::documents::{self, status, NewDocument};
+use crate::store::{DbConn, StoreError};
+use crate::uri;
+
+pub const DEFAULT_BATCH: usize = 5_000;
+const OPTIONAL: &[&str] = &[
+    "valid_from",
+    "valid_to",
+    "aadhaar",
+    "holder_name",
+    "doc_id",
+    "pdf",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("doc type '{0}' is not in the config")]
+    UnknownDocType(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("header of {path}: {reason}")]
+    Header { path: PathBuf, reason: String },
+    #[error("database error in the batch of lines {first}..={last}; that batch was rolled back, earlier batches are kept: {source}")]
+    Store {
+        first: u64,
+        last: u64,
+        source: StoreError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Line of the CSV file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub rejected: Vec<Rejection>,
+    pub elapsed: Duration,
+}
+
+pub struct ImportOptions<'a> {
+    pub doctype: &'a str,
+    pub csv: &'a Path,
+    pub out: Option<&'a Path>,
+    pub batch_size: usize,
+    pub progress: bool,
+}
+
+/// Where each known column sits in the file.
+struct Columns {
+    udfs: Vec<usize>,
+    doc_name: usize,
+    issued_on: usize,
+    optional: HashMap<&'static str, usize>,
+}
+
+impl Columns {
+    fn from_header(header: &csv::StringRecord, doctype: &DocType) -> Result<Columns, String> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|h| h.trim().trim_start_matches('\u{feff}').to_string())
+            .collect();
+        let mut seen = HashSet::new();
+        for n in &names {
+            if !seen.insert(n.to_ascii_lowercase()) {
+                return Err(format!("column '{n}' appears twice"));
+            }
+        }
+        let find = |want: &str| names.iter().position(|n| n.eq_ignore_ascii_case(want));
+        let expected = || {
+            let mut all: Vec<String> = doctype.udfs.iter().map(|u| u.name.clone()).collect();
+            all.extend(["doc_name".into(), "issued_on".into()]);
+            all.extend(OPTIONAL.iter().map(|s| format!("[{s}]")));
+            all.join(", ")
+        };
+        for n in &names {
+            let known = doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
+                || ["doc_name", "issued_on"]
+                    .iter()
+                    .chain(OPTIONAL)
+                    .any(|k| k.eq_ignore_ascii_case(n));
+            if !known {
+                return Err(format!(
+                    "unknown column '{n}'; the columns of {} are: {}",
+                    doctype.code,
+                    expected()
+                ));
+            }
+        }
+        let required = |want: &str| {
+            find(want).ok_or_else(|| format!("missing column '{want}'; expected: {}", expected()))
+        };
+        let udfs = doctype
+            .udfs
+            .iter()
+            .map(|u| required(&u.name))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Columns {
+            udfs,
+            doc_name: required("doc_name")?,
+            issued_on: required("issued_on")?,
+            optional: OPTIONAL
+                .iter()
+                .filter_map(|k| find(k).map(|i| (*k, i)))
+                .collect(),
+        })
+    }
+
+    fn get<'r>(&self, rec: &'r csv::StringRecord, key: &str) -> Option<&'r str> {
+        self.optional
+            .get(key)
+            .and_then(|&i| rec.get(i))
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// Where the row's bytes come from.
+enum Content {
+    /// A file's bytes, already hashed.
+    File { sha256: String },
+    /// Rendered once the DocId is known.
+    Render { fields: Vec<(String, String)> },
+}
+
+/// A row that passed every check and only waits to be written.
+struct ValidRow {
+    line: u64,
+    doc: NewDocument,
+    minted: bool,
+    content: Content,
+}
+
+fn parse_date(s: &str, column: &str) -> Result<String, String> {
+    NaiveDate::parse_from_str(s, "%d/%m/%Y")
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .map_err(|_| format!("{column} '{s}' is not a date DD/MM/YYYY"))
+}
+
+/// Reads each distinct PDF once, however many rows name it.
+struct PdfCache {
+    base: PathBuf,
+    by_path: HashMap<String, String>,
+    bytes: HashMap<String, Vec<u8>>,
+}
+
+impl PdfCache {
+    fn load(&mut self, rel: &str) -> Result<String, String> {
+        if let Some(sha) = self.by_path.get(rel) {
+            return Ok(sha.clone());
+        }
+        let path = self.base.join(rel);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("pdf '{}' cannot be read: {e}", path.display()))?;
+        if !bytes.starts_with(b"%PDF-") {
+            return Err(format!("pdf '{}' is not a PDF file", path.display()));
+        }
+        let sha = to_hex(&Sha256::digest(&bytes));
+        self.by_path.insert(rel.to_string(), sha.clone());
+        self.bytes.entry(sha.clone()).or_insert(bytes);
+        Ok(sha)
+    }
+}
+
+fn validate_row(
+    rec: &csv::StringRecord,
+    cols: &Columns,
+    doctype: &DocType,
+    pdfs: &mut PdfCache,
+    now: NaiveDateTime,
+) -> Result<(NewDocument, bool, Content), String> {
+    let mut values = Vec::with_capacity(cols.udfs.len());
+    for (u, &i) in doctype.udfs.iter().zip(&cols.udfs) {
+        let v = rec.get(i).unwrap_or("").trim();
+        if v.is_empty() {
+            return Err(format!("{} is empty", u.name));
+        }
+        if v.chars().any(char::is_control) {
+            return Err(format!("{} contains control characters", u.name));
+        }
+        if v.chars().count() > u.max_len {
+            return Err(format!("{} is longer than {} characters", u.name, u.max_len));
+        }
+        if !u.pattern.is_match(v) {
+            return Err(format!(
+                "{} '{}' does not match its pattern",
+                u.name,
+                aadhaar::mask(v)
+            ));
+        }
+        values.push(v);
+    }
+    let doc_name = rec.get(cols.doc_name).unwrap_or("").trim();
+    if doc_name.is_empty() {
+        return Err("doc_name is empty".into());
+    }
+    let issued_on = rec.get(cols.issued_on).unwrap_or("").trim();
+    if issued_on.is_empty() {
+        return Err("issued_on is empty".into());
+    }
+    let issued_on = parse_date(issued_on, "issued_on")?;
+    let valid_from = cols
+        .get(rec, "valid_from")
+        .map(|v| parse_date(v, "valid_from"))
+        .transpose()?;
+    let valid_to = cols
+        .get(rec, "valid_to")
+        .map(|v| parse_date(v, "valid_to"))
+        .transpose()?;
+    if let (Some(f), Some(t)) = (&valid_from, &valid_to) {
+        if f > t {
+            return Err("valid_from is after valid_to".into());
+        }
+    }
+    let aadhaar = cols
+        .get(rec, "aadhaar")
+        .map(|a| aadhaar::normalize(a).map_err(|e| e.to_string()))
+        .transpose()?;
+    let doc_id = cols.get(rec, "doc_id");
+    if let Some(id) = doc_id {
+        uri::validate_doc_id(id).map_err(|e| e.to_string())?;
+    }
+    let holder_name = cols.get(rec, "holder_name").map(str::to_string);
+    let content = match cols.get(rec, "pdf") {
+        Some(rel) => Content::File {
+            sha256: pdfs.load(rel)?,
+        },
+        None => {
+            let mut fields: Vec<(String, String)> = doctype
+                .udfs
+                .iter()
+                .zip(&values)
+                .map(|(u, v)| (u.name.clone(), v.to_string()))
+                .collect();
+            if let Some(h) = &holder_name {
+                fields.push(("Name".into(), h.clone()));
+            }
+            fields.push(("Document".into(), doc_name.to_string()));
+            fields.push(("Issued on".into(), rec.get(cols.issued_on).unwrap_or("").trim().into()));
+            Content::Render { fields }
+        }
+    };
+    let doc = NewDocument {
+        doctype: doctype.code.clone(),
+        doc_id: doc_id.unwrap_or("").to_string(),
+        status: status::ISSUED.to_string(),
+        udf_key: Some(documents::udf_key(&values)),
+        doc_name: Some(doc_name.to_string()),
+        holder_name,
+        aadhaar,
+        issued_on: Some(issued_on),
+        valid_from,
+        valid_to,
+        blob_sha256: None,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((doc, doc_id.is_none(), content))
+}
+
+/// Writes one batch in one transaction. Per-row outcomes (a DocId already issued) become
+/// rejections; a database error rolls the whole batch back.
+fn write_batch(
+    conn: &mut DbConn,
+    config: &Config,
+    doctype: &DocType,
+    batch: &mut [ValidRow],
+    pdfs: &PdfCache,
+    stored_blobs: &mut HashSet<String>,
+) -> Result<(Vec<(u64, String)>, Vec<Rejection>), StoreError> {
+    let now = Utc::now().naive_utc();
+    conn.transaction(|conn| {
+        let mut new_blobs = Vec::new();
+        let mut done = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        for row in batch.iter_mut() {
+            let outcome = write_row(conn, config, doctype, row, pdfs, stored_blobs, &mut new_blobs, now)?;
+            match outcome {
+                Ok(doc_id) => done.push((
+                    row.line,
+                    format!("{}-{}-{}", config.issuer_id, doctype.code, doc_id),
+                )),
+                Err(reason) => rejected.push(Rejection {
+                    line: row.line,
+                    reason,
+                }),
+            }
+        }
+        // Remember blobs only once they are committed.
+        stored_blobs.extend(new_blobs);
+        Ok((done, rejected))
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_row(
+    conn: &mut DbConn,
+    config: &Config,
+    doctype: &DocType,
+    row: &mut ValidRow,
+    pdfs: &PdfCache,
+    stored_blobs: &HashSet<String>,
+    new_blobs: &mut Vec<String>,
+    now: NaiveDateTime,
+) -> Result<Result<String, String>, StoreError> {
+    let mut put = |conn: &mut DbConn, sha: &str, bytes: &[u8]| -> Result<(), StoreError> {
+        if !stored_blobs.contains(sha) && !new_blobs.iter().any(|s| s == sha) {
+            documents::put_blob(conn, sha, bytes, now)?;
+            new_blobs.push(sha.to_string());
+        }
+        Ok(())
+    };
+    for _ in 0..documents::MINT_ATTEMPTS {
+        if row.minted {
+            row.doc.doc_id = doctype.id_space.mint();
+        }
+        let sha = match &row.content {
+            Content::File { sha256 } => {
+                put(conn, sha256, &pdfs.bytes[sha256])?;
+                sha256.clone()
+            }
+            Content::Render { fields } => {
+                let uri = format!("{}-{}-{}", config.issuer_id, doctype.code, row.doc.doc_id);
+                let f: Vec<(&str, &str)> =
+                    fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let title = row.doc.doc_name.as_deref().unwrap_or(&doctype.name);
+                let issuer = config.issuer_name.as_deref().unwrap_or(&config.issuer_id);
+                let pdf = match render::plain_certificate(issuer, title, &f, &uri) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e.to_string())),
+                };
+                let sha = to_hex(&Sha256::digest(&pdf));
+                put(conn, &sha, &pdf)?;
+                sha
+            }
+        };
+        row.doc.blob_sha256 = Some(sha);
+        if !row.minted && documents::issue_reserved(conn, &row.doc)? {
+            return Ok(Ok(row.doc.doc_id.clone()));
+        }
+        if documents::insert_if_free(conn, &row.doc)? {
+            return Ok(Ok(row.doc.doc_id.clone()));
+        }
+        if !row.minted {
+            return Ok(Err(format!(
+                "doc_id {} is already issued for {}",
+                row.doc.doc_id, doctype.code
+            )));
+        }
+    }
+    Ok(Err(format!(
+        "no free DocId after {} attempts: raise expected_count of {}",
+        documents::MINT_ATTEMPTS,
+        doctype.code
+    )))
+}
+
+pub fn run(
+    config: &Config,
+    conn: &mut DbConn,
+    opts: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportError> {
+    let started = Instant::now();
+    let doctype = config
+        .doctype(opts.doctype)
+        .ok_or_else(|| ImportError::UnknownDocType(opts.doctype.to_string()))?;
+    let read_err = |source| ImportError::Read {
+        path: opts.csv.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(opts.csv).map_err(read_err)?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let header = reader
+        .headers()
+        .map_err(|e| ImportError::Header {
+            path: opts.csv.to_owned(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let cols = Columns::from_header(&header, doctype).map_err(|reason| ImportError::Header {
+        path: opts.csv.to_owned(),
+        reason,
+    })?;
+
+    let mut out = match opts.out {
+        Some(p) => {
+            let f = std::fs::File::create(p).map_err(|source| ImportError::Write {
+                path: p.to_owned(),
+                source,
+            })?;
+            let mut w = std::io::BufWriter::new(f);
+            writeln!(w, "line,uri").map_err(|source| ImportError::Write {
+                path: p.to_owned(),
+                source,
+            })?;
+            Some((p, w))
+        }
+        None => None,
+    };
+
+    let bar = if opts.progress {
+        let b = ProgressBar::new(total_bytes);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {percent:>3}% {msg} [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut pdfs = PdfCache {
+        base: opts
+            .csv
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        by_path: HashMap::new(),
+        bytes: HashMap::new(),
+    };
+    let mut stored_blobs = HashSet::new();
+    let mut report = ImportReport::default();
+    let mut batch: Vec<ValidRow> = Vec::with_capacity(opts.batch_size);
+    let now = Utc::now().naive_utc();
+    let mut record = csv::StringRecord::new();
+    let batch_size = opts.batch_size.max(1);
+
+    let mut flush = |batch: &mut Vec<ValidRow>,
+                     report: &mut ImportReport,
+                     pdfs: &PdfCache,
+                     stored: &mut HashSet<String>|
+     -> Result<(), ImportError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let first = batch[0].line;
+        let last = batch[batch.len() - 1].line;
+        let (done, rejected) = write_batch(conn, config, doctype, batch, pdfs, stored)
+            .map_err(|source| ImportError::Store {
+                first,
+                last,
+                source,
+            })?;
+        report.imported += done.len() as u64;
+        report.rejected.extend(rejected);
+        if let Some((p, w)) = out.as_mut() {
+            for (line, uri) in &done {
+                writeln!(w, "{line},{uri}").map_err(|source| ImportError::Write {
+                    path: p.to_path_buf(),
+                    source,
+                })?;
+            }
+            w.flush().map_err(|source| ImportError::Write {
+                path: p.to_path_buf(),
+                source,
+            })?;
+        }
+        batch.clear();
+        Ok(())
+    };
+
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                match validate_row(&record, &cols, doctype, &mut pdfs, now) {
+                    Ok((doc, minted, content)) => batch.push(ValidRow {
+                        line,
+                        doc,
+                        minted,
+                        content,
+                    }),
+                    Err(reason) => report.rejected.push(Rejection { line, reason }),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!(
+                        "has {len} fields, the header has {expected_len}"
+                    ),
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+                    csv::ErrorKind::Io(_) => return Err(read_err(std::io::Error::other(e.to_string()))),
+                    _ => e.to_string(),
+                };
+                report.rejected.push(Rejection { line, reason });
+            }
+        }
+        if batch.len() >= batch_size {
+            flush(&mut batch, &mut report, &pdfs, &mut stored_blobs)?;
+            bar.set_position(reader.position().byte());
+            let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
+            bar.set_message(format!(
+                "{} rows imported, {} rejected, {:.0} rows/s",
+                report.imported,
+                report.rejected.len(),
+                rate
+            ));
+        }
+    }
+    flush(&mut batch, &mut report, &pdfs, &mut stored_blobs)?;
+    bar.finish_and_clear();
+    report.rejected.sort_by_key(|r| r.line);
+    report.elapsed = started.elapsed();
+    Ok(report)
+}

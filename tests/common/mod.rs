@@ -1,0 +1,208 @@
+//! Shared test helpers: a fresh SQLite database per test, the real server on a free
+//! loopback port, and signed requests.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use dlrepo::auth;
+use dlrepo::config::{Config, EnvOverrides};
+use dlrepo::import::{self, ImportOptions};
+use dlrepo::store;
+use dlrepo::wire::pull::build;
+use dlrepo::wire::xml::{self, Element};
+
+pub const API_KEY: &str = "test-api-key-0123456789abcdef";
+pub const ORG: &str = "TESTBOARD";
+pub const ISSUER: &str = "in.gov.test.board";
+
+pub fn config_text(db_url: &str) -> String {
+    format!(
+        r#"
+[issuer]
+id = "{ISSUER}"
+name = "Test Board"
+[server]
+bind = "127.0.0.1:0"
+max_body_bytes = 65536
+[database]
+url = "{db_url}"
+pool_size = 4
+connect_timeout_secs = 2
+[digilocker]
+org_id = "{ORG}"
+api_key = "{API_KEY}"
+ts_window_minutes = 30
+[[doctypes]]
+code = "MARKS"
+name = "Class X Mark Sheet"
+udfs = [ {{ name = "RollNo", pattern = "[0-9]{{6,8}}" }}, {{ name = "Year", pattern = "(19|20)[0-9]{{2}}" }} ]
+[[doctypes]]
+code = "DIPLM"
+name = "Diploma"
+expected_count = 1000
+udfs = [ {{ name = "RegistrationNo", pattern = ".{{1,40}}" }} ]
+"#
+    )
+}
+
+/// A working folder with a config and an empty, migrated SQLite database.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub config: Config,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config_path = dir.path().join("dlrepo.toml");
+        std::fs::write(&config_path, config_text("dlrepo.sqlite3")).expect("write config");
+        let config = Config::load(&config_path, &EnvOverrides::default()).expect("config");
+        store::open_and_migrate(&config.database).expect("migrate");
+        Workspace {
+            dir,
+            config_path,
+            config,
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, content: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+
+    pub fn import(&self, doctype: &str, csv: &Path) -> import::ImportReport {
+        let mut conn = store::establish(&self.config.database.url).expect("connect");
+        import::run(
+            &self.config,
+            &mut conn,
+            &ImportOptions {
+                doctype,
+                csv,
+                out: None,
+                batch_size: 100,
+                progress: false,
+            },
+        )
+        .expect("import")
+    }
+
+    pub fn reload(&self) -> Config {
+        Config::load(&self.config_path, &EnvOverrides::default()).expect("config")
+    }
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub ws: Workspace,
+    pub client: reqwest::Client,
+}
+
+/// The standard data set: three mark sheets (two share a roll number and year, so a
+/// lookup on them is ambiguous) and a diploma.
+pub const MARKS_CSV: &str = "RollNo,Year,holder_name,doc_name,issued_on\n\
+1234567,2020,Asha Rao,Mark Sheet 2020,15/05/2020\n\
+7654321,2021,Ravi Kumar,Mark Sheet 2021,16/05/2021\n\
+7654321,2021,Ravi Kumar,Mark Sheet 2021 (copy),16/05/2021\n";
+
+pub async fn spawn_app() -> TestApp {
+    let ws = Workspace::new();
+    let csv = ws.write("marks.csv", MARKS_CSV);
+    let report = ws.import("MARKS", &csv);
+    assert_eq!(report.imported, 3, "{:?}", report.rejected);
+    let diplomas = ws.write(
+        "diplomas.csv",
+        "RegistrationNo,doc_name,issued_on\n\"O'Brien; DROP TABLE documents; --\",Diploma,01/07/2023\n",
+    );
+    assert_eq!(ws.import("DIPLM", &diplomas).imported, 1);
+    spawn_on(ws).await
+}
+
+pub async fn spawn_on(ws: Workspace) -> TestApp {
+    let config = Arc::new(ws.reload());
+    let pool = store::pool(&config.database).expect("pool");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = dlrepo::server::run(config, pool, listener).expect("server");
+    tokio::spawn(server);
+    TestApp {
+        addr,
+        ws,
+        client: reqwest::Client::new(),
+    }
+}
+
+pub fn signed(ts: &str) -> String {
+    auth::keyhash(API_KEY, ts)
+}
+
+pub fn pull_uri_body(udfs: &[(&str, &str)]) -> String {
+    let ts = auth::now_ts();
+    build::pull_uri_request(&ts, "txn-1", ORG, &signed(&ts), udfs)
+}
+
+pub fn pull_doc_body(uri: &str) -> String {
+    let ts = auth::now_ts();
+    build::pull_doc_request(&ts, "txn-2", ORG, &signed(&ts), uri)
+}
+
+pub struct Reply {
+    pub http: u16,
+    pub root: Element,
+}
+
+impl Reply {
+    pub fn status(&self) -> &str {
+        self.root
+            .child("ResponseStatus")
+            .and_then(|s| s.attr("Status"))
+            .expect("ResponseStatus/@Status")
+    }
+
+    pub fn detail(&self, name: &str) -> Option<&str> {
+        self.root
+            .child("DocDetails")
+            .and_then(|d| d.child(name))
+            .map(|e| e.text.as_str())
+    }
+
+    pub fn doc_bytes(&self) -> Vec<u8> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(self.detail("DocContent").expect("DocContent"))
+            .expect("base64")
+    }
+}
+
+impl TestApp {
+    pub async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
+        let resp = self
+            .client
+            .post(format!("{}{}", self.addr, path))
+            .header("Content-Type", "application/xml")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let http = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        let root = xml::parse(text.as_bytes())
+            .unwrap_or_else(|e| panic!("response is not XML ({e}): {text}"));
+        Reply { http, root }
+    }
+
+    pub async fn pull_uri(&self, udfs: &[(&str, &str)]) -> Reply {
+        self.post("/pulluri", pull_uri_body(udfs)).await
+    }
+
+    pub async fn pull_doc(&self, uri: &str) -> Reply {
+        self.post("/pulldoc", pull_doc_body(uri)).await
+    }
+}

@@ -1,0 +1,198 @@
+//! Pull URI over real HTTP against a real SQLite file.
+
+mod common;
+
+use common::*;
+use dlrepo::auth;
+use dlrepo::wire::pull::build;
+
+#[tokio::test]
+async fn finds_the_document_and_echoes_the_request() {
+    let app = spawn_app().await;
+    let ts = auth::now_ts();
+    let body = build::pull_uri_request(&ts, "1452503688", ORG, &signed(&ts), &[("RollNo", "1234567"), ("Year", "2020")]);
+    let r = app.post("/pulluri", body).await;
+    assert_eq!(r.http, 200);
+    assert_eq!(r.root.name, "PullURIResponse");
+    assert_eq!(r.status(), "1");
+    let st = r.root.child("ResponseStatus").expect("status");
+    assert_eq!(st.attr("ts"), Some(ts.as_str()));
+    assert_eq!(st.attr("txn"), Some("1452503688"));
+    assert_eq!(st.text, "1");
+    assert_eq!(r.detail("RollNo"), Some("1234567"));
+    assert_eq!(r.detail("Year"), Some("2020"));
+    let uri = r.detail("URI").expect("URI");
+    let parsed = dlrepo::uri::DocUri::parse(uri).expect("uri");
+    assert_eq!(parsed.issuer_id, ISSUER);
+    assert_eq!(parsed.doc_type, "MARKS");
+    assert!(parsed.strict_violations().is_empty(), "{uri}");
+    let pdf = r.doc_bytes();
+    assert!(pdf.starts_with(b"%PDF-"));
+
+    // Sign once, serve the same bytes every time.
+    let again = app.pull_uri(&[("Year", "2020"), ("RollNo", "1234567")]).await;
+    assert_eq!(again.detail("URI"), Some(uri));
+    assert_eq!(again.doc_bytes(), pdf);
+}
+
+#[tokio::test]
+async fn doc_type_from_path_or_doc_type_element_and_any_namespace() {
+    let app = spawn_app().await;
+    let r = app
+        .post("/pulluri/MARKS", pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .await;
+    assert_eq!(r.status(), "1");
+    let r = app
+        .post("/pulluri/DIPLM", pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .await;
+    assert_eq!(r.status(), "0", "path names another doc type");
+
+    let ts = auth::now_ts();
+    let body = format!(
+        r#"<PullURIRequest xmlns="https://www.digitallocker.gov.in/schema/issuer/v1/pullurirequest" ver="3.0" ts="{ts}" txn="9" orgId="{ORG}" keyhash="{}" format="pdf"><DocDetails><DocType>MARKS</DocType><DigiLockerId>123e4567-e89b-12d3-a456-426614174000</DigiLockerId><FullName>Asha Rao</FullName><RollNo>1234567</RollNo><Year>2020</Year></DocDetails></PullURIRequest>"#,
+        signed(&ts)
+    );
+    let r = app.post("/pulluri", body).await;
+    assert_eq!(r.status(), "1");
+    assert!(r.doc_bytes().starts_with(b"%PDF-"));
+}
+
+#[tokio::test]
+async fn unknown_and_ambiguous_answer_status_0() {
+    let app = spawn_app().await;
+    let r = app.pull_uri(&[("RollNo", "1111111"), ("Year", "2020")]).await;
+    assert_eq!((r.http, r.status()), (200, "0"));
+    assert_eq!(r.detail("URI"), None);
+    assert_eq!(r.detail("DocContent"), None);
+
+    let r = app.pull_uri(&[("RollNo", "7654321"), ("Year", "2021")]).await;
+    assert_eq!((r.http, r.status()), (200, "0"), "two documents match");
+    assert_eq!(r.detail("URI"), None);
+}
+
+#[tokio::test]
+async fn authentication_failures_answer_status_0() {
+    let app = spawn_app().await;
+    let udfs = [("RollNo", "1234567"), ("Year", "2020")];
+    let now = chrono::Utc::now();
+    let ist = chrono::FixedOffset::east_opt(19800).expect("offset");
+    let ts_at = |mins: i64| {
+        (now + chrono::Duration::minutes(mins))
+            .with_timezone(&ist)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string()
+    };
+    let cases = [
+        ("wrong hash", {
+            let ts = auth::now_ts();
+            build::pull_uri_request(&ts, "1", ORG, &auth::keyhash("not-the-key-000000", &ts), &udfs)
+        }),
+        ("hash of another ts", {
+            let ts = auth::now_ts();
+            build::pull_uri_request(&ts, "1", ORG, &signed(&ts_at(-1)), &udfs)
+        }),
+        ("stale ts", {
+            let ts = ts_at(-31);
+            build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs)
+        }),
+        ("future ts", {
+            let ts = ts_at(31);
+            build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs)
+        }),
+        ("ts without offset", {
+            let ts = "2026-01-01T10:00:00".to_string();
+            build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs)
+        }),
+        ("other orgId", {
+            let ts = auth::now_ts();
+            build::pull_uri_request(&ts, "1", "OTHERORG", &signed(&ts), &udfs)
+        }),
+    ];
+    for (what, body) in cases {
+        let r = app.post("/pulluri", body).await;
+        assert_eq!((r.http, r.status()), (200, "0"), "{what}");
+        assert_eq!(r.detail("DocContent"), None, "{what}");
+    }
+    // A fresh ts a few minutes old is inside the window.
+    let ts = ts_at(-5);
+    let r = app
+        .post("/pulluri", build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs))
+        .await;
+    assert_eq!(r.status(), "1");
+}
+
+#[tokio::test]
+async fn bad_udfs_are_refused_before_any_query() {
+    let app = spawn_app().await;
+    for (udfs, what) in [
+        (vec![("RollNo", "12ab567"), ("Year", "2020")], "pattern"),
+        (vec![("RollNo", "1234567")], "missing UDF"),
+        (
+            vec![("RollNo", "1234567"), ("Year", "2020"), ("Extra", "1")],
+            "unknown UDF",
+        ),
+        (vec![("RollNo", "1234567 OR 1=1"), ("Year", "2020")], "injection-looking"),
+    ] {
+        let r = app.pull_uri(&udfs).await;
+        assert_eq!((r.http, r.status()), (200, "0"), "{what}");
+    }
+    // A control character, as a character reference.
+    let ts = auth::now_ts();
+    let body = build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &[("RollNo", "1234567"), ("Year", "2020")])
+        .replace("<RollNo>1234567", "<RollNo>1234567&#1;");
+    let r = app.post("/pulluri", body).await;
+    assert_eq!(r.status(), "0");
+    assert_ne!(r.http, 500);
+}
+
+#[tokio::test]
+async fn a_value_with_quotes_and_sql_is_just_a_value() {
+    let app = spawn_app().await;
+    let r = app
+        .pull_uri(&[("RegistrationNo", "O'Brien; DROP TABLE documents; --")])
+        .await;
+    assert_eq!(r.status(), "1");
+    assert!(r.detail("URI").expect("uri").contains("-DIPLM-"));
+    // The table is still there.
+    assert_eq!(app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")]).await.status(), "1");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_status_0_and_a_4xx() {
+    let app = spawn_app().await;
+    let good = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
+    let cases: Vec<(&str, String, u16)> = vec![
+        ("not xml", "this is not xml".into(), 400),
+        ("truncated", good[..good.len() - 20].to_string(), 400),
+        (
+            "entity declaration",
+            r#"<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><PullURIRequest ts="t" txn="" orgId="" keyhash="k"><DocDetails><RollNo>&x;</RollNo></DocDetails></PullURIRequest>"#.into(),
+            400,
+        ),
+        (
+            "billion laughs",
+            r#"<!DOCTYPE l [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]><PullURIRequest ts="t" txn="" orgId="" keyhash="k"><DocDetails><RollNo>&b;</RollNo></DocDetails></PullURIRequest>"#.into(),
+            400,
+        ),
+        ("wrong root", pull_doc_body("in.gov.test.board-MARKS-ABCDE"), 400),
+        ("missing keyhash", good.replace(" keyhash=", " other="), 400),
+        ("missing DocDetails", good.replace("DocDetails", "Details"), 400),
+        ("oversized", format!("{}{}", good, " ".repeat(70 * 1024)), 413),
+        ("empty", String::new(), 400),
+    ];
+    for (what, body, code) in cases {
+        let r = app.post("/pulluri", body).await;
+        assert_eq!(r.http, code, "{what}");
+        assert_eq!(r.root.name, "PullURIResponse", "{what}");
+        assert_eq!(r.status(), "0", "{what}");
+    }
+    // The server is still fine afterwards.
+    assert_eq!(app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")]).await.status(), "1");
+}
+
+#[tokio::test]
+async fn healthz_reports_the_database() {
+    let app = spawn_app().await;
+    let resp = reqwest::get(format!("{}/healthz", app.addr)).await.expect("get");
+    assert_eq!(resp.status().as_u16(), 200);
+}

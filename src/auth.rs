@@ -10,7 +10,9 @@ use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
-    #[error("ts '{0}' is not an ISO-8601 timestamp with an offset (e.g. 2016-01-11T14:44:48+05:30)")]
+    #[error(
+        "ts '{0}' is not an ISO-8601 timestamp with an offset (e.g. 2016-01-11T14:44:48+05:30)"
+    )]
     BadTimestamp(String),
     #[error("ts is {0} s in the past, outside the {1} min window (stale request or clock skew)")]
     Stale(i64, i64),
@@ -83,7 +85,8 @@ impl Verifier<'_> {
 
 /// A `ts` for now in IST, the form DigiLocker sends.
 pub fn now_ts() -> String {
-    let ist = FixedOffset::east_opt(5 * 3600 + 1800).unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
+    let ist = FixedOffset::east_opt(5 * 3600 + 1800)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero offset"));
     Utc::now()
         .with_timezone(&ist)
         .format("%Y-%m-%dT%H:%M:%S%:z")
@@ -146,9 +149,7 @@ mod tests {
     #[test]
     fn errors_never_contain_the_key() {
         let ts = now_ts();
-        let e = v()
-            .verify(&ts, "00", "ORG", Utc::now())
-            .expect_err("wrong");
+        let e = v().verify(&ts, "00", "ORG", Utc::now()).expect_err("wrong");
         assert!(!e.to_string().contains(KEY));
     }
 }

@@ -183,6 +183,11 @@ udfs = [ {{ name = "RollNo", pattern = "[0-9]{{8}}" }}, {{ name = "Year", patter
         )?;
     }
     w.flush()?;
-    println!("wrote {} rows and {} PDFs of ~{pdf_kb} KiB to {}", rows, pdfs.max(1), dir.display());
+    println!(
+        "wrote {} rows and {} PDFs of ~{pdf_kb} KiB to {}",
+        rows,
+        pdfs.max(1),
+        dir.display()
+    );
     Ok(())
 }

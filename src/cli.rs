@@ -17,10 +17,20 @@ use crate::uri::DocUri;
 use crate::wire::pull::build;
 
 #[derive(Debug, Parser)]
-#[command(name = "dlrepo", version, about = "A DigiLocker issuer's dedicated repository")]
+#[command(
+    name = "dlrepo",
+    version,
+    about = "A DigiLocker issuer's dedicated repository"
+)]
 pub struct Cli {
     /// The configuration file.
-    #[arg(long, short, global = true, env = "DLREPO_CONFIG", default_value = "dlrepo.toml")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "DLREPO_CONFIG",
+        default_value = "dlrepo.toml"
+    )]
     pub config: PathBuf,
     #[command(subcommand)]
     pub command: Command,
@@ -130,7 +140,9 @@ pub fn load_config(path: &Path) -> Result<Config> {
 fn run(cli: Cli) -> Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match cli.command {
-        Command::Demo { dir, no_serve } => crate::demo::run(&dir, !no_serve).map(|_| ExitCode::SUCCESS),
+        Command::Demo { dir, no_serve } => {
+            crate::demo::run(&dir, !no_serve).map(|_| ExitCode::SUCCESS)
+        }
         Command::Serve => {
             let config = load_config(&cli.config)?;
             serve(config)?;
@@ -220,8 +232,12 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
 
 /// Migrates, then serves until interrupted.
 pub fn serve(config: Config) -> Result<()> {
-    let applied = store::open_and_migrate(&config.database)
-        .with_context(|| format!("cannot prepare the database at {}", redact_url(&config.database.url)))?;
+    let applied = store::open_and_migrate(&config.database).with_context(|| {
+        format!(
+            "cannot prepare the database at {}",
+            redact_url(&config.database.url)
+        )
+    })?;
     for m in applied {
         tracing::info!("applied migration {m}");
     }
@@ -236,9 +252,8 @@ pub fn serve(config: Config) -> Result<()> {
         "dlrepo serving"
     );
     let config = Arc::new(config);
-    actix_web::rt::System::new().block_on(async move {
-        crate::server::run(config, pool, listener)?.await
-    })?;
+    actix_web::rt::System::new()
+        .block_on(async move { crate::server::run(config, pool, listener)?.await })?;
     Ok(())
 }
 
@@ -302,7 +317,9 @@ fn explain_uri(s: &str) -> std::process::ExitCode {
             if v.is_empty() {
                 println!("well-formed: follows every rule of the spec");
             } else {
-                println!("readable, but breaks the spec's rules (accepted from partners, never minted):");
+                println!(
+                    "readable, but breaks the spec's rules (accepted from partners, never minted):"
+                );
                 for e in v {
                     println!("  - {e}");
                 }

@@ -238,7 +238,10 @@ pub enum ConfigError {
     #[error("config file {path} is not valid TOML for dlrepo: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config file {path} has {} problem(s):\n  {}", problems.len(), problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
-    Invalid { path: PathBuf, problems: Vec<Problem> },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
 }
 
 /// Environment overrides, read once so tests can pass their own.
@@ -424,11 +427,23 @@ impl Config {
                 {
                     problem(
                         &uf("name"),
-                        format!("'{}' is a DigiLocker field name and cannot be a UDF", u.name),
+                        format!(
+                            "'{}' is a DigiLocker field name and cannot be a UDF",
+                            u.name
+                        ),
                     );
-                } else if ["doc_name", "issued_on", "valid_from", "valid_to", "aadhaar", "holder_name", "doc_id", "pdf"]
-                    .iter()
-                    .any(|r| r.eq_ignore_ascii_case(&u.name))
+                } else if [
+                    "doc_name",
+                    "issued_on",
+                    "valid_from",
+                    "valid_to",
+                    "aadhaar",
+                    "holder_name",
+                    "doc_id",
+                    "pdf",
+                ]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(&u.name))
                 {
                     problem(
                         &uf("name"),
@@ -447,7 +462,10 @@ impl Config {
                         pattern: re,
                         max_len: u.max_len,
                     }),
-                    Err(e) => problem(&uf("pattern"), format!("not a valid regular expression: {e}")),
+                    Err(e) => problem(
+                        &uf("pattern"),
+                        format!("not a valid regular expression: {e}"),
+                    ),
                 }
             }
             match DocIdSpace::for_expected(d.expected_count, d.doc_id_length) {
@@ -580,8 +598,12 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
 
     #[test]
     fn good_config_loads() {
-        let c = Config::from_raw(raw(GOOD), Path::new("/etc/dlrepo"), &EnvOverrides::default())
-            .expect("valid");
+        let c = Config::from_raw(
+            raw(GOOD),
+            Path::new("/etc/dlrepo"),
+            &EnvOverrides::default(),
+        )
+        .expect("valid");
         assert_eq!(c.database.url, "/etc/dlrepo/dlrepo.sqlite3");
         assert_eq!(c.doctypes[0].udfs.len(), 2);
         assert!(c.doctypes[0].udfs[0].pattern.is_match("123456"));
@@ -612,13 +634,16 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
         assert!(fields.contains(&"issuer.id"), "{problems:?}");
         assert!(fields.contains(&"doctypes[0].code"), "{problems:?}");
-        assert!(fields.contains(&"doctypes[0].udfs[0].pattern"), "{problems:?}");
+        assert!(
+            fields.contains(&"doctypes[0].udfs[0].pattern"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn debug_never_shows_the_key() {
-        let c = Config::from_raw(raw(GOOD), Path::new("."), &EnvOverrides::default())
-            .expect("valid");
+        let c =
+            Config::from_raw(raw(GOOD), Path::new("."), &EnvOverrides::default()).expect("valid");
         assert!(!format!("{c:?}").contains("0123456789abcdef0123"));
     }
 }

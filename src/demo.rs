@@ -32,7 +32,11 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         cli::import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000)?;
         cli::import_file(&config, "DIPLM", &dir.join("diplomas.csv"), None, 1000)?;
     }
-    let uri = match documents::find_by_udfs(&mut conn, "MARKS", &documents::udf_key(&["2024100", "2024"]))? {
+    let uri = match documents::find_by_udfs(
+        &mut conn,
+        "MARKS",
+        &documents::udf_key(&["2024100", "2024"]),
+    )? {
         documents::Lookup::Found { doc_id, .. } => format!("{}-MARKS-{doc_id}", config.issuer_id),
         _ => format!("{}-MARKS-UNKNOWN", config.issuer_id),
     };

@@ -213,7 +213,10 @@ fn validate_row(
             return Err(format!("{} contains control characters", u.name));
         }
         if v.chars().count() > u.max_len {
-            return Err(format!("{} is longer than {} characters", u.name, u.max_len));
+            return Err(format!(
+                "{} is longer than {} characters",
+                u.name, u.max_len
+            ));
         }
         if !u.pattern.is_match(v) {
             return Err(format!(
@@ -246,6 +249,9 @@ fn validate_row(
             return Err("valid_from is after valid_to".into());
         }
     }
+    if matches!(&valid_to, Some(t) if *t < issued_on) {
+        return Err("valid_to is before issued_on".into());
+    }
     let aadhaar = cols
         .get(rec, "aadhaar")
         .map(|a| aadhaar::normalize(a).map_err(|e| e.to_string()))
@@ -270,7 +276,10 @@ fn validate_row(
                 fields.push(("Name".into(), h.clone()));
             }
             fields.push(("Document".into(), doc_name.to_string()));
-            fields.push(("Issued on".into(), rec.get(cols.issued_on).unwrap_or("").trim().into()));
+            fields.push((
+                "Issued on".into(),
+                rec.get(cols.issued_on).unwrap_or("").trim().into(),
+            ));
             Content::Render { fields }
         }
     };
@@ -292,6 +301,9 @@ fn validate_row(
     Ok((doc, doc_id.is_none(), content))
 }
 
+/// (line, URI) of each row written, and the rows refused by the database.
+type BatchOutcome = (Vec<(u64, String)>, Vec<Rejection>);
+
 /// Writes one batch in one transaction. Per-row outcomes (a DocId already issued) become
 /// rejections; a database error rolls the whole batch back.
 fn write_batch(
@@ -301,14 +313,23 @@ fn write_batch(
     batch: &mut [ValidRow],
     pdfs: &PdfCache,
     stored_blobs: &mut HashSet<String>,
-) -> Result<(Vec<(u64, String)>, Vec<Rejection>), StoreError> {
+) -> Result<BatchOutcome, StoreError> {
     let now = Utc::now().naive_utc();
     conn.transaction(|conn| {
         let mut new_blobs = Vec::new();
         let mut done = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         for row in batch.iter_mut() {
-            let outcome = write_row(conn, config, doctype, row, pdfs, stored_blobs, &mut new_blobs, now)?;
+            let outcome = write_row(
+                conn,
+                config,
+                doctype,
+                row,
+                pdfs,
+                stored_blobs,
+                &mut new_blobs,
+                now,
+            )?;
             match outcome {
                 Ok(doc_id) => done.push((
                     row.line,
@@ -355,8 +376,10 @@ fn write_row(
             }
             Content::Render { fields } => {
                 let uri = format!("{}-{}-{}", config.issuer_id, doctype.code, row.doc.doc_id);
-                let f: Vec<(&str, &str)> =
-                    fields.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+                let f: Vec<(&str, &str)> = fields
+                    .iter()
+                    .map(|(a, b)| (a.as_str(), b.as_str()))
+                    .collect();
                 let title = row.doc.doc_name.as_deref().unwrap_or(&doctype.name);
                 let issuer = config.issuer_name.as_deref().unwrap_or(&config.issuer_id);
                 let pdf = match render::plain_certificate(issuer, title, &f, &uri) {
@@ -465,39 +488,40 @@ pub fn run(
     let mut record = csv::StringRecord::new();
     let batch_size = opts.batch_size.max(1);
 
-    let mut flush = |batch: &mut Vec<ValidRow>,
-                     report: &mut ImportReport,
-                     pdfs: &PdfCache,
-                     stored: &mut HashSet<String>|
-     -> Result<(), ImportError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let first = batch[0].line;
-        let last = batch[batch.len() - 1].line;
-        let (done, rejected) = write_batch(conn, config, doctype, batch, pdfs, stored)
-            .map_err(|source| ImportError::Store {
-                first,
-                last,
-                source,
-            })?;
-        report.imported += done.len() as u64;
-        report.rejected.extend(rejected);
-        if let Some((p, w)) = out.as_mut() {
-            for (line, uri) in &done {
-                writeln!(w, "{line},{uri}").map_err(|source| ImportError::Write {
+    let mut flush =
+        |batch: &mut Vec<ValidRow>,
+         report: &mut ImportReport,
+         pdfs: &PdfCache,
+         stored: &mut HashSet<String>|
+         -> Result<(), ImportError> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let first = batch[0].line;
+            let last = batch[batch.len() - 1].line;
+            let (done, rejected) = write_batch(conn, config, doctype, batch, pdfs, stored)
+                .map_err(|source| ImportError::Store {
+                    first,
+                    last,
+                    source,
+                })?;
+            report.imported += done.len() as u64;
+            report.rejected.extend(rejected);
+            if let Some((p, w)) = out.as_mut() {
+                for (line, uri) in &done {
+                    writeln!(w, "{line},{uri}").map_err(|source| ImportError::Write {
+                        path: p.to_path_buf(),
+                        source,
+                    })?;
+                }
+                w.flush().map_err(|source| ImportError::Write {
                     path: p.to_path_buf(),
                     source,
                 })?;
             }
-            w.flush().map_err(|source| ImportError::Write {
-                path: p.to_path_buf(),
-                source,
-            })?;
-        }
-        batch.clear();
-        Ok(())
-    };
+            batch.clear();
+            Ok(())
+        };
 
     loop {
         let line = reader.position().line() + 1;
@@ -518,11 +542,13 @@ pub fn run(
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
                 let reason = match e.kind() {
-                    csv::ErrorKind::UnequalLengths { expected_len, len, .. } => format!(
-                        "has {len} fields, the header has {expected_len}"
-                    ),
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("has {len} fields, the header has {expected_len}"),
                     csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
-                    csv::ErrorKind::Io(_) => return Err(read_err(std::io::Error::other(e.to_string()))),
+                    csv::ErrorKind::Io(_) => {
+                        return Err(read_err(std::io::Error::other(e.to_string())))
+                    }
                     _ => e.to_string(),
                 };
                 report.rejected.push(Rejection { line, reason });

@@ -7,7 +7,9 @@ use common::*;
 #[tokio::test]
 async fn pull_doc_serves_what_pull_uri_named() {
     let app = spawn_app().await;
-    let found = app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")]).await;
+    let found = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await;
     let uri = found.detail("URI").expect("uri").to_string();
     let r = app.pull_doc(&uri).await;
     assert_eq!((r.http, r.status()), (200, "1"));
@@ -42,8 +44,14 @@ async fn a_reserved_doc_id_is_not_a_document() {
     let app = spawn_app().await;
     let dt = app.ws.config.doctype("MARKS").expect("doctype");
     let mut conn = dlrepo::store::establish(&app.ws.config.database.url).expect("conn");
-    let ids = dlrepo::store::documents::reserve(&mut conn, "MARKS", &dt.id_space, 1, chrono::Utc::now().naive_utc())
-        .expect("reserve");
+    let ids = dlrepo::store::documents::reserve(
+        &mut conn,
+        "MARKS",
+        &dt.id_space,
+        1,
+        chrono::Utc::now().naive_utc(),
+    )
+    .expect("reserve");
     let r = app.pull_doc(&format!("{ISSUER}-MARKS-{}", ids[0])).await;
     assert_eq!(r.status(), "0");
 }
@@ -52,7 +60,10 @@ async fn a_reserved_doc_id_is_not_a_document() {
 async fn a_pull_uri_request_is_not_a_pull_doc_request() {
     let app = spawn_app().await;
     let r = app
-        .post("/pulldoc", pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .post(
+            "/pulldoc",
+            pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]),
+        )
         .await;
     assert_eq!((r.http, r.status()), (400, "0"));
     assert_eq!(r.root.name, "PullDocResponse");

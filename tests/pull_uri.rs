@@ -10,7 +10,13 @@ use dlrepo::wire::pull::build;
 async fn finds_the_document_and_echoes_the_request() {
     let app = spawn_app().await;
     let ts = auth::now_ts();
-    let body = build::pull_uri_request(&ts, "1452503688", ORG, &signed(&ts), &[("RollNo", "1234567"), ("Year", "2020")]);
+    let body = build::pull_uri_request(
+        &ts,
+        "1452503688",
+        ORG,
+        &signed(&ts),
+        &[("RollNo", "1234567"), ("Year", "2020")],
+    );
     let r = app.post("/pulluri", body).await;
     assert_eq!(r.http, 200);
     assert_eq!(r.root.name, "PullURIResponse");
@@ -30,7 +36,9 @@ async fn finds_the_document_and_echoes_the_request() {
     assert!(pdf.starts_with(b"%PDF-"));
 
     // Sign once, serve the same bytes every time.
-    let again = app.pull_uri(&[("Year", "2020"), ("RollNo", "1234567")]).await;
+    let again = app
+        .pull_uri(&[("Year", "2020"), ("RollNo", "1234567")])
+        .await;
     assert_eq!(again.detail("URI"), Some(uri));
     assert_eq!(again.doc_bytes(), pdf);
 }
@@ -39,11 +47,17 @@ async fn finds_the_document_and_echoes_the_request() {
 async fn doc_type_from_path_or_doc_type_element_and_any_namespace() {
     let app = spawn_app().await;
     let r = app
-        .post("/pulluri/MARKS", pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .post(
+            "/pulluri/MARKS",
+            pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]),
+        )
         .await;
     assert_eq!(r.status(), "1");
     let r = app
-        .post("/pulluri/DIPLM", pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .post(
+            "/pulluri/DIPLM",
+            pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]),
+        )
         .await;
     assert_eq!(r.status(), "0", "path names another doc type");
 
@@ -60,12 +74,16 @@ async fn doc_type_from_path_or_doc_type_element_and_any_namespace() {
 #[tokio::test]
 async fn unknown_and_ambiguous_answer_status_0() {
     let app = spawn_app().await;
-    let r = app.pull_uri(&[("RollNo", "1111111"), ("Year", "2020")]).await;
+    let r = app
+        .pull_uri(&[("RollNo", "1111111"), ("Year", "2020")])
+        .await;
     assert_eq!((r.http, r.status()), (200, "0"));
     assert_eq!(r.detail("URI"), None);
     assert_eq!(r.detail("DocContent"), None);
 
-    let r = app.pull_uri(&[("RollNo", "7654321"), ("Year", "2021")]).await;
+    let r = app
+        .pull_uri(&[("RollNo", "7654321"), ("Year", "2021")])
+        .await;
     assert_eq!((r.http, r.status()), (200, "0"), "two documents match");
     assert_eq!(r.detail("URI"), None);
 }
@@ -85,7 +103,13 @@ async fn authentication_failures_answer_status_0() {
     let cases = [
         ("wrong hash", {
             let ts = auth::now_ts();
-            build::pull_uri_request(&ts, "1", ORG, &auth::keyhash("not-the-key-000000", &ts), &udfs)
+            build::pull_uri_request(
+                &ts,
+                "1",
+                ORG,
+                &auth::keyhash("not-the-key-000000", &ts),
+                &udfs,
+            )
         }),
         ("hash of another ts", {
             let ts = auth::now_ts();
@@ -116,7 +140,10 @@ async fn authentication_failures_answer_status_0() {
     // A fresh ts a few minutes old is inside the window.
     let ts = ts_at(-5);
     let r = app
-        .post("/pulluri", build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs))
+        .post(
+            "/pulluri",
+            build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &udfs),
+        )
         .await;
     assert_eq!(r.status(), "1");
 }
@@ -131,15 +158,24 @@ async fn bad_udfs_are_refused_before_any_query() {
             vec![("RollNo", "1234567"), ("Year", "2020"), ("Extra", "1")],
             "unknown UDF",
         ),
-        (vec![("RollNo", "1234567 OR 1=1"), ("Year", "2020")], "injection-looking"),
+        (
+            vec![("RollNo", "1234567 OR 1=1"), ("Year", "2020")],
+            "injection-looking",
+        ),
     ] {
         let r = app.pull_uri(&udfs).await;
         assert_eq!((r.http, r.status()), (200, "0"), "{what}");
     }
     // A control character, as a character reference.
     let ts = auth::now_ts();
-    let body = build::pull_uri_request(&ts, "1", ORG, &signed(&ts), &[("RollNo", "1234567"), ("Year", "2020")])
-        .replace("<RollNo>1234567", "<RollNo>1234567&#1;");
+    let body = build::pull_uri_request(
+        &ts,
+        "1",
+        ORG,
+        &signed(&ts),
+        &[("RollNo", "1234567"), ("Year", "2020")],
+    )
+    .replace("<RollNo>1234567", "<RollNo>1234567&#1;");
     let r = app.post("/pulluri", body).await;
     assert_eq!(r.status(), "0");
     assert_ne!(r.http, 500);
@@ -154,7 +190,12 @@ async fn a_value_with_quotes_and_sql_is_just_a_value() {
     assert_eq!(r.status(), "1");
     assert!(r.detail("URI").expect("uri").contains("-DIPLM-"));
     // The table is still there.
-    assert_eq!(app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")]).await.status(), "1");
+    assert_eq!(
+        app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+            .await
+            .status(),
+        "1"
+    );
 }
 
 #[tokio::test]
@@ -187,12 +228,19 @@ async fn malformed_requests_get_status_0_and_a_4xx() {
         assert_eq!(r.status(), "0", "{what}");
     }
     // The server is still fine afterwards.
-    assert_eq!(app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")]).await.status(), "1");
+    assert_eq!(
+        app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+            .await
+            .status(),
+        "1"
+    );
 }
 
 #[tokio::test]
 async fn healthz_reports_the_database() {
     let app = spawn_app().await;
-    let resp = reqwest::get(format!("{}/healthz", app.addr)).await.expect("get");
+    let resp = reqwest::get(format!("{}/healthz", app.addr))
+        .await
+        .expect("get");
     assert_eq!(resp.status().as_u16(), 200);
 }

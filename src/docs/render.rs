@@ -14,7 +14,13 @@ pub struct RenderError(String);
 /// templates with embedded fonts exist.
 fn latin1(s: &str) -> Vec<u8> {
     s.chars()
-        .map(|c| if (c as u32) < 256 && !c.is_control() { c as u8 } else { b'?' })
+        .map(|c| {
+            if (c as u32) < 256 && !c.is_control() {
+                c as u8
+            } else {
+                b'?'
+            }
+        })
         .collect()
 }
 

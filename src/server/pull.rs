@@ -178,7 +178,10 @@ fn resolve_doctype<'c>(
         ref many => Err(PullError::DocType(format!(
             "is unambiguous for UDFs [{}]: {} match; call {}/{{DOCTYPE}} or send DocType",
             names.join(", "),
-            many.iter().map(|d| d.code.as_str()).collect::<Vec<_>>().join(", "),
+            many.iter()
+                .map(|d| d.code.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             config.server.pull_uri_path
         ))),
     }
@@ -187,7 +190,11 @@ fn resolve_doctype<'c>(
 /// Checks each configured UDF's value and returns them in configured order.
 fn udf_values(doctype: &DocType, request: &PullUriRequest) -> Result<Vec<String>, PullError> {
     for (name, _) in &request.udfs {
-        if !doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(name)) {
+        if !doctype
+            .udfs
+            .iter()
+            .any(|u| u.name.eq_ignore_ascii_case(name))
+        {
             return Err(PullError::Udf {
                 name: name.clone(),
                 reason: format!("is not a search field of {}", doctype.code),
@@ -342,6 +349,8 @@ async fn answer_pull_doc(
         Some(r) if r.status != status::ISSUED => {
             Err(uri_err("DocId is reserved but not issued yet".into()))
         }
-        Some(r) => r.content.ok_or_else(|| PullError::NoContent(request.uri.clone())),
+        Some(r) => r
+            .content
+            .ok_or_else(|| PullError::NoContent(request.uri.clone())),
     }
 }

@@ -62,7 +62,7 @@ pub enum ResponseFormat {
     Both,
 }
 
-fn root_named<'a>(body: &[u8], expected: &'static str) -> Result<Element, WireError> {
+fn root_named(body: &[u8], expected: &'static str) -> Result<Element, WireError> {
     let root = xml::parse(body)?;
     if root.name != expected {
         return Err(WireError::WrongRoot {
@@ -75,7 +75,9 @@ fn root_named<'a>(body: &[u8], expected: &'static str) -> Result<Element, WireEr
 
 fn details(root: &Element) -> Result<&Element, WireError> {
     let mut found = root.children.iter().filter(|c| c.name == "DocDetails");
-    let d = found.next().ok_or(WireError::MissingElement("DocDetails"))?;
+    let d = found
+        .next()
+        .ok_or(WireError::MissingElement("DocDetails"))?;
     if found.next().is_some() {
         return Err(WireError::Repeated("DocDetails".into()));
     }
@@ -119,7 +121,9 @@ impl PullUriRequest {
                 return Err(WireError::Nested(c.name.clone()));
             }
             if udfs.iter().any(|(n, _)| n == &c.name)
-                || resident.iter().any(|(n, _): &(String, String)| n == &c.name)
+                || resident
+                    .iter()
+                    .any(|(n, _): &(String, String)| n == &c.name)
                 || (c.name == "DocType" && doc_type.is_some())
             {
                 return Err(WireError::Repeated(c.name.clone()));
@@ -320,7 +324,10 @@ mod tests {
         assert_eq!(r.format, ResponseFormat::Pdf);
         assert_eq!(
             r.udfs,
-            vec![("RollNo".into(), "13333".into()), ("Year".into(), "2016".into())]
+            vec![
+                ("RollNo".into(), "13333".into()),
+                ("Year".into(), "2016".into())
+            ]
         );
     }
 

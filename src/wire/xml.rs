@@ -112,21 +112,27 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
                     None if s.trim().is_empty() => {}
-                    None => return Err(XmlError::Malformed("text outside the root element".into())),
+                    None => {
+                        return Err(XmlError::Malformed("text outside the root element".into()))
+                    }
                 }
             }
             Event::CData(c) => {
                 let s = c.decode().map_err(|e| XmlError::Malformed(e.to_string()))?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
-                    None => return Err(XmlError::Malformed("CDATA outside the root element".into())),
+                    None => {
+                        return Err(XmlError::Malformed("CDATA outside the root element".into()))
+                    }
                 }
             }
             Event::Eof => break,
         }
     }
     if !stack.is_empty() {
-        return Err(XmlError::Malformed("document ends inside an element".into()));
+        return Err(XmlError::Malformed(
+            "document ends inside an element".into(),
+        ));
     }
     root.ok_or(XmlError::Empty)
 }

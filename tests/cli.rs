@@ -1,0 +1,167 @@
+//! The CLI as a user meets it.
+
+mod common;
+
+use std::process::Command;
+
+use clap::CommandFactory;
+use common::*;
+
+fn dlrepo() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
+    c.env("RUST_LOG", "warn");
+    c
+}
+
+#[test]
+fn clap_definition_is_consistent() {
+    dlrepo::cli::Cli::command().debug_assert();
+}
+
+#[test]
+fn uri_parse_explains() {
+    let out = dlrepo()
+        .args(["uri", "parse", "in.gov.dept.state-INCER-1234567"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("IssuerId: in.gov.dept.state"), "{s}");
+    assert!(s.contains("DocType:  INCER"), "{s}");
+    assert!(s.contains("well-formed"), "{s}");
+
+    let out = dlrepo()
+        .args([
+            "uri",
+            "parse",
+            "testt.in.gov.kerala.edistrict-A001116301471-420",
+        ])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("DocType 'A001116301471' must be 1 to 5 letters"));
+
+    let out = dlrepo()
+        .args(["uri", "parse", "no-dashes"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("malformed"));
+}
+
+#[test]
+fn check_config_names_each_problem_field() {
+    let ws = Workspace::new();
+    let ok = dlrepo()
+        .arg("--config")
+        .arg(&ws.config_path)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("OK"));
+
+    let bad = config_text("db.sqlite3")
+        .replace(ISSUER, "in-gov-test")
+        .replace(
+            "api_key = \"test-api-key-0123456789abcdef\"",
+            "api_key = \"short\"",
+        )
+        .replace("[0-9]{6,8}", "[0-9")
+        .replace("code = \"DIPLM\"", "code = \"MARKS\"")
+        .replace("127.0.0.1:0", "nowhere");
+    let path = ws.write("bad.toml", &bad);
+    let out = dlrepo()
+        .arg("--config")
+        .arg(&path)
+        .arg("check-config")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in [
+        "issuer.id:",
+        "server.bind:",
+        "digilocker.api_key:",
+        "doctypes[0].udfs[0].pattern:",
+        "doctypes[1].code:",
+    ] {
+        assert!(err.contains(field), "{field} missing in:\n{err}");
+    }
+    assert!(!err.contains("short\""), "no key echoed");
+
+    let out = dlrepo()
+        .arg("--config")
+        .arg(ws.path("absent.toml"))
+        .arg("serve")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
+}
+
+#[test]
+fn mint_prints_fresh_well_formed_uris() {
+    let ws = Workspace::new();
+    let mint = |n: &str| {
+        let out = dlrepo()
+            .arg("--config")
+            .arg(&ws.config_path)
+            .args(["mint", "--doctype", "marks", "--count", n])
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let mut all = std::collections::HashSet::new();
+    for uri in mint("50").into_iter().chain(mint("50")) {
+        let u = dlrepo::uri::DocUri::parse(&uri).expect("parse");
+        assert!(u.strict_violations().is_empty(), "{uri}");
+        assert_eq!(u.doc_type, "MARKS");
+        assert!(!u.doc_id.contains(['0', '1', 'O', 'I', 'L']), "{uri}");
+        assert!(all.insert(uri), "reserved ids are never minted again");
+    }
+    assert_eq!(all.len(), 100);
+}
+
+#[test]
+fn env_overrides_the_api_key_and_database() {
+    let ws = Workspace::new();
+    let out = dlrepo()
+        .arg("--config")
+        .arg(&ws.config_path)
+        .arg("check-config")
+        .env("DLREPO_API_KEY", "x")
+        .output()
+        .expect("run");
+    assert!(
+        !out.status.success(),
+        "a too-short key from the environment is refused"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("digilocker.api_key"));
+}
+
+#[test]
+fn migration_folders_match_between_backends() {
+    let names = |dir: &str| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names("migrations/sqlite"), names("migrations/postgres"));
+}

@@ -1,0 +1,245 @@
+//! `dlrepo import` as a user runs it: the real binary on real files, then pulls over HTTP.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn dlrepo(ws: &Workspace) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
+    c.arg("--config")
+        .arg(&ws.config_path)
+        .env("RUST_LOG", "warn");
+    c
+}
+
+fn aadhaar(base11: &str) -> String {
+    format!("{base11}{}", dlrepo::aadhaar::verhoeff_digit(base11))
+}
+
+#[tokio::test]
+async fn reports_every_bad_row_and_imports_the_rest() {
+    let ws = Workspace::new();
+    let good_aadhaar = aadhaar("23412341234");
+    let bad_aadhaar = format!(
+        "23412341234{}",
+        (dlrepo::aadhaar::verhoeff_digit("23412341234") + 1) % 10
+    );
+    std::fs::write(
+        ws.path("cert.pdf"),
+        b"%PDF-1.4\n% a department's own file\n%%EOF\n",
+    )
+    .expect("pdf");
+    std::fs::write(ws.path("notes.txt"), b"not a pdf").expect("txt");
+    let csv = format!(
+        "RollNo,Year,holder_name,aadhaar,doc_name,issued_on,valid_to,pdf\n\
+         1000001,2020,\"Rao, Asha\",{good_aadhaar},Mark Sheet,15/05/2020,,cert.pdf\n\
+         1000002,2020,Bad Aadhaar,{bad_aadhaar},Mark Sheet,15/05/2020,,\n\
+         1000003,2020,Bad Date,,Mark Sheet,31/02/2020,,\n\
+         12x,2020,Bad Roll,,Mark Sheet,15/05/2020,,\n\
+         1000005,2020,Too Few Fields\n\
+         1000006,2020,Missing File,,Mark Sheet,15/05/2020,,missing.pdf\n\
+         1000007,2020,Not A Pdf,,Mark Sheet,15/05/2020,,notes.txt\n\
+         1000008,2020,No Name,,,15/05/2020,,\n\
+         1000009,2020,Valid Until Before From,,Mark Sheet,15/05/2020,01/01/2019,\n\
+         1000010,2021,Fine Without Pdf,,Mark Sheet,16/05/2021,,\n"
+    );
+    let file = ws.write("rows.csv", &csv);
+    let out_path = ws.path("uris.csv");
+    let out = dlrepo(&ws)
+        .args(["import", "--doctype", "MARKS"])
+        .arg(&file)
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "rejections give exit code 2\n{stderr}"
+    );
+    assert!(stdout.contains("imported 2 row(s), rejected 8"), "{stdout}");
+    for (line, reason) in [
+        (3, "check digit"),
+        (4, "issued_on '31/02/2020'"),
+        (5, "RollNo"),
+        (6, "fields"),
+        (7, "cannot be read"),
+        (8, "not a PDF"),
+        (9, "doc_name is empty"),
+        (10, "valid_to is before issued_on"),
+    ] {
+        let needle = format!("line {line}: ");
+        let l = stderr
+            .lines()
+            .find(|l| l.contains(&needle))
+            .unwrap_or_else(|| panic!("no report for line {line}:\n{stderr}"));
+        assert!(l.contains(reason), "line {line}: {l}");
+    }
+    assert!(
+        !stderr.contains(&bad_aadhaar),
+        "Aadhaar numbers never printed in full"
+    );
+
+    let uris = std::fs::read_to_string(&out_path).expect("out file");
+    let lines: Vec<&str> = uris.lines().collect();
+    assert_eq!(lines[0], "line,uri");
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1].starts_with("2,in.gov.test.board-MARKS-"));
+    assert!(lines[2].starts_with("11,in.gov.test.board-MARKS-"));
+
+    // What was imported is served; the department's own PDF byte for byte.
+    let app = spawn_on(ws).await;
+    let r = app
+        .pull_uri(&[("RollNo", "1000001"), ("Year", "2020")])
+        .await;
+    assert_eq!(r.status(), "1");
+    assert_eq!(r.detail("URI"), Some(&lines[1][2..]));
+    assert_eq!(
+        r.doc_bytes(),
+        b"%PDF-1.4\n% a department's own file\n%%EOF\n"
+    );
+    let r = app
+        .pull_uri(&[("RollNo", "1000010"), ("Year", "2021")])
+        .await;
+    assert_eq!(r.status(), "1");
+    assert!(r.doc_bytes().starts_with(b"%PDF-"));
+    for roll in ["1000002", "1000003", "1000006", "1000009"] {
+        assert_eq!(
+            app.pull_uri(&[("RollNo", roll), ("Year", "2020")])
+                .await
+                .status(),
+            "0",
+            "{roll}"
+        );
+    }
+}
+
+#[test]
+fn header_problems_stop_the_import_with_the_column_named() {
+    let ws = Workspace::new();
+    for (csv, needle) in [
+        (
+            "RollNo,Year,doc_name,issued_on,colour\n",
+            "unknown column 'colour'",
+        ),
+        ("RollNo,doc_name,issued_on\n", "missing column 'Year'"),
+        ("RollNo,Year,Year,doc_name,issued_on\n", "appears twice"),
+    ] {
+        let file = ws.write("h.csv", csv);
+        let out = dlrepo(&ws)
+            .args(["import", "--doctype", "MARKS"])
+            .arg(&file)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+    let out = dlrepo(&ws)
+        .args(["import", "--doctype", "NOPE", "x.csv"])
+        .output()
+        .expect("run");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("doc type 'NOPE'"));
+}
+
+#[tokio::test]
+async fn given_doc_ids_use_minted_reservations_and_are_never_issued_twice() {
+    let ws = Workspace::new();
+    let minted = dlrepo(&ws)
+        .args(["mint", "--doctype", "MARKS", "--count", "2"])
+        .output()
+        .expect("mint");
+    assert!(minted.status.success());
+    let uris: Vec<String> = String::from_utf8_lossy(&minted.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let id = uris[0].rsplit('-').next().expect("doc id").to_string();
+    let csv = format!(
+        "RollNo,Year,doc_name,issued_on,doc_id\n\
+         2000001,2020,Mark Sheet,15/05/2020,{id}\n\
+         2000002,2020,Mark Sheet,15/05/2020,{id}\n\
+         2000003,2020,Mark Sheet,15/05/2020,MYOWN42\n\
+         2000004,2020,Mark Sheet,15/05/2020,BAD-ID\n"
+    );
+    let file = ws.write("ids.csv", &csv);
+    let out = dlrepo(&ws)
+        .args(["import", "--doctype", "MARKS"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("line 3: doc_id {id} is already issued")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("line 5: DocId 'BAD-ID'"), "{stderr}");
+
+    let app = spawn_on(ws).await;
+    let r = app
+        .pull_uri(&[("RollNo", "2000001"), ("Year", "2020")])
+        .await;
+    assert_eq!(r.detail("URI"), Some(uris[0].as_str()));
+    let r = app
+        .pull_uri(&[("RollNo", "2000003"), ("Year", "2020")])
+        .await;
+    assert_eq!(r.detail("URI"), Some("in.gov.test.board-MARKS-MYOWN42"));
+    assert_eq!(app.pull_doc(&uris[0]).await.status(), "1");
+    assert_eq!(
+        app.pull_doc(&uris[1]).await.status(),
+        "0",
+        "still only reserved"
+    );
+}
+
+#[test]
+fn concurrent_imports_never_share_a_doc_id() {
+    let ws = Workspace::new();
+    // A tiny DocId space makes clashes certain, so the retry path is exercised.
+    let cfg = std::fs::read_to_string(&ws.config_path)
+        .expect("cfg")
+        .replace(
+            "expected_count = 1000\n",
+            "expected_count = 100\ndoc_id_length = 4\n",
+        );
+    std::fs::write(&ws.config_path, cfg).expect("write");
+    let mut files = Vec::new();
+    for p in 0..4 {
+        let mut csv = String::from("RegistrationNo,doc_name,issued_on,pdf\n");
+        for i in 0..500 {
+            csv.push_str(&format!("R{p}-{i},Diploma,01/07/2023,d.pdf\n"));
+        }
+        files.push(ws.write(&format!("p{p}.csv"), &csv));
+    }
+    std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let children: Vec<_> = files
+        .iter()
+        .map(|f| {
+            dlrepo(&ws)
+                .args(["import", "--doctype", "DIPLM", "--batch", "50"])
+                .arg(f)
+                .arg("--out")
+                .arg(f.with_extension("out"))
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().expect("wait").success());
+    }
+    let mut all = std::collections::HashSet::new();
+    for f in &files {
+        let out = std::fs::read_to_string(f.with_extension("out")).expect("out");
+        for l in out.lines().skip(1) {
+            assert!(
+                all.insert(l.split(',').nth(1).expect("uri").to_string()),
+                "duplicate {l}"
+            );
+        }
+    }
+    assert_eq!(all.len(), 2000);
+}

@@ -9,6 +9,8 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime, Utc};
@@ -24,7 +26,7 @@ use crate::store::documents::{self, status, NewDocument};
 use crate::store::{DbConn, StoreError};
 use crate::uri;
 
-pub const DEFAULT_BATCH: usize = 5_000;
+pub const DEFAULT_BATCH: usize = 20_000;
 const OPTIONAL: &[&str] = &[
     "valid_from",
     "valid_to",
@@ -151,8 +153,8 @@ impl Columns {
 
 /// Where the row's bytes come from.
 enum Content {
-    /// A file's bytes, already hashed.
-    File { sha256: String },
+    /// A file's bytes, already hashed; shared by every row naming the file.
+    File { sha256: String, bytes: Arc<Vec<u8>> },
     /// Rendered once the DocId is known.
     Render { fields: Vec<(String, String)> },
 }
@@ -165,23 +167,35 @@ struct ValidRow {
     content: Content,
 }
 
+/// DD/MM/YYYY to ISO YYYY-MM-DD (by hand: chrono's format strings cost more than the
+/// database insert at a million rows).
 fn parse_date(s: &str, column: &str) -> Result<String, String> {
-    NaiveDate::parse_from_str(s, "%d/%m/%Y")
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .map_err(|_| format!("{column} '{s}' is not a date DD/MM/YYYY"))
+    let bad = || format!("{column} '{s}' is not a date DD/MM/YYYY");
+    let mut parts = s.split('/');
+    let mut num = |len: usize| -> Result<u32, String> {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse().map_err(|_| bad())
+    };
+    let (d, m, y) = (num(2)?, num(2)?, num(4)?);
+    if parts.next().is_some() || NaiveDate::from_ymd_opt(y as i32, m, d).is_none() {
+        return Err(bad());
+    }
+    Ok(format!("{y:04}-{m:02}-{d:02}"))
 }
 
 /// Reads each distinct PDF once, however many rows name it.
 struct PdfCache {
     base: PathBuf,
-    by_path: HashMap<String, String>,
-    bytes: HashMap<String, Vec<u8>>,
+    by_path: HashMap<String, (String, Arc<Vec<u8>>)>,
 }
 
 impl PdfCache {
-    fn load(&mut self, rel: &str) -> Result<String, String> {
-        if let Some(sha) = self.by_path.get(rel) {
-            return Ok(sha.clone());
+    fn load(&mut self, rel: &str) -> Result<(String, Arc<Vec<u8>>), String> {
+        if let Some(hit) = self.by_path.get(rel) {
+            return Ok(hit.clone());
         }
         let path = self.base.join(rel);
         let bytes = std::fs::read(&path)
@@ -190,9 +204,9 @@ impl PdfCache {
             return Err(format!("pdf '{}' is not a PDF file", path.display()));
         }
         let sha = to_hex(&Sha256::digest(&bytes));
-        self.by_path.insert(rel.to_string(), sha.clone());
-        self.bytes.entry(sha.clone()).or_insert(bytes);
-        Ok(sha)
+        let hit = (sha, Arc::new(bytes));
+        self.by_path.insert(rel.to_string(), hit.clone());
+        Ok(hit)
     }
 }
 
@@ -262,9 +276,10 @@ fn validate_row(
     }
     let holder_name = cols.get(rec, "holder_name").map(str::to_string);
     let content = match cols.get(rec, "pdf") {
-        Some(rel) => Content::File {
-            sha256: pdfs.load(rel)?,
-        },
+        Some(rel) => {
+            let (sha256, bytes) = pdfs.load(rel)?;
+            Content::File { sha256, bytes }
+        }
         None => {
             let mut fields: Vec<(String, String)> = doctype
                 .udfs
@@ -304,112 +319,257 @@ fn validate_row(
 /// (line, URI) of each row written, and the rows refused by the database.
 type BatchOutcome = (Vec<(u64, String)>, Vec<Rejection>);
 
-/// Writes one batch in one transaction. Per-row outcomes (a DocId already issued) become
-/// rejections; a database error rolls the whole batch back.
-fn write_batch(
-    conn: &mut DbConn,
-    config: &Config,
-    doctype: &DocType,
-    batch: &mut [ValidRow],
-    pdfs: &PdfCache,
-    stored_blobs: &mut HashSet<String>,
-) -> Result<BatchOutcome, StoreError> {
-    let now = Utc::now().naive_utc();
-    conn.transaction(|conn| {
-        let mut new_blobs = Vec::new();
-        let mut done = Vec::with_capacity(batch.len());
-        let mut rejected = Vec::new();
-        for row in batch.iter_mut() {
-            let outcome = write_row(
-                conn,
-                config,
-                doctype,
-                row,
-                pdfs,
-                stored_blobs,
-                &mut new_blobs,
-                now,
-            )?;
-            match outcome {
-                Ok(doc_id) => done.push((
-                    row.line,
-                    format!("{}-{}-{}", config.issuer_id, doctype.code, doc_id),
-                )),
-                Err(reason) => rejected.push(Rejection {
-                    line: row.line,
-                    reason,
-                }),
-            }
-        }
-        // Remember blobs only once they are committed.
-        stored_blobs.extend(new_blobs);
-        Ok((done, rejected))
-    })
+/// Rows per multi-row INSERT: 14 columns x 500 rows stays under SQLite's bind limit.
+const INSERT_CHUNK: usize = 500;
+
+/// The database side of an import.
+struct Writer<'a> {
+    config: &'a Config,
+    doctype: &'a DocType,
+    /// Blobs committed by this import, so each distinct file is written once.
+    stored_blobs: HashSet<String>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn write_row(
-    conn: &mut DbConn,
-    config: &Config,
-    doctype: &DocType,
-    row: &mut ValidRow,
-    pdfs: &PdfCache,
-    stored_blobs: &HashSet<String>,
-    new_blobs: &mut Vec<String>,
-    now: NaiveDateTime,
-) -> Result<Result<String, String>, StoreError> {
-    let mut put = |conn: &mut DbConn, sha: &str, bytes: &[u8]| -> Result<(), StoreError> {
-        if !stored_blobs.contains(sha) && !new_blobs.iter().any(|s| s == sha) {
+impl Writer<'_> {
+    fn uri(&self, doc_id: &str) -> String {
+        format!("{}-{}-{}", self.config.issuer_id, self.doctype.code, doc_id)
+    }
+
+    /// Writes one batch in one transaction. Per-row outcomes (a DocId already issued)
+    /// become rejections; a database error rolls the whole batch back.
+    fn write_batch(
+        &mut self,
+        conn: &mut DbConn,
+        batch: &mut [ValidRow],
+    ) -> Result<BatchOutcome, StoreError> {
+        let now = Utc::now().naive_utc();
+        // Mint up front (unique within the batch), then write in lookup-key order: the
+        // lookup index then fills its pages in sequence instead of at random places,
+        // which measured ~15% faster at a million rows in random order.
+        let mut ids = HashSet::with_capacity(batch.len());
+        for row in batch.iter_mut().filter(|r| r.minted) {
+            row.doc.doc_id = loop {
+                let id = self.doctype.id_space.mint();
+                if !ids.contains(&id) {
+                    ids.insert(id.clone());
+                    break id;
+                }
+            };
+        }
+        batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
+        let mut new_blobs = Vec::new();
+        let outcome = conn.transaction(|conn| {
+            let mut done = Vec::with_capacity(batch.len());
+            let mut rejected = Vec::new();
+            for chunk in batch.chunks_mut(INSERT_CHUNK) {
+                let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
+                for (row, ok) in chunk.iter_mut().zip(written) {
+                    if ok {
+                        done.push((row.line, self.uri(&row.doc.doc_id)));
+                        continue;
+                    }
+                    match self.write_row(conn, row, &mut new_blobs, now)? {
+                        Ok(doc_id) => done.push((row.line, self.uri(&doc_id))),
+                        Err(reason) => rejected.push(Rejection {
+                            line: row.line,
+                            reason,
+                        }),
+                    }
+                }
+            }
+            Ok::<_, StoreError>((done, rejected))
+        })?;
+        // Remember blobs only once they are committed.
+        self.stored_blobs.extend(new_blobs);
+        Ok(outcome)
+    }
+
+    fn put_blob(
+        &self,
+        conn: &mut DbConn,
+        sha: &str,
+        bytes: &[u8],
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<(), StoreError> {
+        if !self.stored_blobs.contains(sha) && !new_blobs.iter().any(|s| s == sha) {
             documents::put_blob(conn, sha, bytes, now)?;
             new_blobs.push(sha.to_string());
         }
         Ok(())
+    }
+
+    /// The fast path for the bulk case (minted DocIds, bytes from files): one multi-row
+    /// INSERT that skips clashing DocIds and returns the ones it wrote; the rows it
+    /// skipped take the row-by-row path. Returns which rows were written.
+    fn insert_chunk(
+        &self,
+        conn: &mut DbConn,
+        chunk: &mut [ValidRow],
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<Vec<bool>, StoreError> {
+        // DocIds were minted unique within the batch, so only a clash with stored rows
+        // can skip one.
+        let mut docs = Vec::new();
+        for row in chunk.iter_mut().filter(|r| r.minted) {
+            if let Content::File { sha256, bytes } = &row.content {
+                self.put_blob(conn, sha256, bytes, new_blobs, now)?;
+                row.doc.blob_sha256 = Some(sha256.clone());
+                docs.push(row.doc.clone());
+            }
+        }
+        if docs.is_empty() {
+            return Ok(vec![false; chunk.len()]);
+        }
+        let inserted: HashSet<String> = documents::insert_many_if_free(conn, &docs)?
+            .into_iter()
+            .collect();
+        Ok(chunk
+            .iter()
+            .map(|r| {
+                r.minted
+                    && matches!(r.content, Content::File { .. })
+                    && inserted.contains(&r.doc.doc_id)
+            })
+            .collect())
+    }
+
+    /// One row on its own: a given DocId (a reservation or a new one), a rendered
+    /// document, or a minted row whose chunk clashed.
+    fn write_row(
+        &self,
+        conn: &mut DbConn,
+        row: &mut ValidRow,
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<Result<String, String>, StoreError> {
+        for _ in 0..documents::MINT_ATTEMPTS {
+            if row.minted {
+                row.doc.doc_id = self.doctype.id_space.mint();
+            }
+            let sha = match &row.content {
+                Content::File { sha256, bytes } => {
+                    self.put_blob(conn, sha256, bytes, new_blobs, now)?;
+                    sha256.clone()
+                }
+                Content::Render { fields } => {
+                    let uri = self.uri(&row.doc.doc_id);
+                    let f: Vec<(&str, &str)> = fields
+                        .iter()
+                        .map(|(a, b)| (a.as_str(), b.as_str()))
+                        .collect();
+                    let title = row.doc.doc_name.as_deref().unwrap_or(&self.doctype.name);
+                    let issuer = self
+                        .config
+                        .issuer_name
+                        .as_deref()
+                        .unwrap_or(&self.config.issuer_id);
+                    let pdf = match render::plain_certificate(issuer, title, &f, &uri) {
+                        Ok(p) => p,
+                        Err(e) => return Ok(Err(e.to_string())),
+                    };
+                    let sha = to_hex(&Sha256::digest(&pdf));
+                    self.put_blob(conn, &sha, &pdf, new_blobs, now)?;
+                    sha
+                }
+            };
+            row.doc.blob_sha256 = Some(sha);
+            if !row.minted && documents::issue_reserved(conn, &row.doc)? {
+                return Ok(Ok(row.doc.doc_id.clone()));
+            }
+            if documents::insert_if_free(conn, &row.doc)? {
+                return Ok(Ok(row.doc.doc_id.clone()));
+            }
+            if !row.minted {
+                return Ok(Err(format!(
+                    "doc_id {} is already issued for {}",
+                    row.doc.doc_id, self.doctype.code
+                )));
+            }
+        }
+        Ok(Err(format!(
+            "no free DocId after {} attempts: raise expected_count of {}",
+            documents::MINT_ATTEMPTS,
+            self.doctype.code
+        )))
+    }
+}
+
+/// What the reading thread hands the writing one.
+struct Chunk {
+    rows: Vec<ValidRow>,
+    rejected: Vec<Rejection>,
+    /// How far into the file the reader is, for the progress bar.
+    byte_pos: u64,
+}
+
+/// Reads and checks rows on its own thread, so parsing and the database overlap.
+fn read_rows<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    cols: &Columns,
+    doctype: &DocType,
+    mut pdfs: PdfCache,
+    batch_size: usize,
+    tx: mpsc::SyncSender<Chunk>,
+) -> Result<(), ImportError> {
+    let now = Utc::now().naive_utc();
+    let mut record = csv::StringRecord::new();
+    let mut chunk = Chunk {
+        rows: Vec::with_capacity(batch_size),
+        rejected: Vec::new(),
+        byte_pos: 0,
     };
-    for _ in 0..documents::MINT_ATTEMPTS {
-        if row.minted {
-            row.doc.doc_id = doctype.id_space.mint();
-        }
-        let sha = match &row.content {
-            Content::File { sha256 } => {
-                put(conn, sha256, &pdfs.bytes[sha256])?;
-                sha256.clone()
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                match validate_row(&record, cols, doctype, &mut pdfs, now) {
+                    Ok((doc, minted, content)) => chunk.rows.push(ValidRow {
+                        line,
+                        doc,
+                        minted,
+                        content,
+                    }),
+                    Err(reason) => chunk.rejected.push(Rejection { line, reason }),
+                }
             }
-            Content::Render { fields } => {
-                let uri = format!("{}-{}-{}", config.issuer_id, doctype.code, row.doc.doc_id);
-                let f: Vec<(&str, &str)> = fields
-                    .iter()
-                    .map(|(a, b)| (a.as_str(), b.as_str()))
-                    .collect();
-                let title = row.doc.doc_name.as_deref().unwrap_or(&doctype.name);
-                let issuer = config.issuer_name.as_deref().unwrap_or(&config.issuer_id);
-                let pdf = match render::plain_certificate(issuer, title, &f, &uri) {
-                    Ok(p) => p,
-                    Err(e) => return Ok(Err(e.to_string())),
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("has {len} fields, the header has {expected_len}"),
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+                    csv::ErrorKind::Io(err) => {
+                        return Err(ImportError::Read {
+                            path: pdfs.base.clone(),
+                            source: std::io::Error::new(err.kind(), err.to_string()),
+                        })
+                    }
+                    _ => e.to_string(),
                 };
-                let sha = to_hex(&Sha256::digest(&pdf));
-                put(conn, &sha, &pdf)?;
-                sha
+                chunk.rejected.push(Rejection { line, reason });
             }
-        };
-        row.doc.blob_sha256 = Some(sha);
-        if !row.minted && documents::issue_reserved(conn, &row.doc)? {
-            return Ok(Ok(row.doc.doc_id.clone()));
         }
-        if documents::insert_if_free(conn, &row.doc)? {
-            return Ok(Ok(row.doc.doc_id.clone()));
-        }
-        if !row.minted {
-            return Ok(Err(format!(
-                "doc_id {} is already issued for {}",
-                row.doc.doc_id, doctype.code
-            )));
+        if chunk.rows.len() >= batch_size {
+            chunk.byte_pos = reader.position().byte();
+            let next = Chunk {
+                rows: Vec::with_capacity(batch_size),
+                rejected: Vec::new(),
+                byte_pos: 0,
+            };
+            if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                // The writer stopped on an error; it reports that.
+                return Ok(());
+            }
         }
     }
-    Ok(Err(format!(
-        "no free DocId after {} attempts: raise expected_count of {}",
-        documents::MINT_ATTEMPTS,
-        doctype.code
-    )))
+    chunk.byte_pos = reader.position().byte();
+    let _ = tx.send(chunk);
+    Ok(())
 }
 
 pub fn run(
@@ -426,6 +586,16 @@ pub fn run(
         source,
     };
     let file = std::fs::File::open(opts.csv).map_err(read_err)?;
+    if let DbConn::Sqlite(c) = conn {
+        // Index pages of a million-row table must stay in memory for random-order inserts.
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;")
+            .map_err(|e| ImportError::Store {
+                first: 0,
+                last: 0,
+                source: e.into(),
+            })?;
+    }
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -445,15 +615,12 @@ pub fn run(
 
     let mut out = match opts.out {
         Some(p) => {
-            let f = std::fs::File::create(p).map_err(|source| ImportError::Write {
+            let write_err = |source| ImportError::Write {
                 path: p.to_owned(),
                 source,
-            })?;
-            let mut w = std::io::BufWriter::new(f);
-            writeln!(w, "line,uri").map_err(|source| ImportError::Write {
-                path: p.to_owned(),
-                source,
-            })?;
+            };
+            let mut w = std::io::BufWriter::new(std::fs::File::create(p).map_err(write_err)?);
+            writeln!(w, "line,uri").map_err(write_err)?;
             Some((p, w))
         }
         None => None,
@@ -472,101 +639,75 @@ pub fn run(
         ProgressBar::hidden()
     };
 
-    let mut pdfs = PdfCache {
+    let pdfs = PdfCache {
         base: opts
             .csv
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
         by_path: HashMap::new(),
-        bytes: HashMap::new(),
     };
-    let mut stored_blobs = HashSet::new();
+    let mut writer = Writer {
+        config,
+        doctype,
+        stored_blobs: HashSet::new(),
+    };
     let mut report = ImportReport::default();
-    let mut batch: Vec<ValidRow> = Vec::with_capacity(opts.batch_size);
-    let now = Utc::now().naive_utc();
-    let mut record = csv::StringRecord::new();
     let batch_size = opts.batch_size.max(1);
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(2);
 
-    let mut flush =
-        |batch: &mut Vec<ValidRow>,
-         report: &mut ImportReport,
-         pdfs: &PdfCache,
-         stored: &mut HashSet<String>|
-         -> Result<(), ImportError> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let first = batch[0].line;
-            let last = batch[batch.len() - 1].line;
-            let (done, rejected) = write_batch(conn, config, doctype, batch, pdfs, stored)
-                .map_err(|source| ImportError::Store {
-                    first,
-                    last,
-                    source,
-                })?;
-            report.imported += done.len() as u64;
-            report.rejected.extend(rejected);
-            if let Some((p, w)) = out.as_mut() {
-                for (line, uri) in &done {
-                    writeln!(w, "{line},{uri}").map_err(|source| ImportError::Write {
+    std::thread::scope(|scope| {
+        let cols = &cols;
+        let reading = scope.spawn(move || read_rows(reader, cols, doctype, pdfs, batch_size, tx));
+        let written = (|| {
+            for mut chunk in rx {
+                report.rejected.append(&mut chunk.rejected);
+                if chunk.rows.is_empty() {
+                    continue;
+                }
+                let first = chunk.rows[0].line;
+                let last = chunk.rows[chunk.rows.len() - 1].line;
+                let (mut done, rejected) =
+                    writer
+                        .write_batch(conn, &mut chunk.rows)
+                        .map_err(|source| ImportError::Store {
+                            first,
+                            last,
+                            source,
+                        })?;
+                done.sort_unstable_by_key(|(line, _)| *line);
+                report.imported += done.len() as u64;
+                report.rejected.extend(rejected);
+                if let Some((p, w)) = out.as_mut() {
+                    let write_err = |source| ImportError::Write {
                         path: p.to_path_buf(),
                         source,
-                    })?;
-                }
-                w.flush().map_err(|source| ImportError::Write {
-                    path: p.to_path_buf(),
-                    source,
-                })?;
-            }
-            batch.clear();
-            Ok(())
-        };
-
-    loop {
-        let line = reader.position().line() + 1;
-        match reader.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {
-                let line = record.position().map_or(line, |p| p.line());
-                match validate_row(&record, &cols, doctype, &mut pdfs, now) {
-                    Ok((doc, minted, content)) => batch.push(ValidRow {
-                        line,
-                        doc,
-                        minted,
-                        content,
-                    }),
-                    Err(reason) => report.rejected.push(Rejection { line, reason }),
-                }
-            }
-            Err(e) => {
-                let line = e.position().map_or(line, |p| p.line());
-                let reason = match e.kind() {
-                    csv::ErrorKind::UnequalLengths {
-                        expected_len, len, ..
-                    } => format!("has {len} fields, the header has {expected_len}"),
-                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
-                    csv::ErrorKind::Io(_) => {
-                        return Err(read_err(std::io::Error::other(e.to_string())))
+                    };
+                    for (line, uri) in &done {
+                        writeln!(w, "{line},{uri}").map_err(write_err)?;
                     }
-                    _ => e.to_string(),
-                };
-                report.rejected.push(Rejection { line, reason });
+                    w.flush().map_err(write_err)?;
+                }
+                bar.set_position(chunk.byte_pos);
+                let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{} rows imported, {} rejected, {:.0} rows/s",
+                    report.imported,
+                    report.rejected.len(),
+                    rate
+                ));
             }
-        }
-        if batch.len() >= batch_size {
-            flush(&mut batch, &mut report, &pdfs, &mut stored_blobs)?;
-            bar.set_position(reader.position().byte());
-            let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
-            bar.set_message(format!(
-                "{} rows imported, {} rejected, {:.0} rows/s",
-                report.imported,
-                report.rejected.len(),
-                rate
-            ));
-        }
-    }
-    flush(&mut batch, &mut report, &pdfs, &mut stored_blobs)?;
+            Ok(())
+        })();
+        // On a write error `rx` is gone, so the reader stops at its next send.
+        let read = reading.join().unwrap_or_else(|_| {
+            Err(ImportError::Read {
+                path: opts.csv.to_owned(),
+                source: std::io::Error::other("the reading thread panicked"),
+            })
+        });
+        written.and(read)
+    })?;
     bar.finish_and_clear();
     report.rejected.sort_by_key(|r| r.line);
     report.elapsed = started.elapsed();

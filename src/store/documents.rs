@@ -94,8 +94,9 @@ pub fn find_by_doc_id(
     Ok(row.map(|(status, content)| DocRecord { status, content }))
 }
 
-#[derive(Debug, Clone, Insertable, AsChangeset)]
-#[diesel(table_name = documents)]
+// None is bound as NULL, not DEFAULT: SQLite's multi-row INSERT needs that.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = documents, treat_none_as_default_value = false)]
 pub struct NewDocument {
     pub doctype: String,
     pub doc_id: String,
@@ -120,6 +121,19 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
         .on_conflict_do_nothing()
         .execute(c))?;
     Ok(n == 1)
+}
+
+/// Inserts many rows in one statement, skipping those whose DocId is taken; returns the
+/// DocIds that were inserted. No savepoint is needed to learn which rows clashed.
+pub fn insert_many_if_free(
+    conn: &mut DbConn,
+    docs: &[NewDocument],
+) -> Result<Vec<String>, StoreError> {
+    Ok(on_backend!(conn, c => diesel::insert_into(documents::table)
+        .values(docs)
+        .on_conflict_do_nothing()
+        .returning(documents::doc_id)
+        .get_results(c))?)
 }
 
 /// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.

@@ -46,6 +46,9 @@ pub enum BenchCommand {
     Hello {
         #[arg(long, default_value = "127.0.0.1:8089")]
         bind: String,
+        /// Answer this many KiB instead of "hello" (to match a Pull URI answer's size).
+        #[arg(long, default_value_t = 0)]
+        body_kb: usize,
     },
     /// Mint COUNT DocIds in memory and report ids/s.
     Mint {
@@ -108,13 +111,22 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             w.flush()?;
             Ok(())
         }
-        BenchCommand::Hello { bind } => {
+        BenchCommand::Hello { bind, body_kb } => {
             use actix_web::{web, App, HttpResponse, HttpServer};
+            let body = web::Bytes::from(if body_kb == 0 {
+                b"hello".to_vec()
+            } else {
+                vec![b'A'; body_kb * 1024]
+            });
             actix_web::rt::System::new().block_on(async move {
-                HttpServer::new(|| {
+                HttpServer::new(move || {
+                    let body = body.clone();
                     App::new().route(
                         "/",
-                        web::post().to(|| async { HttpResponse::Ok().body("hello") }),
+                        web::post().to(move || {
+                            let body = body.clone();
+                            async move { HttpResponse::Ok().body(body) }
+                        }),
                     )
                 })
                 .bind(&bind)?

@@ -7,6 +7,12 @@ use std::process::Command;
 use clap::CommandFactory;
 use common::*;
 
+backend_tests!(
+    check_config_names_each_problem_field,
+    mint_prints_fresh_well_formed_uris,
+    env_overrides_the_api_key_and_database,
+);
+
 fn dlrepo() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
     c.env("RUST_LOG", "warn");
@@ -50,9 +56,8 @@ fn uri_parse_explains() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("malformed"));
 }
 
-#[test]
-fn check_config_names_each_problem_field() {
-    let ws = Workspace::new();
+async fn check_config_names_each_problem_field(b: Backend) {
+    let ws = Workspace::new(b);
     let ok = dlrepo()
         .arg("--config")
         .arg(&ws.config_path)
@@ -105,9 +110,8 @@ fn check_config_names_each_problem_field() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read config file"));
 }
 
-#[test]
-fn mint_prints_fresh_well_formed_uris() {
-    let ws = Workspace::new();
+async fn mint_prints_fresh_well_formed_uris(b: Backend) {
+    let ws = Workspace::new(b);
     let mint = |n: &str| {
         let out = dlrepo()
             .arg("--config")
@@ -136,9 +140,8 @@ fn mint_prints_fresh_well_formed_uris() {
     assert_eq!(all.len(), 100);
 }
 
-#[test]
-fn env_overrides_the_api_key_and_database() {
-    let ws = Workspace::new();
+async fn env_overrides_the_api_key_and_database(b: Backend) {
+    let ws = Workspace::new(b);
     let out = dlrepo()
         .arg("--config")
         .arg(&ws.config_path)

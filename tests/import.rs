@@ -6,6 +6,13 @@ use std::process::Command;
 
 use common::*;
 
+backend_tests!(
+    reports_every_bad_row_and_imports_the_rest,
+    header_problems_stop_the_import_with_the_column_named,
+    given_doc_ids_use_minted_reservations_and_are_never_issued_twice,
+    concurrent_imports_never_share_a_doc_id,
+);
+
 fn dlrepo(ws: &Workspace) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
     c.arg("--config")
@@ -18,9 +25,8 @@ fn aadhaar(base11: &str) -> String {
     format!("{base11}{}", dlrepo::aadhaar::verhoeff_digit(base11))
 }
 
-#[tokio::test]
-async fn reports_every_bad_row_and_imports_the_rest() {
-    let ws = Workspace::new();
+async fn reports_every_bad_row_and_imports_the_rest(b: Backend) {
+    let ws = Workspace::new(b);
     let good_aadhaar = aadhaar("23412341234");
     let bad_aadhaar = format!(
         "23412341234{}",
@@ -118,9 +124,8 @@ async fn reports_every_bad_row_and_imports_the_rest() {
     }
 }
 
-#[test]
-fn header_problems_stop_the_import_with_the_column_named() {
-    let ws = Workspace::new();
+async fn header_problems_stop_the_import_with_the_column_named(b: Backend) {
+    let ws = Workspace::new(b);
     for (csv, needle) in [
         (
             "RollNo,Year,doc_name,issued_on,colour\n",
@@ -146,9 +151,8 @@ fn header_problems_stop_the_import_with_the_column_named() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("doc type 'NOPE'"));
 }
 
-#[tokio::test]
-async fn given_doc_ids_use_minted_reservations_and_are_never_issued_twice() {
-    let ws = Workspace::new();
+async fn given_doc_ids_use_minted_reservations_and_are_never_issued_twice(b: Backend) {
+    let ws = Workspace::new(b);
     let minted = dlrepo(&ws)
         .args(["mint", "--doctype", "MARKS", "--count", "2"])
         .output()
@@ -196,9 +200,8 @@ async fn given_doc_ids_use_minted_reservations_and_are_never_issued_twice() {
     );
 }
 
-#[test]
-fn concurrent_imports_never_share_a_doc_id() {
-    let ws = Workspace::new();
+async fn concurrent_imports_never_share_a_doc_id(b: Backend) {
+    let ws = Workspace::new(b);
     // A tiny DocId space makes clashes certain, so the retry path is exercised.
     let cfg = std::fs::read_to_string(&ws.config_path)
         .expect("cfg")

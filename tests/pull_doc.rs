@@ -4,9 +4,15 @@ mod common;
 
 use common::*;
 
-#[tokio::test]
-async fn pull_doc_serves_what_pull_uri_named() {
-    let app = spawn_app().await;
+backend_tests!(
+    pull_doc_serves_what_pull_uri_named,
+    unknown_or_foreign_uris_answer_status_0,
+    a_reserved_doc_id_is_not_a_document,
+    a_pull_uri_request_is_not_a_pull_doc_request,
+);
+
+async fn pull_doc_serves_what_pull_uri_named(b: Backend) {
+    let app = spawn_app(b).await;
     let found = app
         .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
         .await;
@@ -22,9 +28,8 @@ async fn pull_doc_serves_what_pull_uri_named() {
     assert_eq!(app.pull_doc(&upper).await.status(), "1");
 }
 
-#[tokio::test]
-async fn unknown_or_foreign_uris_answer_status_0() {
-    let app = spawn_app().await;
+async fn unknown_or_foreign_uris_answer_status_0(b: Backend) {
+    let app = spawn_app(b).await;
     for uri in [
         format!("{ISSUER}-MARKS-ZZZZZ"),
         format!("{ISSUER}-OTHER-ABCDE"),
@@ -39,9 +44,8 @@ async fn unknown_or_foreign_uris_answer_status_0() {
     }
 }
 
-#[tokio::test]
-async fn a_reserved_doc_id_is_not_a_document() {
-    let app = spawn_app().await;
+async fn a_reserved_doc_id_is_not_a_document(b: Backend) {
+    let app = spawn_app(b).await;
     let dt = app.ws.config.doctype("MARKS").expect("doctype");
     let mut conn = dlrepo::store::establish(&app.ws.config.database.url).expect("conn");
     let ids = dlrepo::store::documents::reserve(
@@ -56,9 +60,8 @@ async fn a_reserved_doc_id_is_not_a_document() {
     assert_eq!(r.status(), "0");
 }
 
-#[tokio::test]
-async fn a_pull_uri_request_is_not_a_pull_doc_request() {
-    let app = spawn_app().await;
+async fn a_pull_uri_request_is_not_a_pull_doc_request(b: Backend) {
+    let app = spawn_app(b).await;
     let r = app
         .post(
             "/pulldoc",

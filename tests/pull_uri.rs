@@ -3,12 +3,22 @@
 mod common;
 
 use common::*;
+
+backend_tests!(
+    finds_the_document_and_echoes_the_request,
+    doc_type_from_path_or_doc_type_element_and_any_namespace,
+    unknown_and_ambiguous_answer_status_0,
+    authentication_failures_answer_status_0,
+    bad_udfs_are_refused_before_any_query,
+    a_value_with_quotes_and_sql_is_just_a_value,
+    malformed_requests_get_status_0_and_a_4xx,
+    healthz_reports_the_database,
+);
 use dlrepo::auth;
 use dlrepo::wire::pull::build;
 
-#[tokio::test]
-async fn finds_the_document_and_echoes_the_request() {
-    let app = spawn_app().await;
+async fn finds_the_document_and_echoes_the_request(b: Backend) {
+    let app = spawn_app(b).await;
     let ts = auth::now_ts();
     let body = build::pull_uri_request(
         &ts,
@@ -43,9 +53,8 @@ async fn finds_the_document_and_echoes_the_request() {
     assert_eq!(again.doc_bytes(), pdf);
 }
 
-#[tokio::test]
-async fn doc_type_from_path_or_doc_type_element_and_any_namespace() {
-    let app = spawn_app().await;
+async fn doc_type_from_path_or_doc_type_element_and_any_namespace(b: Backend) {
+    let app = spawn_app(b).await;
     let r = app
         .post(
             "/pulluri/MARKS",
@@ -71,9 +80,8 @@ async fn doc_type_from_path_or_doc_type_element_and_any_namespace() {
     assert!(r.doc_bytes().starts_with(b"%PDF-"));
 }
 
-#[tokio::test]
-async fn unknown_and_ambiguous_answer_status_0() {
-    let app = spawn_app().await;
+async fn unknown_and_ambiguous_answer_status_0(b: Backend) {
+    let app = spawn_app(b).await;
     let r = app
         .pull_uri(&[("RollNo", "1111111"), ("Year", "2020")])
         .await;
@@ -88,9 +96,8 @@ async fn unknown_and_ambiguous_answer_status_0() {
     assert_eq!(r.detail("URI"), None);
 }
 
-#[tokio::test]
-async fn authentication_failures_answer_status_0() {
-    let app = spawn_app().await;
+async fn authentication_failures_answer_status_0(b: Backend) {
+    let app = spawn_app(b).await;
     let udfs = [("RollNo", "1234567"), ("Year", "2020")];
     let now = chrono::Utc::now();
     let ist = chrono::FixedOffset::east_opt(19800).expect("offset");
@@ -148,9 +155,8 @@ async fn authentication_failures_answer_status_0() {
     assert_eq!(r.status(), "1");
 }
 
-#[tokio::test]
-async fn bad_udfs_are_refused_before_any_query() {
-    let app = spawn_app().await;
+async fn bad_udfs_are_refused_before_any_query(b: Backend) {
+    let app = spawn_app(b).await;
     for (udfs, what) in [
         (vec![("RollNo", "12ab567"), ("Year", "2020")], "pattern"),
         (vec![("RollNo", "1234567")], "missing UDF"),
@@ -181,9 +187,8 @@ async fn bad_udfs_are_refused_before_any_query() {
     assert_ne!(r.http, 500);
 }
 
-#[tokio::test]
-async fn a_value_with_quotes_and_sql_is_just_a_value() {
-    let app = spawn_app().await;
+async fn a_value_with_quotes_and_sql_is_just_a_value(b: Backend) {
+    let app = spawn_app(b).await;
     let r = app
         .pull_uri(&[("RegistrationNo", "O'Brien; DROP TABLE documents; --")])
         .await;
@@ -198,9 +203,8 @@ async fn a_value_with_quotes_and_sql_is_just_a_value() {
     );
 }
 
-#[tokio::test]
-async fn malformed_requests_get_status_0_and_a_4xx() {
-    let app = spawn_app().await;
+async fn malformed_requests_get_status_0_and_a_4xx(b: Backend) {
+    let app = spawn_app(b).await;
     let good = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
     let cases: Vec<(&str, String, u16)> = vec![
         ("not xml", "this is not xml".into(), 400),
@@ -236,9 +240,8 @@ async fn malformed_requests_get_status_0_and_a_4xx() {
     );
 }
 
-#[tokio::test]
-async fn healthz_reports_the_database() {
-    let app = spawn_app().await;
+async fn healthz_reports_the_database(b: Backend) {
+    let app = spawn_app(b).await;
     let resp = reqwest::get(format!("{}/healthz", app.addr))
         .await
         .expect("get");

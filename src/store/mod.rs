@@ -35,9 +35,23 @@ pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
     #[error("database error: {0}")]
-    Query(#[from] diesel::result::Error),
+    Query(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+}
+
+impl From<diesel::result::Error> for StoreError {
+    /// A lost connection is "unavailable" (503, retried), not a query error.
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
+            other => StoreError::Query(other),
+        }
+    }
 }
 
 impl From<r2d2::PoolError> for StoreError {
@@ -116,8 +130,10 @@ impl ManageConnection for Manager {
             .map_err(r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection whose server went away is dropped, so the pool heals by itself
+    /// when the database returns.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        diesel::r2d2::R2D2Connection::is_broken(conn)
     }
 }
 

@@ -47,25 +47,143 @@ udfs = [ {{ name = "RegistrationNo", pattern = ".{{1,40}}" }} ]
     )
 }
 
-/// A working folder with a config and an empty, migrated SQLite database.
+/// Which database a test runs on. Every end-to-end test runs once per backend; the
+/// PostgreSQL run needs a server (`DLREPO_TEST_PG_URL`, default the local one) and is
+/// skipped without one unless `DLREPO_TEST_REQUIRE_PG=1` (as in CI).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("DLREPO_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The same server with another database name.
+pub fn pg_url(db: &str) -> String {
+    let admin = pg_admin_url();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+    format!("{base}/{db}")
+}
+
+impl Backend {
+    pub fn postgres() -> Option<Backend> {
+        static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        let up = *AVAILABLE.get_or_init(|| {
+            use diesel::Connection;
+            diesel::PgConnection::establish(&pg_admin_url()).is_ok()
+        });
+        if up {
+            Some(Backend::Postgres)
+        } else if std::env::var("DLREPO_TEST_REQUIRE_PG").is_ok_and(|v| v == "1") {
+            panic!(
+                "DLREPO_TEST_REQUIRE_PG=1 but PostgreSQL at {} does not answer",
+                pg_admin_url()
+            );
+        } else {
+            eprintln!("skipped on PostgreSQL: no server at {}", pg_admin_url());
+            None
+        }
+    }
+}
+
+/// Runs each named `async fn name(b: Backend)` as two tests, `name::sqlite` and
+/// `name::postgres`.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(b) = $crate::common::Backend::postgres() {
+                    super::$name(b).await
+                }
+            }
+        }
+    )*};
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) when the test ends.
+pub struct PgDatabase {
+    pub name: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        use diesel::{Connection, RunQueryDsl};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "dlrepo_t_{}_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst),
+            rand::random::<u32>()
+        );
+        let mut admin = diesel::PgConnection::establish(&pg_admin_url()).expect("pg admin");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create database");
+        PgDatabase { name }
+    }
+
+    pub fn url(&self) -> String {
+        pg_url(&self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        use diesel::{Connection, RunQueryDsl};
+        if let Ok(mut admin) = diesel::PgConnection::establish(&pg_admin_url()) {
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin);
+        }
+    }
+}
+
+/// A working folder with a config and an empty, migrated database of the backend.
 pub struct Workspace {
-    pub dir: tempfile::TempDir,
+    pub backend: Backend,
     pub config_path: PathBuf,
     pub config: Config,
+    pub pg: Option<PgDatabase>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Workspace {
-    pub fn new() -> Workspace {
+    pub fn new(backend: Backend) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         let config_path = dir.path().join("dlrepo.toml");
-        std::fs::write(&config_path, config_text("dlrepo.sqlite3")).expect("write config");
+        let pg = (backend == Backend::Postgres).then(PgDatabase::create);
+        let url = pg
+            .as_ref()
+            .map_or("dlrepo.sqlite3".to_string(), |d| d.url());
+        std::fs::write(&config_path, config_text(&url)).expect("write config");
         let config = Config::load(&config_path, &EnvOverrides::default()).expect("config");
         store::open_and_migrate(&config.database).expect("migrate");
         Workspace {
-            dir,
+            backend,
             config_path,
             config,
+            pg,
+            dir,
         }
+    }
+
+    /// Rewrites the config file (and reloads it): for tests that add to it.
+    pub fn edit_config(&mut self, f: impl FnOnce(String) -> String) {
+        let text = std::fs::read_to_string(&self.config_path).expect("config");
+        std::fs::write(&self.config_path, f(text)).expect("write config");
+        self.config = self.reload();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -112,8 +230,8 @@ pub const MARKS_CSV: &str = "RollNo,Year,holder_name,doc_name,issued_on\n\
 7654321,2021,Ravi Kumar,Mark Sheet 2021,16/05/2021\n\
 7654321,2021,Ravi Kumar,Mark Sheet 2021 (copy),16/05/2021\n";
 
-pub async fn spawn_app() -> TestApp {
-    let ws = Workspace::new();
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let ws = Workspace::new(backend);
     let csv = ws.write("marks.csv", MARKS_CSV);
     let report = ws.import("MARKS", &csv);
     assert_eq!(report.imported, 3, "{:?}", report.rejected);

@@ -208,6 +208,20 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 for w in config.warnings() {
                     println!("warning: {w}");
                 }
+                if config.doctypes.iter().any(|d| d.source.is_some()) {
+                    // Start-up checks department tables against the live schema; so do we.
+                    let pool = store::pool(&config.database)?;
+                    if let Err(problems) = crate::store::department::prepare_all(
+                        &config.doctypes,
+                        &config.database,
+                        &pool,
+                    ) {
+                        for p in problems {
+                            eprintln!("{p}");
+                        }
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
                 println!(
                     "{}: OK ({} doc type(s): {})",
                     cli.config.display(),
@@ -242,6 +256,13 @@ pub fn serve(config: Config) -> Result<()> {
         tracing::info!("applied migration {m}");
     }
     let pool = store::pool(&config.database)?;
+    let config = Arc::new(config);
+    let state = crate::server::AppState::prepare(config.clone(), pool).map_err(|problems| {
+        anyhow::anyhow!(
+            "department tables do not match the config:\n  {}",
+            problems.join("\n  ")
+        )
+    })?;
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
     tracing::info!(
@@ -251,9 +272,8 @@ pub fn serve(config: Config) -> Result<()> {
         database = %redact_url(&config.database.url),
         "dlrepo serving"
     );
-    let config = Arc::new(config);
     actix_web::rt::System::new()
-        .block_on(async move { crate::server::run(config, pool, listener)?.await })?;
+        .block_on(async move { crate::server::run(state, listener)?.await })?;
     Ok(())
 }
 

@@ -40,6 +40,8 @@ const OPTIONAL: &[&str] = &[
 pub enum ImportError {
     #[error("doc type '{0}' is not in the config")]
     UnknownDocType(String),
+    #[error("documents of {0} are read from the department table '{1}', not imported")]
+    FromDepartment(String, String),
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -581,6 +583,12 @@ pub fn run(
     let doctype = config
         .doctype(opts.doctype)
         .ok_or_else(|| ImportError::UnknownDocType(opts.doctype.to_string()))?;
+    if let Some(src) = &doctype.source {
+        return Err(ImportError::FromDepartment(
+            doctype.code.clone(),
+            src.table.clone(),
+        ));
+    }
     let read_err = |source| ImportError::Read {
         path: opts.csv.to_owned(),
         source,

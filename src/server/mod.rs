@@ -2,6 +2,7 @@
 
 mod pull;
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -9,17 +10,33 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::config::Config;
+use crate::store::department::{self, DeptTable};
 use crate::store::{self, Pool};
 
 pub struct AppState {
     pub config: Arc<Config>,
     pub pool: Pool,
+    /// Doc types served from a department's own table, by code.
+    pub departments: HashMap<String, DeptTable>,
+}
+
+impl AppState {
+    /// Checks every department table against its live schema; each problem names its
+    /// doc type.
+    pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
+        let departments = department::prepare_all(&config.doctypes, &config.database, &pool)?;
+        Ok(AppState {
+            config,
+            pool,
+            departments,
+        })
+    }
 }
 
 /// Builds the server on an already-bound listener (tests bind port 0).
-pub fn run(config: Arc<Config>, pool: Pool, listener: TcpListener) -> std::io::Result<Server> {
-    let workers = config.server.workers;
-    let state = web::Data::new(AppState { config, pool });
+pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
+    let workers = state.config.server.workers;
+    let state = web::Data::new(state);
     let mut server = HttpServer::new(move || {
         let cfg = &state.config.server;
         App::new()
@@ -39,12 +56,19 @@ pub fn run(config: Arc<Config>, pool: Pool, listener: TcpListener) -> std::io::R
     Ok(server.run())
 }
 
-/// 200 when a connection answers `SELECT 1`, 503 with the reason otherwise.
+/// 200 when dlrepo's database and every department database answer `SELECT 1`, 503
+/// with the reason otherwise.
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let pool = state.pool.clone();
+    let state = state.into_inner();
     let result = web::block(move || -> Result<(), store::StoreError> {
-        let mut conn = pool.get()?;
-        store::ping(&mut conn)
+        store::ping(&mut *state.pool.get()?)?;
+        for (code, d) in &state.departments {
+            let mut conn = d.pool.get().map_err(|e| {
+                store::StoreError::Unavailable(format!("department table of {code}: {e}"))
+            })?;
+            store::ping(&mut conn)?;
+        }
+        Ok(())
     })
     .await;
     match result {

@@ -11,6 +11,7 @@ use crate::auth::Verifier;
 use crate::config::{Config, DocType};
 use crate::error::{chain, PullError};
 use crate::store::documents::{self, status, Lookup};
+use crate::store::StoreError;
 use crate::uri::DocUri;
 use crate::wire::{
     PullDocRequest, PullDocResponse, PullUriRequest, PullUriResponse, RequestHeader,
@@ -243,11 +244,19 @@ async fn answer_pull_uri(
         return Err(PullError::FormatNotServed("xml"));
     }
     let doctype = resolve_doctype(config, request, path_doctype.as_deref())?;
-    let key = documents::udf_key(&udf_values(doctype, request)?);
+    let values = udf_values(doctype, request)?;
+    if state.departments.contains_key(&doctype.code) {
+        let code = doctype.code.clone();
+        let st = state.clone().into_inner();
+        return web::block(move || department_pull_uri(&st, &code, &values))
+            .await
+            .map_err(|_| PullError::Cancelled)?;
+    }
+    let key = documents::udf_key(&values);
     let code = doctype.code.clone();
     let pool = state.pool.clone();
     let lookup = web::block(move || -> Result<Lookup, PullError> {
-        let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
+        let mut conn = pool.get().map_err(StoreError::from)?;
         Ok(documents::find_by_udfs(&mut conn, &code, &key)?)
     })
     .await
@@ -336,9 +345,16 @@ async fn answer_pull_doc(
         .ok_or_else(|| uri_err(format!("doc type '{}' is not configured", uri.doc_type)))?;
     let code = doctype.code.clone();
     let doc_id = uri.doc_id.clone();
+    if state.departments.contains_key(&code) {
+        let st = state.clone().into_inner();
+        let uri = request.uri.clone();
+        return web::block(move || department_pull_doc(&st, &code, &doc_id, &uri))
+            .await
+            .map_err(|_| PullError::Cancelled)?;
+    }
     let pool = state.pool.clone();
     let record = web::block(move || -> Result<_, PullError> {
-        let mut conn = pool.get().map_err(crate::store::StoreError::from)?;
+        let mut conn = pool.get().map_err(StoreError::from)?;
         Ok(documents::find_by_doc_id(&mut conn, &code, &doc_id)?)
     })
     .await
@@ -353,4 +369,95 @@ async fn answer_pull_doc(
             .content
             .ok_or_else(|| PullError::NoContent(request.uri.clone())),
     }
+}
+
+/// Pull URI for a doc type kept in a department table: find the one row, tie it to a
+/// stable DocId (minted on its first pull), and serve its document. Runs on a blocking
+/// thread.
+fn department_pull_uri(
+    state: &AppState,
+    code: &str,
+    values: &[String],
+) -> Result<(String, Vec<u8>), PullError> {
+    let (doctype, dept) = department_of(state, code)?;
+    let mut rows = dept.find_by_udfs(values)?;
+    let row = match rows.len() {
+        0 => return Err(PullError::NotFound),
+        1 => rows.remove(0),
+        _ => return Err(PullError::Ambiguous),
+    };
+    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let doc_id = documents::link(
+        &mut conn,
+        code,
+        &row.row_key,
+        &doctype.id_space,
+        Utc::now().naive_utc(),
+    )?;
+    let uri = format!("{}-{}-{}", state.config.issuer_id, code, doc_id);
+    let content = department_document(&state.config, doctype, &row, &uri)?;
+    Ok((uri, content))
+}
+
+fn department_pull_doc(
+    state: &AppState,
+    code: &str,
+    doc_id: &str,
+    uri: &str,
+) -> Result<Vec<u8>, PullError> {
+    let (doctype, dept) = department_of(state, code)?;
+    let uri_err = |reason: &str| PullError::Uri {
+        uri: uri.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let key = documents::linked_row_key(&mut conn, code, doc_id)?
+        .ok_or_else(|| uri_err("no such document"))?;
+    drop(conn);
+    let row = dept
+        .find_by_key(&key)?
+        .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
+    department_document(&state.config, doctype, &row, uri)
+}
+
+fn department_of<'s>(
+    state: &'s AppState,
+    code: &str,
+) -> Result<(&'s DocType, &'s crate::store::department::DeptTable), PullError> {
+    match (state.config.doctype(code), state.departments.get(code)) {
+        (Some(d), Some(t)) => Ok((d, t)),
+        _ => Err(PullError::DocType(format!("'{code}'"))),
+    }
+}
+
+/// The row's own PDF column, or a certificate rendered from its fields (deterministic,
+/// so repeated pulls give the same bytes).
+fn department_document(
+    config: &Config,
+    doctype: &DocType,
+    row: &crate::store::department::DeptRow,
+    uri: &str,
+) -> Result<Vec<u8>, PullError> {
+    if let Some(bytes) = &row.content {
+        if !bytes.starts_with(b"%PDF-") {
+            return Err(PullError::NoContent(format!(
+                "{uri} (the document column does not hold a PDF)"
+            )));
+        }
+        return Ok(bytes.clone());
+    }
+    let mut fields: Vec<(&str, &str)> = Vec::new();
+    if let Some(h) = &row.holder_name {
+        fields.push(("Name", h));
+    }
+    for (label, value) in &row.fields {
+        fields.push((label, value));
+    }
+    if let Some(d) = &row.issued_on {
+        fields.push(("Issued on", d));
+    }
+    let title = row.doc_name.as_deref().unwrap_or(&doctype.name);
+    let issuer = config.issuer_name.as_deref().unwrap_or(&config.issuer_id);
+    crate::docs::render::plain_certificate(issuer, title, &fields, uri)
+        .map_err(|e| PullError::NoContent(format!("{uri} ({e})")))
 }

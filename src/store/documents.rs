@@ -39,6 +39,8 @@ pub mod status {
     pub const RESERVED: &str = "reserved";
     pub const ISSUED: &str = "issued";
     pub const REVOKED: &str = "revoked";
+    /// Tied to a row of a department's own table; the bytes come from there.
+    pub const LINKED: &str = "linked";
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -244,4 +246,77 @@ pub fn count_by_status(conn: &mut DbConn, doctype: &str, st: &str) -> Result<i64
         .filter(documents::status.eq(st))
         .count()
         .get_result(conn)?)
+}
+
+/// The DocId of a department-table row, if it has been pulled before.
+pub fn linked_doc_id(
+    conn: &mut DbConn,
+    doctype: &str,
+    row_key: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(documents::table
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::udf_key.eq(row_key))
+        .filter(documents::status.eq(status::LINKED))
+        .select(documents::doc_id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The department row key behind a linked DocId.
+pub fn linked_row_key(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(documents::table
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::doc_id.eq(doc_id))
+        .filter(documents::status.eq(status::LINKED))
+        .select(documents::udf_key)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
+/// The stable DocId of a department row: the existing one, or a freshly minted one.
+/// Both unique indexes arbitrate races: a second first-pull of the same row finds the
+/// winner's DocId instead of making another.
+pub fn link(
+    conn: &mut DbConn,
+    doctype: &str,
+    row_key: &str,
+    space: &DocIdSpace,
+    now: NaiveDateTime,
+) -> Result<String, StoreError> {
+    if let Some(id) = linked_doc_id(conn, doctype, row_key)? {
+        return Ok(id);
+    }
+    let mut doc = NewDocument {
+        doctype: doctype.to_string(),
+        doc_id: String::new(),
+        status: status::LINKED.to_string(),
+        udf_key: Some(row_key.to_string()),
+        doc_name: None,
+        holder_name: None,
+        aadhaar: None,
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+        blob_sha256: None,
+        created_at: now,
+        updated_at: now,
+    };
+    for _ in 0..MINT_ATTEMPTS {
+        doc.doc_id = space.mint();
+        if insert_if_free(conn, &doc)? {
+            return Ok(doc.doc_id);
+        }
+        if let Some(id) = linked_doc_id(conn, doctype, row_key)? {
+            return Ok(id);
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
+    )))
 }

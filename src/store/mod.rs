@@ -4,6 +4,7 @@
 //! The backend is picked from the URL scheme (`postgres://` or a file path), never by
 //! trying one and falling back. The store knows nothing of XML or HTTP.
 
+pub mod department;
 pub mod documents;
 pub mod schema;
 
@@ -140,6 +141,13 @@ impl ManageConnection for Manager {
 impl Manager {
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+}
+
+pub fn backend_of_conn(conn: &DbConn) -> Backend {
+    match conn {
+        DbConn::Sqlite(_) => Backend::Sqlite,
+        DbConn::Postgres(_) => Backend::Postgres,
     }
 }
 

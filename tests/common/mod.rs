@@ -248,7 +248,8 @@ pub async fn spawn_on(ws: Workspace) -> TestApp {
     let pool = store::pool(&config.database).expect("pool");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = format!("http://{}", listener.local_addr().expect("addr"));
-    let server = dlrepo::server::run(config, pool, listener).expect("server");
+    let state = dlrepo::server::AppState::prepare(config, pool).expect("department tables");
+    let server = dlrepo::server::run(state, listener).expect("server");
     tokio::spawn(server);
     TestApp {
         addr,

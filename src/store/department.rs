@@ -1,0 +1,379 @@
+//! Lookups in a department's own table or view, for doc types with a `source`.
+//!
+//! dlrepo only ever runs SELECT here. Identifiers come from the config, are checked for
+//! shape there and against the live schema here (and used with the catalogue's own
+//! spelling, quoted); values are always bound parameters. Columns are bound by their
+//! type: integer columns get an integer (so the department's index is used), text
+//! columns text, anything else is compared as text.
+
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
+
+use super::{Backend, DbConn, Pool, StoreError};
+use crate::config::{DatabaseConfig, DocType, Source};
+
+/// One row of a department table, as dlrepo needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeptRow {
+    /// The key columns' values as text, joined by U+001F: what the DocId is tied to.
+    pub row_key: String,
+    pub holder_name: Option<String>,
+    pub doc_name: Option<String>,
+    pub issued_on: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    pub aadhaar: Option<String>,
+    pub content: Option<Vec<u8>>,
+    /// The configured extra fields, (label, value), for a rendered certificate.
+    pub fields: Vec<(String, String)>,
+}
+
+#[derive(QueryableByName)]
+struct RawRow {
+    #[diesel(sql_type = Text)]
+    row_key: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    holder_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    doc_name: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    issued_on: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    valid_from: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    valid_to: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    aadhaar: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    fields_text: Option<String>,
+    #[diesel(sql_type = Nullable<Binary>)]
+    content: Option<Vec<u8>>,
+}
+
+#[derive(QueryableByName)]
+struct Column {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    data_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BindAs {
+    Text,
+    Int,
+    /// Neither text nor integer (dates, numerics): compare `CAST(col AS TEXT)`.
+    CastText,
+}
+
+enum BindValue {
+    Text(String),
+    Int(i64),
+}
+
+const SEP: char = '\u{1f}';
+
+/// A department table ready to query: SQL built once at start-up.
+pub struct DeptTable {
+    pub doctype: String,
+    /// `schema.table` as found in the catalogue, for messages.
+    pub table: String,
+    pub pool: Pool,
+    by_udfs: String,
+    udf_binds: Vec<BindAs>,
+    by_key: String,
+    key_binds: Vec<BindAs>,
+    field_labels: Vec<String>,
+}
+
+fn load(conn: &mut DbConn, sql: &str, binds: &[BindValue]) -> Result<Vec<RawRow>, StoreError> {
+    macro_rules! run {
+        ($c:expr, $db:ty) => {{
+            let mut q = diesel::sql_query(sql).into_boxed::<$db>();
+            for b in binds {
+                q = match b {
+                    BindValue::Text(s) => q.bind::<Text, _>(s.clone()),
+                    BindValue::Int(i) => q.bind::<BigInt, _>(*i),
+                };
+            }
+            q.load::<RawRow>($c)
+        }};
+    }
+    let rows = match conn {
+        DbConn::Sqlite(c) => run!(c, diesel::sqlite::Sqlite),
+        DbConn::Postgres(c) => run!(c, diesel::pg::Pg),
+    }?;
+    Ok(rows)
+}
+
+fn live_columns(
+    conn: &mut DbConn,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<Column>, StoreError> {
+    Ok(match conn {
+        DbConn::Postgres(c) => diesel::sql_query(
+            "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS name, \
+             CAST(data_type AS TEXT) AS data_type FROM information_schema.columns \
+             WHERE table_schema = COALESCE($1, current_schema()) AND lower(table_name) = lower($2) \
+             ORDER BY table_name <> $2, ordinal_position",
+        )
+        .bind::<Nullable<Text>, _>(schema)
+        .bind::<Text, _>(table)
+        .load(c)?,
+        DbConn::Sqlite(c) => diesel::sql_query(
+            "SELECT ? AS table_name, name, type AS data_type FROM pragma_table_info(?)",
+        )
+        .bind::<Text, _>(table)
+        .bind::<Text, _>(table)
+        .load(c)?,
+    })
+}
+
+fn bind_kind(backend: Backend, data_type: &str) -> BindAs {
+    let t = data_type.to_ascii_lowercase();
+    match backend {
+        Backend::Postgres => match t.as_str() {
+            "smallint" | "integer" | "bigint" => BindAs::Int,
+            "text" | "character varying" | "character" | "name" => BindAs::Text,
+            _ => BindAs::CastText,
+        },
+        Backend::Sqlite if t.contains("int") => BindAs::Int,
+        Backend::Sqlite => BindAs::Text,
+    }
+}
+
+impl DeptTable {
+    /// Checks the source against the live schema and builds its queries. The error
+    /// names the missing table or columns.
+    pub fn prepare(doctype: &DocType, source: &Source, pool: Pool) -> Result<DeptTable, String> {
+        let mut conn = pool
+            .get()
+            .map_err(|e| format!("cannot connect to the department database: {e}"))?;
+        let backend = super::backend_of_conn(&conn);
+        if backend == Backend::Sqlite && source.schema.is_some() {
+            return Err(
+                "schema.table names are for PostgreSQL; give the SQLite table alone".into(),
+            );
+        }
+        let cols = live_columns(&mut conn, source.schema.as_deref(), &source.table)
+            .map_err(|e| format!("cannot read the columns of {}: {e}", source.table))?;
+        if cols.is_empty() {
+            return Err(format!(
+                "table or view '{}' does not exist or shows no columns to this database user",
+                source.table
+            ));
+        }
+        let table_name = cols[0].table_name.clone();
+        let cols: Vec<&Column> = cols.iter().filter(|c| c.table_name == table_name).collect();
+        let mut missing = Vec::new();
+        let mut resolve = |want: &str| -> Option<(String, BindAs)> {
+            match cols.iter().find(|c| c.name.eq_ignore_ascii_case(want)) {
+                Some(c) => Some((c.name.clone(), bind_kind(backend, &c.data_type))),
+                None => {
+                    missing.push(want.to_string());
+                    None
+                }
+            }
+        };
+        let udfs: Vec<_> = source.udf_columns.iter().map(|c| resolve(c)).collect();
+        let keys: Vec<_> = source.key_columns.iter().map(|c| resolve(c)).collect();
+        let mut opt = |c: &Option<String>| c.as_ref().map(|c| resolve(c));
+        let holder = opt(&source.holder_name);
+        let doc_name = opt(&source.doc_name);
+        let issued_on = opt(&source.issued_on);
+        let valid_from = opt(&source.valid_from);
+        let valid_to = opt(&source.valid_to);
+        let aadhaar = opt(&source.aadhaar);
+        let document = opt(&source.document_column);
+        let fields: Vec<_> = source.fields.iter().map(|(_, c)| resolve(c)).collect();
+        if !missing.is_empty() {
+            return Err(format!(
+                "{table_name} has no column(s) {}; it has: {}",
+                missing.join(", "),
+                cols.iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let q = |name: &str| format!("\"{name}\"");
+        let as_text = |c: &Option<Option<(String, BindAs)>>| match c {
+            Some(Some((n, _))) => format!("CAST({} AS TEXT)", q(n)),
+            _ => "CAST(NULL AS TEXT)".into(),
+        };
+        let sep = match backend {
+            Backend::Postgres => "chr(31)",
+            Backend::Sqlite => "char(31)",
+        };
+        let join_text = |cs: &[Option<(String, BindAs)>]| {
+            cs.iter()
+                .flatten()
+                .map(|(n, _)| format!("COALESCE(CAST({} AS TEXT), '')", q(n)))
+                .collect::<Vec<_>>()
+                .join(&format!(" || {sep} || "))
+        };
+        let fields_expr = if fields.is_empty() {
+            "CAST(NULL AS TEXT)".to_string()
+        } else {
+            join_text(&fields)
+        };
+        let content = match &document {
+            Some(Some((n, _))) => q(n),
+            _ => match backend {
+                Backend::Postgres => "CAST(NULL AS BYTEA)".into(),
+                Backend::Sqlite => "CAST(NULL AS BLOB)".into(),
+            },
+        };
+        let from = match &source.schema {
+            Some(s) => format!("{}.{}", q(s), q(&table_name)),
+            None => q(&table_name),
+        };
+        let select = format!(
+            "SELECT {} AS row_key, {} AS holder_name, {} AS doc_name, {} AS issued_on, \
+             {} AS valid_from, {} AS valid_to, {} AS aadhaar, {fields_expr} AS fields_text, \
+             {content} AS content FROM {from}",
+            join_text(&keys),
+            as_text(&holder),
+            as_text(&doc_name),
+            as_text(&issued_on),
+            as_text(&valid_from),
+            as_text(&valid_to),
+            as_text(&aadhaar),
+        );
+        let condition = |cs: &[Option<(String, BindAs)>]| {
+            cs.iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, (n, kind))| {
+                    let ph = match backend {
+                        Backend::Postgres => format!("${}", i + 1),
+                        Backend::Sqlite => "?".into(),
+                    };
+                    match kind {
+                        BindAs::CastText => format!("CAST({} AS TEXT) = {ph}", q(n)),
+                        _ => format!("{} = {ph}", q(n)),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        };
+        let kinds =
+            |cs: &[Option<(String, BindAs)>]| cs.iter().flatten().map(|(_, k)| *k).collect();
+        Ok(DeptTable {
+            doctype: doctype.code.clone(),
+            table: match &source.schema {
+                Some(s) => format!("{s}.{table_name}"),
+                None => table_name.clone(),
+            },
+            by_udfs: format!("{select} WHERE {} LIMIT 2", condition(&udfs)),
+            udf_binds: kinds(&udfs),
+            by_key: format!("{select} WHERE {} LIMIT 2", condition(&keys)),
+            key_binds: kinds(&keys),
+            field_labels: source.fields.iter().map(|(l, _)| l.clone()).collect(),
+            pool,
+        })
+    }
+
+    fn binds(kinds: &[BindAs], values: &[&str]) -> Option<Vec<BindValue>> {
+        kinds
+            .iter()
+            .zip(values)
+            .map(|(k, v)| match k {
+                // A value that is not a number cannot match an integer column.
+                BindAs::Int => v.trim().parse().ok().map(BindValue::Int),
+                _ => Some(BindValue::Text(v.to_string())),
+            })
+            .collect()
+    }
+
+    fn rows(&self, sql: &str, binds: Option<Vec<BindValue>>) -> Result<Vec<DeptRow>, StoreError> {
+        let Some(binds) = binds else {
+            return Ok(Vec::new());
+        };
+        let mut conn = self.pool.get()?;
+        Ok(load(&mut conn, sql, &binds)?
+            .into_iter()
+            .map(|r| DeptRow {
+                row_key: r.row_key,
+                holder_name: r.holder_name,
+                doc_name: r.doc_name,
+                issued_on: r.issued_on,
+                valid_from: r.valid_from,
+                valid_to: r.valid_to,
+                aadhaar: r.aadhaar,
+                content: r.content,
+                fields: match r.fields_text {
+                    Some(t) => self
+                        .field_labels
+                        .iter()
+                        .cloned()
+                        .zip(t.split(SEP).map(str::to_string))
+                        .collect(),
+                    None => Vec::new(),
+                },
+            })
+            .collect())
+    }
+
+    /// Rows whose UDF columns equal the values (given in UDF order); at most two.
+    pub fn find_by_udfs(&self, values: &[String]) -> Result<Vec<DeptRow>, StoreError> {
+        let v: Vec<&str> = values.iter().map(String::as_str).collect();
+        self.rows(&self.by_udfs, Self::binds(&self.udf_binds, &v))
+    }
+
+    /// The row a linked DocId stands for.
+    pub fn find_by_key(&self, row_key: &str) -> Result<Option<DeptRow>, StoreError> {
+        let v: Vec<&str> = row_key.split(SEP).collect();
+        if v.len() != self.key_binds.len() {
+            return Ok(None);
+        }
+        Ok(self
+            .rows(&self.by_key, Self::binds(&self.key_binds, &v))?
+            .into_iter()
+            .next())
+    }
+}
+
+/// The department tables of every doc type with a `source`, checked against the live
+/// schema. Each problem names its doc type.
+pub fn prepare_all(
+    doctypes: &[DocType],
+    own: &DatabaseConfig,
+    own_pool: &Pool,
+) -> Result<HashMap<String, DeptTable>, Vec<String>> {
+    let mut tables = HashMap::new();
+    let mut problems = Vec::new();
+    for d in doctypes {
+        let Some(source) = &d.source else { continue };
+        let pool = match &source.database_url {
+            Some(url) => match super::pool(&DatabaseConfig {
+                url: url.clone(),
+                pool_size: source.pool_size,
+                connect_timeout_secs: own.connect_timeout_secs,
+            }) {
+                Ok(p) => p,
+                Err(e) => {
+                    problems.push(format!("doc type {}: source.database_url: {e}", d.code));
+                    continue;
+                }
+            },
+            None => own_pool.clone(),
+        };
+        match DeptTable::prepare(d, source, pool) {
+            Ok(t) => {
+                tables.insert(d.code.clone(), t);
+            }
+            Err(e) => problems.push(format!("doc type {}: source: {e}", d.code)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(tables)
+    } else {
+        Err(problems)
+    }
+}

@@ -56,3 +56,21 @@ sleep 0.5
 WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/ wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s bench/pulluri.lua http://127.0.0.1:8089
 kill $SERVER; wait $SERVER 2>/dev/null || true
+
+if pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "## PostgreSQL: import of $ROWS rows and Pull URI, same data"
+    PGDB=dlrepo_bench
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)"
+    psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB"
+    export DLREPO_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+    /usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KiB" \
+        $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv" --batch 20000
+    DLREPO_BIND=127.0.0.1:8087 $BIN -c "$CFG" serve & SERVER=$!
+    trap 'kill $SERVER 2>/dev/null || true' EXIT
+    wait_up http://127.0.0.1:8087/healthz
+    WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
+        -s bench/pulluri.lua http://127.0.0.1:8087
+    kill $SERVER; wait $SERVER 2>/dev/null || true
+    unset DLREPO_DATABASE_URL
+    psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)"
+fi

@@ -1,0 +1,96 @@
+//! `src/store/schema.rs` must describe what the migrations create, on both backends;
+//! the example configs must stay valid.
+
+mod common;
+
+use common::*;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use dlrepo::store::schema::{blobs, documents};
+
+backend_tests!(schema_rs_matches_the_migrations);
+
+#[derive(QueryableByName)]
+struct Col {
+    #[diesel(sql_type = Text)]
+    name: String,
+}
+
+fn schema_columns(sql: String) -> Vec<String> {
+    // "SELECT `documents`.`id`, ..." or "SELECT \"documents\".\"id\", ...": take the
+    // second quoted name of each column.
+    let select = sql.split(" FROM").next().expect("select");
+    let mut v: Vec<String> = select
+        .split(", ")
+        .map(|c| {
+            c.rsplit('.')
+                .next()
+                .expect("column")
+                .trim_matches(|ch| ch == '`' || ch == '"')
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+async fn schema_rs_matches_the_migrations(b: Backend) {
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    for (table, declared) in [
+        (
+            "documents",
+            schema_columns(
+                diesel::debug_query::<diesel::sqlite::Sqlite, _>(
+                    &documents::table.select(documents::all_columns),
+                )
+                .to_string(),
+            ),
+        ),
+        (
+            "blobs",
+            schema_columns(
+                diesel::debug_query::<diesel::sqlite::Sqlite, _>(
+                    &blobs::table.select(blobs::all_columns),
+                )
+                .to_string(),
+            ),
+        ),
+    ] {
+        let live: Vec<Col> = match &mut conn {
+            dlrepo::store::DbConn::Sqlite(c) => {
+                diesel::sql_query("SELECT name FROM pragma_table_info(?) ORDER BY name")
+                    .bind::<Text, _>(table)
+                    .load(c)
+            }
+            dlrepo::store::DbConn::Postgres(c) => diesel::sql_query(
+                "SELECT CAST(column_name AS TEXT) AS name FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY name",
+            )
+            .bind::<Text, _>(table)
+            .load(c),
+        }
+        .expect("columns");
+        let mut live: Vec<String> = live.into_iter().map(|c| c.name).collect();
+        live.sort();
+        assert_eq!(live, declared, "table {table}");
+    }
+}
+
+#[test]
+fn example_configs_are_valid() {
+    use dlrepo::config::{Config, EnvOverrides};
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo = std::fs::read_to_string("examples/demo/dlrepo.toml")
+        .expect("demo config")
+        .replace("@API_KEY@", "0123456789abcdef0123456789abcdef");
+    let path = dir.path().join("demo.toml");
+    std::fs::write(&path, demo).expect("write");
+    Config::load(&path, &EnvOverrides::default()).expect("demo config is valid");
+    let exam = Config::load(
+        std::path::Path::new("examples/exam-board/dlrepo.toml"),
+        &EnvOverrides::default(),
+    )
+    .expect("exam-board config is valid");
+    assert!(exam.doctypes[0].source.is_some());
+}

@@ -61,6 +61,34 @@ pub enum Command {
         /// Rows per transaction.
         #[arg(long, default_value_t = import::DEFAULT_BATCH)]
         batch: usize,
+        /// Rows whose doc_id is already issued replace that document (pushed as U).
+        #[arg(long)]
+        correct: bool,
+    },
+    /// Revoke an issued document: Pull Doc refuses it and a D row is queued for push.
+    Revoke { uri: String },
+    /// Push queued URIs to the central locker (see `[push]` in the config).
+    Push {
+        #[command(subcommand)]
+        command: Option<PushCommand>,
+        /// Send failed files again (same file names, same rows).
+        #[arg(long)]
+        retry_failed: bool,
+        /// Write the CSV files here for manual upload instead of sending them.
+        #[arg(long, value_name = "DIR", conflicts_with = "mark_uploaded")]
+        export: Option<PathBuf>,
+        /// An exported file was uploaded by hand: count its rows as pushed.
+        #[arg(long, value_name = "FILE")]
+        mark_uploaded: Option<String>,
+    },
+    /// Run a stand-in of the central CSV Upload API on loopback, for trying `push`.
+    CentralStandin {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        bind: String,
+        #[arg(long)]
+        org_id: String,
+        #[arg(long, env = "DLREPO_PUSH_KEY")]
+        key: String,
     },
     /// Reserve N fresh, unused DocIds and print their URIs.
     Mint {
@@ -89,6 +117,12 @@ pub enum Command {
     /// Benchmark helpers (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(crate::bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Queued, in-flight, pushed and failed counts, and why failed files failed.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,9 +187,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             file,
             out,
             batch,
+            correct,
         } => {
             let config = load_config(&cli.config)?;
-            let report = import_file(&config, &doctype, &file, out.as_deref(), batch)?;
+            let report = import_file(&config, &doctype, &file, out.as_deref(), batch, correct)?;
             Ok(if report.rejected.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -186,6 +221,24 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Uri {
             command: UriCommand::Parse { uri },
         } => Ok(explain_uri(&uri)),
+        Command::Revoke { uri } => {
+            let config = load_config(&cli.config)?;
+            revoke(&config, &uri)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Push {
+            command,
+            retry_failed,
+            export,
+            mark_uploaded,
+        } => {
+            let config = load_config(&cli.config)?;
+            crate::push_cli::run(&config, command.is_some(), retry_failed, export, mark_uploaded)
+        }
+        Command::CentralStandin { bind, org_id, key } => {
+            crate::push_cli::standin(&bind, &org_id, &key)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Curl { request, url } => {
             let config = load_config(&cli.config)?;
             let base = url.unwrap_or_else(|| format!("http://{}", config.server.bind));
@@ -272,6 +325,9 @@ pub fn serve(config: Config) -> Result<()> {
         database = %redact_url(&config.database.url),
         "dlrepo serving"
     );
+    if let Some(p) = config.push.as_ref().filter(|p| p.schedule_secs > 0) {
+        crate::push_cli::spawn_background(config.clone(), p.schedule_secs);
+    }
     actix_web::rt::System::new()
         .block_on(async move { crate::server::run(state, listener)?.await })?;
     Ok(())
@@ -295,6 +351,7 @@ pub fn import_file(
     file: &Path,
     out: Option<&Path>,
     batch: usize,
+    correct: bool,
 ) -> Result<import::ImportReport> {
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
@@ -307,6 +364,7 @@ pub fn import_file(
             out,
             batch_size: batch,
             progress: std::io::stderr().is_terminal(),
+            correct,
         },
     )?;
     for r in &report.rejected {
@@ -321,6 +379,57 @@ pub fn import_file(
         report.imported as f64 / secs.max(1e-9)
     );
     Ok(report)
+}
+
+/// `dlrepo revoke URI`: in one transaction, the document is revoked and, when it was
+/// pushed under an Aadhaar number, a D row is queued.
+fn revoke(config: &Config, uri: &str) -> Result<()> {
+    use diesel::Connection;
+    let u = DocUri::parse(uri)?;
+    if !u.issued_by(&config.issuer_id) {
+        bail!("{uri} was not issued by {}", config.issuer_id);
+    }
+    let dt = config
+        .doctype(&u.doc_type)
+        .with_context(|| format!("doc type '{}' is not in the config", u.doc_type))?;
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    let now = chrono::Utc::now().naive_utc();
+    let queued = conn.transaction(|conn| -> Result<bool, store::StoreError> {
+        let Some(r) = documents::revoke(conn, &dt.code, &u.doc_id, now)? else {
+            return Err(store::StoreError::Unavailable(format!(
+                "{uri} is not an issued document"
+            )));
+        };
+        let Some(aadhaar) = r.aadhaar else {
+            return Ok(false);
+        };
+        crate::push::outbox::enqueue(
+            conn,
+            &[crate::push::outbox::NewOutboxRow {
+                aadhaar,
+                uri: format!("{}-{}-{}", config.issuer_id, dt.code, u.doc_id),
+                doc_type: dt.code.clone(),
+                doc_name: r.doc_name.unwrap_or_else(|| dt.name.clone()),
+                doc_id: u.doc_id.clone(),
+                issued_on: r.issued_on,
+                valid_from: r.valid_from,
+                valid_to: r.valid_to,
+                action: crate::push::outbox::Action::Delete.code().to_string(),
+                time_stamp: now,
+            }],
+        )?;
+        Ok(true)
+    })?;
+    println!(
+        "revoked {uri}{}",
+        if queued {
+            "; a D row is queued for push"
+        } else {
+            " (no Aadhaar: nothing to push)"
+        }
+    );
+    Ok(())
 }
 
 fn explain_uri(s: &str) -> std::process::ExitCode {

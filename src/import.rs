@@ -22,6 +22,7 @@ use crate::aadhaar;
 use crate::auth::to_hex;
 use crate::config::{Config, DocType};
 use crate::docs::render;
+use crate::push::outbox::{self, Action, NewOutboxRow};
 use crate::store::documents::{self, status, NewDocument};
 use crate::store::{DbConn, StoreError};
 use crate::uri;
@@ -82,6 +83,8 @@ pub struct ImportOptions<'a> {
     pub out: Option<&'a Path>,
     pub batch_size: usize,
     pub progress: bool,
+    /// Replace already-issued documents named by `doc_id` (corrections, pushed as U).
+    pub correct: bool,
 }
 
 /// Where each known column sits in the file.
@@ -330,6 +333,29 @@ struct Writer<'a> {
     doctype: &'a DocType,
     /// Blobs committed by this import, so each distinct file is written once.
     stored_blobs: HashSet<String>,
+    /// Rows whose doc_id is already issued replace that document (pushed as U).
+    correct: bool,
+}
+
+fn outbox_row(
+    doc: &NewDocument,
+    aadhaar: &str,
+    uri: &str,
+    action: Action,
+    now: NaiveDateTime,
+) -> NewOutboxRow {
+    NewOutboxRow {
+        aadhaar: aadhaar.to_string(),
+        uri: uri.to_string(),
+        doc_type: doc.doctype.clone(),
+        doc_name: doc.doc_name.clone().unwrap_or_default(),
+        doc_id: doc.doc_id.clone(),
+        issued_on: doc.issued_on.clone(),
+        valid_from: doc.valid_from.clone(),
+        valid_to: doc.valid_to.clone(),
+        action: action.code().to_string(),
+        time_stamp: now,
+    }
 }
 
 impl Writer<'_> {
@@ -361,24 +387,36 @@ impl Writer<'_> {
         batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
         let mut new_blobs = Vec::new();
         let outcome = conn.transaction(|conn| {
+            let mut queued = Vec::new();
             let mut done = Vec::with_capacity(batch.len());
             let mut rejected = Vec::new();
             for chunk in batch.chunks_mut(INSERT_CHUNK) {
                 let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
                 for (row, ok) in chunk.iter_mut().zip(written) {
-                    if ok {
-                        done.push((row.line, self.uri(&row.doc.doc_id)));
-                        continue;
+                    let action = if ok {
+                        Action::Add
+                    } else {
+                        match self.write_row(conn, row, &mut new_blobs, now)? {
+                            Ok(action) => action,
+                            Err(reason) => {
+                                rejected.push(Rejection {
+                                    line: row.line,
+                                    reason,
+                                });
+                                continue;
+                            }
+                        }
+                    };
+                    let uri = self.uri(&row.doc.doc_id);
+                    if let Some(aadhaar) = &row.doc.aadhaar {
+                        queued.push(outbox_row(&row.doc, aadhaar, &uri, action, now));
                     }
-                    match self.write_row(conn, row, &mut new_blobs, now)? {
-                        Ok(doc_id) => done.push((row.line, self.uri(&doc_id))),
-                        Err(reason) => rejected.push(Rejection {
-                            line: row.line,
-                            reason,
-                        }),
-                    }
+                    done.push((row.line, uri));
                 }
             }
+            // Same transaction as the documents: a row is queued for push iff it is
+            // issued.
+            outbox::enqueue(conn, &queued)?;
             Ok::<_, StoreError>((done, rejected))
         })?;
         // Remember blobs only once they are committed.
@@ -445,7 +483,7 @@ impl Writer<'_> {
         row: &mut ValidRow,
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
-    ) -> Result<Result<String, String>, StoreError> {
+    ) -> Result<Result<Action, String>, StoreError> {
         for _ in 0..documents::MINT_ATTEMPTS {
             if row.minted {
                 row.doc.doc_id = self.doctype.id_space.mint();
@@ -478,15 +516,24 @@ impl Writer<'_> {
             };
             row.doc.blob_sha256 = Some(sha);
             if !row.minted && documents::issue_reserved(conn, &row.doc)? {
-                return Ok(Ok(row.doc.doc_id.clone()));
+                return Ok(Ok(Action::Add));
             }
             if documents::insert_if_free(conn, &row.doc)? {
-                return Ok(Ok(row.doc.doc_id.clone()));
+                return Ok(Ok(Action::Add));
             }
             if !row.minted {
+                if self.correct && documents::correct(conn, &row.doc)? {
+                    return Ok(Ok(Action::Update));
+                }
                 return Ok(Err(format!(
-                    "doc_id {} is already issued for {}",
-                    row.doc.doc_id, self.doctype.code
+                    "doc_id {} is already issued for {}{}",
+                    row.doc.doc_id,
+                    self.doctype.code,
+                    if self.correct {
+                        " and not open to correction (revoked?)"
+                    } else {
+                        " (import with --correct to replace it)"
+                    }
                 )));
             }
         }
@@ -659,6 +706,7 @@ pub fn run(
         config,
         doctype,
         stored_blobs: HashSet::new(),
+        correct: opts.correct,
     };
     let mut report = ImportReport::default();
     let batch_size = opts.batch_size.max(1);

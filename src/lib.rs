@@ -13,6 +13,8 @@ pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod import;
+pub mod push;
+pub mod push_cli;
 pub mod server;
 pub mod store;
 pub mod uri;

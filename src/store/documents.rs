@@ -162,6 +162,71 @@ pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
     Ok(n == 1)
 }
 
+/// A correction: replaces an issued document's data and bytes under the same DocId.
+pub fn correct(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        documents::table
+            .filter(documents::doctype.eq(&doc.doctype))
+            .filter(documents::doc_id.eq(&doc.doc_id))
+            .filter(documents::status.eq(status::ISSUED)),
+    )
+    .set((
+        documents::udf_key.eq(&doc.udf_key),
+        documents::doc_name.eq(&doc.doc_name),
+        documents::holder_name.eq(&doc.holder_name),
+        documents::aadhaar.eq(&doc.aadhaar),
+        documents::issued_on.eq(&doc.issued_on),
+        documents::valid_from.eq(&doc.valid_from),
+        documents::valid_to.eq(&doc.valid_to),
+        documents::blob_sha256.eq(&doc.blob_sha256),
+        documents::updated_at.eq(doc.updated_at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// What a revocation needs to tell the central locker.
+#[derive(Debug, Queryable)]
+pub struct Revoked {
+    pub aadhaar: Option<String>,
+    pub doc_name: Option<String>,
+    pub issued_on: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+}
+
+/// Revokes an issued document; None when there is no issued document of that DocId.
+pub fn revoke(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    now: NaiveDateTime,
+) -> Result<Option<Revoked>, StoreError> {
+    let target = documents::table
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::doc_id.eq(doc_id))
+        .filter(documents::status.eq(status::ISSUED));
+    let found: Option<Revoked> = target
+        .select((
+            documents::aadhaar,
+            documents::doc_name,
+            documents::issued_on,
+            documents::valid_from,
+            documents::valid_to,
+        ))
+        .first(conn)
+        .optional()?;
+    if found.is_some() {
+        diesel::update(target)
+            .set((
+                documents::status.eq(status::REVOKED),
+                documents::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(found)
+}
+
 /// Stores bytes under their SHA-256 unless already there.
 pub fn put_blob(
     conn: &mut DbConn,

@@ -31,3 +31,37 @@ diesel::table! {
 
 diesel::joinable!(documents -> blobs (blob_sha256));
 diesel::allow_tables_to_appear_in_same_query!(blobs, documents);
+
+diesel::table! {
+    push_files (id) {
+        id -> BigInt,
+        file_name -> Text,
+        status -> Text,
+        row_count -> BigInt,
+        attempts -> Integer,
+        claimed_by -> Nullable<Text>,
+        last_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    push_outbox (id) {
+        id -> BigInt,
+        file_id -> Nullable<BigInt>,
+        aadhaar -> Text,
+        uri -> Text,
+        doc_type -> Text,
+        doc_name -> Text,
+        doc_id -> Text,
+        issued_on -> Nullable<Text>,
+        valid_from -> Nullable<Text>,
+        valid_to -> Nullable<Text>,
+        action -> Text,
+        time_stamp -> Timestamp,
+    }
+}
+
+diesel::joinable!(push_outbox -> push_files (file_id));
+diesel::allow_tables_to_appear_in_same_query!(push_files, push_outbox);

@@ -6,6 +6,7 @@
 //! know nothing of the database or of HTTP.
 
 pub mod pull;
+pub mod push;
 pub mod xml;
 
 pub use pull::{

@@ -207,6 +207,7 @@ impl Workspace {
                 out: None,
                 batch_size: 100,
                 progress: false,
+                correct: false,
             },
         )
         .expect("import")

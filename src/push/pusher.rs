@@ -1,0 +1,198 @@
+//! `dlrepo push`: build files from the outbox, send them, retry, mark.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+
+use super::client::CentralClient;
+use super::csv_file;
+use super::outbox::{self, file_status, PushFile};
+use crate::config::PushConfig;
+use crate::store::{DbConn, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("push is not configured: add a [push] section with {0}")]
+    NotConfigured(&'static str),
+    #[error("{0}")]
+    Client(String),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct PushReport {
+    pub files_built: usize,
+    pub files_pushed: usize,
+    pub rows_pushed: i64,
+    pub files_failed: usize,
+    /// In flight with another live sender: left alone.
+    pub files_skipped: usize,
+    pub elapsed: Duration,
+}
+
+/// Who is sending: `host:pid`, so a later run can tell a dead sender's file.
+pub fn me() -> String {
+    format!("{}:{}", hostname(), std::process::id())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// A file claimed by a process of this host that no longer runs can be taken over.
+fn claim_is_dead(claimed_by: &Option<String>) -> bool {
+    let Some(c) = claimed_by else { return true };
+    let Some((host, pid)) = c.rsplit_once(':') else {
+        return true;
+    };
+    host == hostname() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Builds files from every queued row.
+pub fn build_all(conn: &mut DbConn, cfg: &PushConfig) -> Result<Vec<PushFile>, PushError> {
+    let mut built = Vec::new();
+    while let Some(f) = outbox::build_file(
+        conn,
+        cfg.rows_per_file,
+        &cfg.file_prefix,
+        Utc::now().naive_utc(),
+    )? {
+        built.push(f);
+    }
+    Ok(built)
+}
+
+fn backoff(cfg: &PushConfig, attempt: u32) -> Duration {
+    let base = cfg.backoff_base_ms.saturating_mul(1 << attempt.min(10));
+    let capped = base.min(cfg.backoff_max_ms);
+    // Full jitter: spreads retries of many issuers after a central outage.
+    Duration::from_millis(rand::thread_rng().gen_range(capped / 2..=capped.max(1)))
+}
+
+pub struct PushOptions {
+    pub retry_failed: bool,
+    pub progress: bool,
+}
+
+/// Sends every sendable file. A file is marked pushed only after ResponseStatus 1.
+pub fn push(conn: &mut DbConn, cfg: &PushConfig, opts: &PushOptions) -> Result<PushReport, PushError> {
+    let started = Instant::now();
+    let endpoint = cfg
+        .endpoint
+        .as_deref()
+        .ok_or(PushError::NotConfigured("endpoint"))?;
+    let key = cfg
+        .api_key()
+        .ok_or(PushError::NotConfigured("api_key (or DLREPO_PUSH_KEY)"))?;
+    let client = CentralClient::new(endpoint, &cfg.org_id, key, Duration::from_secs(cfg.timeout_secs))
+        .map_err(PushError::Client)?;
+    let mut report = PushReport::default();
+    if opts.retry_failed {
+        let n = outbox::reset_failed(conn, Utc::now().naive_utc())?;
+        tracing::info!(files = n, "failed files queued again");
+    }
+    report.files_built = build_all(conn, cfg)?.len();
+    let files = outbox::sendable(conn)?;
+    let total_rows: i64 = files.iter().map(|f| f.row_count).sum();
+    let bar = if opts.progress {
+        let b = ProgressBar::new(total_rows.max(0) as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} rows {msg} [{elapsed_precise}]")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let me = me();
+    for file in files {
+        if file.status == file_status::IN_FLIGHT && !claim_is_dead(&file.claimed_by) {
+            report.files_skipped += 1;
+            continue;
+        }
+        if !outbox::claim(conn, &file, &me, Utc::now().naive_utc())? {
+            report.files_skipped += 1;
+            continue;
+        }
+        let rows = outbox::rows_of(conn, file.id)?;
+        let csv = csv_file::write(&rows);
+        drop(rows);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match client.send(&file.file_name, &csv) {
+                Ok(message) => {
+                    outbox::finish(conn, file.id, file_status::PUSHED, &message, Utc::now().naive_utc())?;
+                    report.files_pushed += 1;
+                    report.rows_pushed += file.row_count;
+                    tracing::info!(file = %file.file_name, rows = file.row_count, "pushed");
+                    break;
+                }
+                Err(reason) => {
+                    outbox::record_attempt(conn, file.id, &reason, Utc::now().naive_utc())?;
+                    tracing::warn!(file = %file.file_name, attempt, %reason, "push attempt failed");
+                    if attempt >= cfg.max_attempts {
+                        outbox::finish(conn, file.id, file_status::FAILED, &reason, Utc::now().naive_utc())?;
+                        report.files_failed += 1;
+                        break;
+                    }
+                    std::thread::sleep(backoff(cfg, attempt));
+                }
+            }
+        }
+        bar.inc(file.row_count.max(0) as u64);
+        let secs = started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!(
+            "{} files pushed, {} failed, {:.0} rows/s",
+            report.files_pushed,
+            report.files_failed,
+            report.rows_pushed as f64 / secs
+        ));
+    }
+    bar.finish_and_clear();
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// `--export DIR`: the same files, written for manual upload; nothing counts as pushed
+/// until `--mark-uploaded`.
+pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<String>, PushError> {
+    std::fs::create_dir_all(dir).map_err(|source| PushError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    build_all(conn, cfg)?;
+    let mut written = Vec::new();
+    for file in outbox::files_with_status(conn, file_status::READY)? {
+        let path = dir.join(&file.file_name);
+        let csv = csv_file::write(&outbox::rows_of(conn, file.id)?);
+        // Write then rename, so a half-written file never sits under the real name.
+        let tmp = dir.join(format!(".{}.tmp", file.file_name));
+        std::fs::write(&tmp, &csv)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|source| PushError::Write {
+                path: path.display().to_string(),
+                source,
+            })?;
+        outbox::finish(
+            conn,
+            file.id,
+            file_status::EXPORTED,
+            &format!("exported to {}", path.display()),
+            Utc::now().naive_utc(),
+        )?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}

@@ -1,0 +1,148 @@
+//! The `push` commands and the background pusher of `serve`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::{Config, PushConfig};
+use crate::push::outbox;
+use crate::push::pusher::{self, PushOptions};
+use crate::push::standin::{StandIn, StandInConfig};
+use crate::store;
+
+fn push_config(config: &Config) -> Result<&PushConfig> {
+    config
+        .push
+        .as_ref()
+        .context("no [push] section in the config (endpoint, org_id, api_key, rows_per_file)")
+}
+
+pub fn run(
+    config: &Config,
+    status: bool,
+    retry_failed: bool,
+    export: Option<PathBuf>,
+    mark_uploaded: Option<String>,
+) -> Result<ExitCode> {
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    let now = chrono::Utc::now().naive_utc();
+    if status {
+        let c = outbox::counts(&mut conn)?;
+        println!("queued (not yet in a file): {} rows", c.queued_rows);
+        for (st, files, rows) in &c.files {
+            println!("{st:>10}: {files} files, {rows} rows");
+        }
+        for (name, attempts, msg) in &c.failed {
+            println!("failed {name} after {attempts} attempt(s): {msg}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = mark_uploaded {
+        let name = std::path::Path::new(&name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(name);
+        if !outbox::mark_uploaded(&mut conn, &name, now)? {
+            bail!("{name} is not an exported file waiting for upload (see `dlrepo push status`)");
+        }
+        println!("{name}: marked as pushed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = push_config(config)?;
+    if let Some(dir) = export {
+        let files = pusher::export(&mut conn, cfg, &dir)?;
+        for f in &files {
+            println!("{f}");
+        }
+        println!(
+            "exported {} file(s); upload them on the issuer portal, then `dlrepo push --mark-uploaded FILE`",
+            files.len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = pusher::push(
+        &mut conn,
+        cfg,
+        &PushOptions {
+            retry_failed,
+            progress: std::io::stderr().is_terminal(),
+        },
+    )?;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "pushed {} file(s), {} rows in {:.2} s ({:.0} rows/s); {} failed, {} left to another sender",
+        report.files_pushed,
+        report.rows_pushed,
+        secs,
+        report.rows_pushed as f64 / secs.max(1e-9),
+        report.files_failed,
+        report.files_skipped
+    );
+    Ok(if report.files_failed == 0 && report.files_skipped == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `serve` with `push.schedule_secs`: pushes on its own thread, never on a web worker.
+pub fn spawn_background(config: Arc<Config>, every: u64) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(every));
+        let Some(cfg) = config.push.as_ref() else { return };
+        let result = store::establish(&config.database.url)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut conn| {
+                pusher::push(
+                    &mut conn,
+                    cfg,
+                    &PushOptions {
+                        retry_failed: false,
+                        progress: false,
+                    },
+                )
+                .map_err(anyhow::Error::from)
+            });
+        match result {
+            Ok(r) if r.files_pushed + r.files_failed > 0 => tracing::info!(
+                pushed = r.files_pushed,
+                rows = r.rows_pushed,
+                failed = r.files_failed,
+                "background push"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "background push failed"),
+        }
+    });
+}
+
+/// `dlrepo central-standin`: runs until interrupted, printing each file it receives.
+pub fn standin(bind: &str, org_id: &str, key: &str) -> Result<()> {
+    let s = StandIn::start(
+        bind,
+        StandInConfig {
+            org_id: org_id.to_string(),
+            api_key: key.to_string(),
+            keep_rows: false,
+            delay: Duration::ZERO,
+        },
+    )?;
+    println!("central CSV Upload API stand-in at {}", s.url());
+    let mut seen = 0;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let r = s.received();
+        for f in &r[seen..] {
+            println!(
+                "{} rows={} accepted={} {}",
+                f.file_name, f.row_count, f.accepted, f.message
+            );
+        }
+        seen = r.len();
+    }
+}

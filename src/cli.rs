@@ -233,7 +233,13 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             mark_uploaded,
         } => {
             let config = load_config(&cli.config)?;
-            crate::push_cli::run(&config, command.is_some(), retry_failed, export, mark_uploaded)
+            crate::push_cli::run(
+                &config,
+                command.is_some(),
+                retry_failed,
+                export,
+                mark_uploaded,
+            )
         }
         Command::CentralStandin { bind, org_id, key } => {
             crate::push_cli::standin(&bind, &org_id, &key)?;

@@ -322,7 +322,10 @@ fn validate_push(
         match std::fs::read_to_string(base.join(file)) {
             Ok(s) => Some(s.trim().to_string()),
             Err(e) => {
-                problem("api_key_file", format!("cannot read {}: {e}", base.join(file).display()));
+                problem(
+                    "api_key_file",
+                    format!("cannot read {}: {e}", base.join(file).display()),
+                );
                 None
             }
         }
@@ -330,7 +333,10 @@ fn validate_push(
         raw.api_key.clone()
     };
     if raw.endpoint.is_some() && key.is_none() {
-        problem("api_key", "missing: set api_key, api_key_file or DLREPO_PUSH_KEY".into());
+        problem(
+            "api_key",
+            "missing: set api_key, api_key_file or DLREPO_PUSH_KEY".into(),
+        );
     }
     if !(1..=1_000_000).contains(&raw.rows_per_file) {
         problem("rows_per_file", "must be between 1 and 1000000".into());
@@ -985,6 +991,7 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
             bind: Some("127.0.0.1:9999".into()),
             api_key: Some("from-the-environment-1234".into()),
             database_url: Some("postgres://x@y/z".into()),
+            push_key: None,
         };
         let c = Config::from_raw(raw(GOOD), Path::new("."), &env).expect("valid");
         assert_eq!(c.server.bind, "127.0.0.1:9999");

@@ -30,7 +30,14 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
     let mut conn = store::establish(&config.database.url)?;
     if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
         cli::import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000, false)?;
-        cli::import_file(&config, "DIPLM", &dir.join("diplomas.csv"), None, 1000, false)?;
+        cli::import_file(
+            &config,
+            "DIPLM",
+            &dir.join("diplomas.csv"),
+            None,
+            1000,
+            false,
+        )?;
     }
     let uri = match documents::find_by_udfs(
         &mut conn,

@@ -94,7 +94,9 @@ pub fn run(
 pub fn spawn_background(config: Arc<Config>, every: u64) {
     std::thread::spawn(move || loop {
         std::thread::sleep(Duration::from_secs(every));
-        let Some(cfg) = config.push.as_ref() else { return };
+        let Some(cfg) = config.push.as_ref() else {
+            return;
+        };
         let result = store::establish(&config.database.url)
             .map_err(anyhow::Error::from)
             .and_then(|mut conn| {

@@ -41,7 +41,11 @@ impl CentralClient {
     /// an answer we cannot read).
     pub fn send(&self, file_name: &str, csv: &[u8]) -> Result<String, String> {
         let ts = auth::now_ts();
-        let txn = format!("{}{:04}", chrono::Utc::now().timestamp_millis(), rand::random::<u16>() % 10_000);
+        let txn = format!(
+            "{}{:04}",
+            chrono::Utc::now().timestamp_millis(),
+            rand::random::<u16>() % 10_000
+        );
         let body = push_csv_request(
             &ts,
             &txn,
@@ -77,7 +81,10 @@ impl CentralClient {
         }
         match PushCsvResponse::from_xml(&answer) {
             Ok(r) if r.accepted => Ok(r.message),
-            Ok(r) => Err(format!("central API answered ResponseStatus 0: {}", r.message)),
+            Ok(r) => Err(format!(
+                "central API answered ResponseStatus 0: {}",
+                r.message
+            )),
             Err(e) => Err(e),
         }
     }

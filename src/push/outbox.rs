@@ -254,13 +254,15 @@ pub fn rows_of(conn: &mut DbConn, file_id: i64) -> Result<Vec<OutboxRow>, StoreE
 
 /// `--retry-failed`: failed files become ready again (same name, same rows).
 pub fn reset_failed(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError> {
-    Ok(diesel::update(push_files::table.filter(push_files::status.eq(file_status::FAILED)))
-        .set((
-            push_files::status.eq(file_status::READY),
-            push_files::attempts.eq(0),
-            push_files::updated_at.eq(now),
-        ))
-        .execute(conn)?)
+    Ok(
+        diesel::update(push_files::table.filter(push_files::status.eq(file_status::FAILED)))
+            .set((
+                push_files::status.eq(file_status::READY),
+                push_files::attempts.eq(0),
+                push_files::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
 }
 
 /// `--mark-uploaded NAME`: an exported file was uploaded by hand.

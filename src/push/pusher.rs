@@ -86,7 +86,11 @@ pub struct PushOptions {
 }
 
 /// Sends every sendable file. A file is marked pushed only after ResponseStatus 1.
-pub fn push(conn: &mut DbConn, cfg: &PushConfig, opts: &PushOptions) -> Result<PushReport, PushError> {
+pub fn push(
+    conn: &mut DbConn,
+    cfg: &PushConfig,
+    opts: &PushOptions,
+) -> Result<PushReport, PushError> {
     let started = Instant::now();
     let endpoint = cfg
         .endpoint
@@ -95,8 +99,13 @@ pub fn push(conn: &mut DbConn, cfg: &PushConfig, opts: &PushOptions) -> Result<P
     let key = cfg
         .api_key()
         .ok_or(PushError::NotConfigured("api_key (or DLREPO_PUSH_KEY)"))?;
-    let client = CentralClient::new(endpoint, &cfg.org_id, key, Duration::from_secs(cfg.timeout_secs))
-        .map_err(PushError::Client)?;
+    let client = CentralClient::new(
+        endpoint,
+        &cfg.org_id,
+        key,
+        Duration::from_secs(cfg.timeout_secs),
+    )
+    .map_err(PushError::Client)?;
     let mut report = PushReport::default();
     if opts.retry_failed {
         let n = outbox::reset_failed(conn, Utc::now().naive_utc())?;
@@ -133,7 +142,13 @@ pub fn push(conn: &mut DbConn, cfg: &PushConfig, opts: &PushOptions) -> Result<P
             attempt += 1;
             match client.send(&file.file_name, &csv) {
                 Ok(message) => {
-                    outbox::finish(conn, file.id, file_status::PUSHED, &message, Utc::now().naive_utc())?;
+                    outbox::finish(
+                        conn,
+                        file.id,
+                        file_status::PUSHED,
+                        &message,
+                        Utc::now().naive_utc(),
+                    )?;
                     report.files_pushed += 1;
                     report.rows_pushed += file.row_count;
                     tracing::info!(file = %file.file_name, rows = file.row_count, "pushed");
@@ -143,7 +158,13 @@ pub fn push(conn: &mut DbConn, cfg: &PushConfig, opts: &PushOptions) -> Result<P
                     outbox::record_attempt(conn, file.id, &reason, Utc::now().naive_utc())?;
                     tracing::warn!(file = %file.file_name, attempt, %reason, "push attempt failed");
                     if attempt >= cfg.max_attempts {
-                        outbox::finish(conn, file.id, file_status::FAILED, &reason, Utc::now().naive_utc())?;
+                        outbox::finish(
+                            conn,
+                            file.id,
+                            file_status::FAILED,
+                            &reason,
+                            Utc::now().naive_utc(),
+                        )?;
                         report.files_failed += 1;
                         break;
                     }

@@ -139,18 +139,30 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
         if !shared.config.delay.is_zero() {
             std::thread::sleep(shared.config.delay);
         }
+        // Every request that arrived whole is recorded, also those we then fail.
         let (code, answer) = match fault {
             Some(Fault::DropAfterBody) => {
+                record_fault(&body, shared, "fault: connection dropped");
                 let _ = writer.shutdown(std::net::Shutdown::Both);
                 return;
             }
-            Some(Fault::Http500) => (500, "internal error (injected)".to_string()),
-            Some(Fault::Garbage) => (200, "<html>bad gateway</html".to_string()),
-            Some(Fault::Hang(d)) => {
-                std::thread::sleep(d);
-                (200, handle(&body, shared))
+            Some(Fault::Http500) => {
+                record_fault(&body, shared, "fault: HTTP 500");
+                (500, "internal error (injected)".to_string())
             }
-            Some(Fault::Status0(msg)) => (200, push_csv_response("", "", "", "0", &msg)),
+            Some(Fault::Garbage) => {
+                record_fault(&body, shared, "fault: garbage answer");
+                (200, "<html>bad gateway</html".to_string())
+            }
+            Some(Fault::Hang(d)) => {
+                record_fault(&body, shared, "fault: answered too late");
+                std::thread::sleep(d);
+                (200, push_csv_response("", "", "", "0", "too late"))
+            }
+            Some(Fault::Status0(msg)) => {
+                record_fault(&body, shared, &format!("fault: {msg}"));
+                (200, push_csv_response("", "", "", "0", &msg))
+            }
             None => (200, handle(&body, shared)),
         };
         let head = format!(
@@ -158,7 +170,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             if code == 200 { "OK" } else { "Error" },
             answer.len()
         );
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(answer.as_bytes()).is_err() {
+        if writer.write_all(head.as_bytes()).is_err()
+            || writer.write_all(answer.as_bytes()).is_err()
+        {
             return;
         }
     }
@@ -200,7 +214,8 @@ fn handle(body: &[u8], shared: &Shared) -> String {
         Ok(r) => r,
         Err(e) => return push_csv_response("", "", "", "0", &format!("malformed request: {e}")),
     };
-    let answer = |status: &str, msg: &str| push_csv_response(&req.ts, &req.txn, &req.org_id, status, msg);
+    let answer =
+        |status: &str, msg: &str| push_csv_response(&req.ts, &req.txn, &req.org_id, status, msg);
     let verifier = Verifier {
         api_key: &shared.config.api_key,
         org_id: &shared.config.org_id,
@@ -227,6 +242,23 @@ fn handle(body: &[u8], shared: &Shared) -> String {
     answer(if accepted { "1" } else { "0" }, &message)
 }
 
+fn record_fault(body: &[u8], shared: &Shared, message: &str) {
+    let Ok(req) = PushCsvRequest::from_xml(body) else {
+        return;
+    };
+    let (_, rows, count) = check_csv(&req.csv, shared.config.keep_rows);
+    if let Ok(mut r) = shared.received.lock() {
+        r.push(Received {
+            file_name: req.file_name,
+            accepted: false,
+            message: message.to_string(),
+            row_count: count,
+            csv_sha256: to_hex(&Sha256::digest(&req.csv)),
+            rows,
+        });
+    }
+}
+
 fn check_date(v: &str) -> bool {
     v.is_empty() || chrono::NaiveDate::parse_from_str(v, "%d/%m/%Y").is_ok()
 }
@@ -237,7 +269,13 @@ fn check_csv(csv: &[u8], keep: bool) -> (Result<(), String>, Vec<String>, usize)
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(csv);
     match reader.headers() {
         Ok(h) if h.iter().eq(HEADER.iter().copied()) => {}
-        Ok(h) => return (Err(format!("header is {h:?}, expected {HEADER:?}")), rows, 0),
+        Ok(h) => {
+            return (
+                Err(format!("header is {h:?}, expected {HEADER:?}")),
+                rows,
+                0,
+            )
+        }
         Err(e) => return (Err(format!("not CSV: {e}")), rows, 0),
     }
     let mut count = 0;
@@ -245,25 +283,39 @@ fn check_csv(csv: &[u8], keep: bool) -> (Result<(), String>, Vec<String>, usize)
         let line = i + 2;
         let rec = match rec {
             Ok(r) if r.len() == 10 => r,
-            Ok(r) => return (Err(format!("line {line}: {} columns, expected 10", r.len())), rows, count),
+            Ok(r) => {
+                return (
+                    Err(format!("line {line}: {} columns, expected 10", r.len())),
+                    rows,
+                    count,
+                )
+            }
             Err(e) => return (Err(format!("line {line}: {e}")), rows, count),
         };
         let bad = |what: &str| Err(format!("line {line}: {what}"));
-        if crate::aadhaar::normalize(&rec[0]).map(|a| a != rec[0].to_string()).unwrap_or(true) {
+        if crate::aadhaar::normalize(&rec[0])
+            .map(|a| a != &rec[0])
+            .unwrap_or(true)
+        {
             return (bad("invalid Aadhaar"), rows, count);
         }
         match DocUri::parse(&rec[1]) {
-            Ok(u) if u.doc_type == rec[2].to_string() && u.doc_id == rec[4].to_string() => {}
+            Ok(u) if u.doc_type == rec[2] && u.doc_id == rec[4] => {}
             _ => return (bad("Uri does not match doc_type and doc_id"), rows, count),
         }
         if rec[3].is_empty() {
             return (bad("doc_name is empty"), rows, count);
         }
-        if rec[5].is_empty() || !check_date(&rec[5]) || !check_date(&rec[6]) || !check_date(&rec[7]) {
+        if rec[5].is_empty() || !check_date(&rec[5]) || !check_date(&rec[6]) || !check_date(&rec[7])
+        {
             return (bad("dates must be DD/MM/YYYY"), rows, count);
         }
         if NaiveDateTime::parse_from_str(&rec[8], "%d/%m/%Y %I:%M:%S %p").is_err() {
-            return (bad("time_stamp must be DD/MM/YYYY HH:MI:SS AM"), rows, count);
+            return (
+                bad("time_stamp must be DD/MM/YYYY HH:MI:SS AM"),
+                rows,
+                count,
+            );
         }
         if !matches!(&rec[9], "A" | "U" | "D") {
             return (bad("Action must be A, U or D"), rows, count);

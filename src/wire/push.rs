@@ -143,7 +143,11 @@ mod tests {
     #[test]
     fn untrusted_answers_are_errors_not_panics() {
         let ok = push_csv_response("t", "1", "o", "1", "fine");
-        assert!(PushCsvResponse::from_xml(ok.as_bytes()).expect("ok").accepted);
+        assert!(
+            PushCsvResponse::from_xml(ok.as_bytes())
+                .expect("ok")
+                .accepted
+        );
         let no = push_csv_response("t", "1", "o", "0", "bad row 3");
         let r = PushCsvResponse::from_xml(no.as_bytes()).expect("parsed");
         assert!(!r.accepted);

@@ -294,7 +294,7 @@ fn check_csv(csv: &[u8], keep: bool) -> (Result<(), String>, Vec<String>, usize)
         };
         let bad = |what: &str| Err(format!("line {line}: {what}"));
         if crate::aadhaar::normalize(&rec[0])
-            .map(|a| a != &rec[0])
+            .map(|a| a != rec[0])
             .unwrap_or(true)
         {
             return (bad("invalid Aadhaar"), rows, count);

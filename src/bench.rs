@@ -50,6 +50,11 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         body_kb: usize,
     },
+    /// Queue ROWS synthetic outbox rows for `dlrepo push` (Aadhaar-valid, 10 columns).
+    Queue {
+        #[arg(long)]
+        rows: u64,
+    },
     /// Mint COUNT DocIds in memory and report ids/s.
     Mint {
         #[arg(long, default_value_t = 1_000_000)]
@@ -133,6 +138,42 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                 .run()
                 .await
             })?;
+            Ok(())
+        }
+        BenchCommand::Queue { rows } => {
+            use diesel::Connection;
+            let config = crate::cli::load_config(config_path)?;
+            crate::store::open_and_migrate(&config.database)?;
+            let mut conn = crate::store::establish(&config.database.url)?;
+            let now = chrono::Utc::now().naive_utc();
+            let started = Instant::now();
+            let mut i = 0u64;
+            while i < rows {
+                let n = (rows - i).min(50_000);
+                let batch: Vec<_> = (i..i + n)
+                    .map(|k| {
+                        let base = format!("{}", 23_000_000_000u64 + k % 70_000_000_000);
+                        crate::push::outbox::NewOutboxRow {
+                            aadhaar: format!("{base}{}", crate::aadhaar::verhoeff_digit(&base)),
+                            uri: format!("{}-MARKS-Q{k:09}", config.issuer_id),
+                            doc_type: "MARKS".into(),
+                            doc_name: "Mark Sheet, Class X".into(),
+                            doc_id: format!("Q{k:09}"),
+                            issued_on: Some("2024-05-15".into()),
+                            valid_from: None,
+                            valid_to: None,
+                            action: "A".into(),
+                            time_stamp: now,
+                        }
+                    })
+                    .collect();
+                conn.transaction(|c| crate::push::outbox::enqueue(c, &batch))?;
+                i += n;
+            }
+            println!(
+                "queued {rows} rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         BenchCommand::Mint { count } => {

@@ -110,6 +110,33 @@ pub enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// Make a throwaway CA and signing certificate for trying things out.
+    Keygen {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "rsa")]
+        algo: crate::docs::keygen::Algorithm,
+        /// Validity of the signing certificate in days (negative: already expired).
+        #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
+        days: i64,
+        /// Also write signer.p12 protected by this password.
+        #[arg(long, env = "DLREPO_SIGNING_PASSWORD")]
+        p12_password: Option<String>,
+    },
+    /// Sign a PDF (PAdES B-B, incremental update) with the configured key, or the given one.
+    Sign {
+        input: PathBuf,
+        output: PathBuf,
+        #[command(flatten)]
+        key: crate::sign_cli::KeyArgs,
+    },
+    /// Report every signature of a PDF: signer, time, coverage, changes after signing.
+    Verify {
+        file: PathBuf,
+        /// Trust anchors (PEM); without them the chain is not judged.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+    },
     /// Apply pending database migrations.
     Migrate,
     /// Validate the configuration and name each problem's field.
@@ -251,6 +278,25 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             println!("{}", curl_line(&config, &base, &request)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Keygen {
+            dir,
+            algo,
+            days,
+            p12_password,
+        } => {
+            crate::docs::keygen::generate(&dir, algo, days, p12_password.as_deref())?;
+            println!(
+                "wrote ca.crt, ca.key, signer.key, signer.crt, signer-chain.pem{} to {} — for trying out only",
+                if p12_password.is_some() { ", signer.p12" } else { "" },
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sign { input, output, key } => {
+            crate::sign_cli::sign(&cli.config, &key, &input, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Verify { file, trust } => crate::sign_cli::verify(&file, &trust),
         Command::Migrate => {
             let config = load_config(&cli.config)?;
             let applied = store::open_and_migrate(&config.database)?;

@@ -44,6 +44,24 @@ pub struct RawConfig {
     pub doctypes: Vec<RawDocType>,
     #[serde(default)]
     pub push: Option<RawPush>,
+    #[serde(default)]
+    pub signing: Option<RawSigning>,
+}
+
+/// The issuer's signing key: PEM key + PEM chain (signing certificate first), or a
+/// PKCS#12 file whose password is in `DLREPO_SIGNING_PASSWORD`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub chain: Option<PathBuf>,
+    #[serde(default)]
+    pub pkcs12: Option<PathBuf>,
+    /// Sign even with an expired certificate (validators will say so).
+    #[serde(default)]
+    pub allow_expired: bool,
 }
 
 /// Pushing URIs to the central locker (optional).
@@ -516,6 +534,9 @@ pub struct Config {
     pub digilocker: DigiLockerConfig,
     pub doctypes: Vec<DocType>,
     pub push: Option<PushConfig>,
+    /// Paths resolved against the config's folder; the key is loaded by
+    /// [`Config::signing_key`], once.
+    pub signing: Option<RawSigning>,
 }
 
 #[derive(Debug, Clone)]
@@ -883,7 +904,31 @@ impl Config {
             },
             doctypes,
             push,
+            signing: raw.signing.map(|mut s| {
+                for p in [&mut s.key, &mut s.chain, &mut s.pkcs12].into_iter().flatten() {
+                    *p = base.join(&*p);
+                }
+                s
+            }),
         })
+    }
+
+    /// Loads and checks the signing key (None without a `[signing]` section).
+    pub fn signing_key(
+        &self,
+    ) -> Result<Option<crate::docs::keys::SigningKey>, crate::docs::keys::KeyError> {
+        let Some(s) = &self.signing else {
+            return Ok(None);
+        };
+        let password = std::env::var("DLREPO_SIGNING_PASSWORD").ok();
+        crate::docs::keys::SigningKey::load(&crate::docs::keys::KeySource {
+            key: s.key.as_deref(),
+            chain: s.chain.as_deref(),
+            pkcs12: s.pkcs12.as_deref(),
+            pkcs12_password: password.as_deref(),
+            allow_expired: s.allow_expired,
+        })
+        .map(Some)
     }
 
     pub fn doctype(&self, code: &str) -> Option<&DocType> {

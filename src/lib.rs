@@ -16,6 +16,7 @@ pub mod import;
 pub mod push;
 pub mod push_cli;
 pub mod server;
+pub mod sign_cli;
 pub mod store;
 pub mod uri;
 pub mod wire;

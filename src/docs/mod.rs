@@ -1,6 +1,14 @@
 //! Documents: what is served as `DocContent`.
 //!
-//! Today: a plain certificate page for rows imported without a PDF of their own.
-//! Template layouts and PDF signing belong here too (see ARCHITECTURE.md).
+//! - `render`: a plain certificate page for rows imported without a PDF of their own.
+//! - `keys`, `keygen`: the issuer's signing key and chain; throwaway test certificates.
+//! - `der`, `cms`: the PAdES B-B CMS SignedData.
+//! - `pdf_sign`: the signature as an incremental update; `verify`: reading it back.
 
+pub mod cms;
+pub mod der;
+pub mod keygen;
+pub mod keys;
+pub mod pdf_sign;
 pub mod render;
+pub mod verify;

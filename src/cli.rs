@@ -406,6 +406,7 @@ pub fn import_file(
     correct: bool,
 ) -> Result<import::ImportReport> {
     store::open_and_migrate(&config.database)?;
+    let signer = config.signing_key()?;
     let mut conn = store::establish(&config.database.url)?;
     let report = import::run(
         config,
@@ -417,6 +418,7 @@ pub fn import_file(
             batch_size: batch,
             progress: std::io::stderr().is_terminal(),
             correct,
+            signer: signer.as_ref(),
         },
     )?;
     for r in &report.rejected {

@@ -905,7 +905,10 @@ impl Config {
             doctypes,
             push,
             signing: raw.signing.map(|mut s| {
-                for p in [&mut s.key, &mut s.chain, &mut s.pkcs12].into_iter().flatten() {
+                for p in [&mut s.key, &mut s.chain, &mut s.pkcs12]
+                    .into_iter()
+                    .flatten()
+                {
                     *p = base.join(&*p);
                 }
                 s

@@ -25,6 +25,18 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         std::fs::write(dir.join("diplomas.csv"), DIPLOMAS)?;
         println!("created {} with a fresh API key", config_path.display());
     }
+    if !dir.join("certs/signer.key").exists() {
+        crate::docs::keygen::generate(
+            &dir.join("certs"),
+            crate::docs::keygen::Algorithm::Rsa,
+            365,
+            None,
+        )?;
+        println!(
+            "made a throwaway signing key in {}",
+            dir.join("certs").display()
+        );
+    }
     let config = cli::load_config(&config_path)?;
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
@@ -56,6 +68,10 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         },
     )?;
     let pull_doc = cli::curl_line(&config, &base, &CurlRequest::PullDoc { uri: uri.clone() })?;
+    println!(
+        "\nEvery document is signed; check one with `dlrepo verify FILE.pdf --trust {}`.",
+        dir.join("certs/ca.crt").display()
+    );
     println!(
         "\nPull the mark sheet of RollNo 2024100 (valid for {} minutes; `dlrepo -c {} curl pull-uri RollNo=2024100 Year=2024` makes a fresh one):\n\n{pull_uri}\n\nPull the same document by its URI {uri}:\n\n{pull_doc}\n",
         config.digilocker.ts_window_minutes,

@@ -21,7 +21,8 @@ use sha2::{Digest, Sha256};
 use crate::aadhaar;
 use crate::auth::to_hex;
 use crate::config::{Config, DocType};
-use crate::docs::render;
+use crate::docs::keys::SigningKey;
+use crate::docs::{pdf_sign, render};
 use crate::push::outbox::{self, Action, NewOutboxRow};
 use crate::store::documents::{self, status, NewDocument};
 use crate::store::{DbConn, StoreError};
@@ -85,6 +86,8 @@ pub struct ImportOptions<'a> {
     pub progress: bool,
     /// Replace already-issued documents named by `doc_id` (corrections, pushed as U).
     pub correct: bool,
+    /// Sign every document before it is stored (sign once, serve the same bytes).
+    pub signer: Option<&'a SigningKey>,
 }
 
 /// Where each known column sits in the file.
@@ -192,12 +195,14 @@ fn parse_date(s: &str, column: &str) -> Result<String, String> {
 }
 
 /// Reads each distinct PDF once, however many rows name it.
-struct PdfCache {
+struct PdfCache<'k> {
     base: PathBuf,
     by_path: HashMap<String, (String, Arc<Vec<u8>>)>,
+    /// Each distinct file is signed once, on the reading thread.
+    signer: Option<&'k SigningKey>,
 }
 
-impl PdfCache {
+impl PdfCache<'_> {
     fn load(&mut self, rel: &str) -> Result<(String, Arc<Vec<u8>>), String> {
         if let Some(hit) = self.by_path.get(rel) {
             return Ok(hit.clone());
@@ -208,6 +213,11 @@ impl PdfCache {
         if !bytes.starts_with(b"%PDF-") {
             return Err(format!("pdf '{}' is not a PDF file", path.display()));
         }
+        let bytes = match self.signer {
+            Some(key) => pdf_sign::sign(&bytes, key, Utc::now())
+                .map_err(|e| format!("pdf '{}' cannot be signed: {e}", path.display()))?,
+            None => bytes,
+        };
         let sha = to_hex(&Sha256::digest(&bytes));
         let hit = (sha, Arc::new(bytes));
         self.by_path.insert(rel.to_string(), hit.clone());
@@ -219,7 +229,7 @@ fn validate_row(
     rec: &csv::StringRecord,
     cols: &Columns,
     doctype: &DocType,
-    pdfs: &mut PdfCache,
+    pdfs: &mut PdfCache<'_>,
     now: NaiveDateTime,
 ) -> Result<(NewDocument, bool, Content), String> {
     let mut values = Vec::with_capacity(cols.udfs.len());
@@ -335,6 +345,7 @@ struct Writer<'a> {
     stored_blobs: HashSet<String>,
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     correct: bool,
+    signer: Option<&'a SigningKey>,
 }
 
 fn outbox_row(
@@ -509,6 +520,13 @@ impl Writer<'_> {
                         Ok(p) => p,
                         Err(e) => return Ok(Err(e.to_string())),
                     };
+                    let pdf = match self.signer {
+                        Some(key) => match pdf_sign::sign(&pdf, key, Utc::now()) {
+                            Ok(p) => p,
+                            Err(e) => return Ok(Err(format!("cannot sign: {e}"))),
+                        },
+                        None => pdf,
+                    };
                     let sha = to_hex(&Sha256::digest(&pdf));
                     self.put_blob(conn, &sha, &pdf, new_blobs, now)?;
                     sha
@@ -558,7 +576,7 @@ fn read_rows<R: std::io::Read>(
     mut reader: csv::Reader<R>,
     cols: &Columns,
     doctype: &DocType,
-    mut pdfs: PdfCache,
+    mut pdfs: PdfCache<'_>,
     batch_size: usize,
     tx: mpsc::SyncSender<Chunk>,
 ) -> Result<(), ImportError> {
@@ -701,8 +719,10 @@ pub fn run(
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
         by_path: HashMap::new(),
+        signer: opts.signer,
     };
     let mut writer = Writer {
+        signer: opts.signer,
         config,
         doctype,
         stored_blobs: HashSet::new(),

@@ -54,7 +54,12 @@ pub fn sign(config: &Path, args: &KeyArgs, input: &Path, output: &Path) -> Resul
     std::fs::write(&tmp, &signed)
         .and_then(|_| std::fs::rename(&tmp, output))
         .with_context(|| format!("cannot write {}", output.display()))?;
-    println!("signed {} -> {} as {}", input.display(), output.display(), crate::docs::keys::subject(&key.cert));
+    println!(
+        "signed {} -> {} as {}",
+        input.display(),
+        output.display(),
+        crate::docs::keys::subject(&key.cert)
+    );
     Ok(())
 }
 
@@ -63,7 +68,10 @@ pub fn verify(file: &Path, trust: &[PathBuf]) -> Result<ExitCode> {
     let mut anchors = Vec::new();
     for t in trust {
         let pem = std::fs::read(t).with_context(|| format!("cannot read {}", t.display()))?;
-        anchors.extend(X509::stack_from_pem(&pem).with_context(|| format!("{} holds no PEM certificate", t.display()))?);
+        anchors.extend(
+            X509::stack_from_pem(&pem)
+                .with_context(|| format!("{} holds no PEM certificate", t.display()))?,
+        );
     }
     let reports = pdf_verify::verify(&bytes, &anchors);
     if reports.is_empty() {
@@ -74,20 +82,49 @@ pub fn verify(file: &Path, trust: &[PathBuf]) -> Result<ExitCode> {
     let last = reports.len() - 1;
     for (i, r) in reports.iter().enumerate() {
         println!("signature {}:", i + 1);
-        println!("  signer:       {}", if r.signer.is_empty() { "?" } else { &r.signer });
-        println!("  signing time: {}", r.signing_time.as_deref().unwrap_or("(none)"));
-        println!("  sub-filter:   {}", r.sub_filter.as_deref().unwrap_or("(none)"));
-        println!("  intact:       {}", if r.intact { "yes, the signed bytes are unchanged" } else { "NO" });
+        println!(
+            "  signer:       {}",
+            if r.signer.is_empty() { "?" } else { &r.signer }
+        );
+        println!(
+            "  signing time: {}",
+            r.signing_time.as_deref().unwrap_or("(none)")
+        );
+        println!(
+            "  sub-filter:   {}",
+            r.sub_filter.as_deref().unwrap_or("(none)")
+        );
+        println!(
+            "  intact:       {}",
+            if r.intact {
+                "yes, the signed bytes are unchanged"
+            } else {
+                "NO"
+            }
+        );
         if let Some(t) = r.trusted {
-            println!("  trusted:      {}", if t { "yes" } else { "NO (does not chain to --trust)" });
+            println!(
+                "  trusted:      {}",
+                if t {
+                    "yes"
+                } else {
+                    "NO (does not chain to --trust)"
+                }
+            );
             ok &= t;
         }
         if r.covers_whole_file {
             println!("  coverage:     the whole file");
         } else if i < last {
-            println!("  coverage:     the file up to a later incremental update ({} bytes after it)", r.bytes_after);
+            println!(
+                "  coverage:     the file up to a later incremental update ({} bytes after it)",
+                r.bytes_after
+            );
         } else {
-            println!("  coverage:     NOT the whole file: {} bytes were added after signing", r.bytes_after);
+            println!(
+                "  coverage:     NOT the whole file: {} bytes were added after signing",
+                r.bytes_after
+            );
             ok = false;
         }
         if let Some(p) = &r.problem {
@@ -95,5 +132,9 @@ pub fn verify(file: &Path, trust: &[PathBuf]) -> Result<ExitCode> {
         }
         ok &= r.intact;
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -64,7 +64,13 @@ fn cert(
     b.set_not_after(&to)?;
     if is_ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
     } else {
         b.append_extension(BasicConstraints::new().critical().build()?)?;
         b.append_extension(
@@ -75,7 +81,8 @@ fn cert(
                 .build()?,
         )?;
     }
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
     b.append_extension(ski)?;
     if issuer.is_some() {
         let aki = AuthorityKeyIdentifier::new()
@@ -99,7 +106,13 @@ pub fn generate(
     let ca_key = new_key(alg)?;
     let ca = cert("dlrepo test CA", &ca_key, None, true, 3650)?;
     let key = new_key(alg)?;
-    let signer = cert("dlrepo test document signer", &key, Some((&ca, &ca_key)), false, days)?;
+    let signer = cert(
+        "dlrepo test document signer",
+        &key,
+        Some((&ca, &ca_key)),
+        false,
+        days,
+    )?;
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let path = dir.join(name);
         std::fs::write(&path, bytes)?;

@@ -118,7 +118,9 @@ impl SigningKey {
             _ => return Err(KeyError::Nothing),
         };
         let name = subject(&cert);
-        let pubkey = cert.public_key().map_err(|e| KeyError::Openssl(e.to_string()))?;
+        let pubkey = cert
+            .public_key()
+            .map_err(|e| KeyError::Openssl(e.to_string()))?;
         if !pubkey.public_eq(&key) {
             return Err(KeyError::Mismatch(name));
         }

@@ -32,7 +32,7 @@ pub enum SignError {
 }
 
 /// Appends `obj` in PDF syntax. Streams are never rewritten by a signature.
-fn write_object(out: &mut Vec<u8>, obj: &Object) -> Result<(), SignError> {
+pub fn write_object(out: &mut Vec<u8>, obj: &Object) -> Result<(), SignError> {
     match obj {
         Object::Null => out.extend_from_slice(b"null"),
         Object::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
@@ -40,7 +40,11 @@ fn write_object(out: &mut Vec<u8>, obj: &Object) -> Result<(), SignError> {
         Object::Real(r) => {
             let s = format!("{r:.6}");
             let s = s.trim_end_matches('0').trim_end_matches('.');
-            out.extend_from_slice(if s.is_empty() || s == "-" { b"0" } else { s.as_bytes() });
+            out.extend_from_slice(if s.is_empty() || s == "-" {
+                b"0"
+            } else {
+                s.as_bytes()
+            });
         }
         Object::Name(n) => write_name(out, n),
         Object::String(s, StringFormat::Hexadecimal) => {
@@ -261,9 +265,7 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     let capacity = contents_capacity(key);
     offsets.push((sig_id, out.len()));
     out.extend_from_slice(format!("{} 0 obj\n", sig_id.0).as_bytes());
-    out.extend_from_slice(
-        b"<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M",
-    );
+    out.extend_from_slice(b"<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M");
     write_object(
         &mut out,
         &Object::string_literal(now.format("D:%Y%m%d%H%M%S+00'00'").to_string()),
@@ -342,7 +344,9 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     let c = out.len() - b;
     let mut br = format!("[0 {a} {b} {c}]").into_bytes();
     if br.len() > BR_PLACEHOLDER.len() {
-        return Err(SignError::Unsupported("file too large for the ByteRange".into()));
+        return Err(SignError::Unsupported(
+            "file too large for the ByteRange".into(),
+        ));
     }
     br.pop();
     br.resize(BR_PLACEHOLDER.len() - 1, b' ');

@@ -46,12 +46,10 @@ fn der_len(d: &[u8]) -> Option<usize> {
     Some(2 + n + v)
 }
 
-fn dict_value<'a>(dict: &'a [u8], key: &[u8]) -> Option<String> {
+fn dict_value(dict: &[u8], key: &[u8]) -> Option<String> {
     let at = find(dict, key, 0)? + key.len();
     let rest = &dict[at..];
-    let rest = std::str::from_utf8(&rest[..rest.len().min(200)]).ok().or_else(|| {
-        std::str::from_utf8(&rest[..rest.len().min(60)]).ok()
-    })?;
+    let rest = String::from_utf8_lossy(&rest[..rest.len().min(200)]).into_owned();
     let rest = rest.trim_start();
     if let Some(s) = rest.strip_prefix('(') {
         return s.split(')').next().map(str::to_string);
@@ -66,8 +64,12 @@ pub fn verify(pdf: &[u8], trust: &[X509]) -> Vec<SignatureReport> {
     let mut from = 0;
     while let Some(at) = find(pdf, b"/ByteRange", from) {
         from = at + 10;
-        let Some(close) = find(pdf, b"]", at) else { break };
-        let Some(open) = find(pdf, b"[", at) else { break };
+        let Some(close) = find(pdf, b"]", at) else {
+            break;
+        };
+        let Some(open) = find(pdf, b"[", at) else {
+            break;
+        };
         let nums: Vec<usize> = String::from_utf8_lossy(&pdf[open + 1..close])
             .split_whitespace()
             .filter_map(|n| n.parse().ok())
@@ -87,15 +89,13 @@ pub fn verify(pdf: &[u8], trust: &[X509]) -> Vec<SignatureReport> {
             problem: None,
         };
         // The signature dictionary around this /ByteRange.
-        let start = pdf[..at]
-            .windows(3)
-            .rposition(|w| w == b"obj")
-            .unwrap_or(0);
+        let start = pdf[..at].windows(3).rposition(|w| w == b"obj").unwrap_or(0);
         let end = find(pdf, b"endobj", at).unwrap_or(pdf.len());
         let dict = &pdf[start..end];
         report.signing_time = dict_value(dict, b"/M");
         report.sub_filter = dict_value(dict, b"/SubFilter");
-        if a >= b || b + c > pdf.len() || pdf.get(a) != Some(&b'<') || pdf.get(b - 1) != Some(&b'>') {
+        if a >= b || b + c > pdf.len() || pdf.get(a) != Some(&b'<') || pdf.get(b - 1) != Some(&b'>')
+        {
             report.problem = Some("ByteRange does not frame the /Contents string".into());
             reports.push(report);
             continue;
@@ -103,7 +103,11 @@ pub fn verify(pdf: &[u8], trust: &[X509]) -> Vec<SignatureReport> {
         let hex = &pdf[a + 1..b - 1];
         let der: Vec<u8> = hex
             .chunks(2)
-            .filter_map(|p| std::str::from_utf8(p).ok().and_then(|s| u8::from_str_radix(s, 16).ok()))
+            .filter_map(|p| {
+                std::str::from_utf8(p)
+                    .ok()
+                    .and_then(|s| u8::from_str_radix(s, 16).ok())
+            })
             .collect();
         let der = &der[..der_len(&der).unwrap_or(der.len()).min(der.len())];
         let mut data = pdf[..a].to_vec();
@@ -127,10 +131,20 @@ fn check(der: &[u8], data: &[u8], trust: &[X509]) -> Result<(String, Option<bool
     let signers = p7
         .signers(&none, Pkcs7Flags::empty())
         .map_err(|e| format!("no signer certificate: {e}"))?;
-    let signer = signers.iter().next().map(|c| subject(c)).unwrap_or_default();
+    let signer = signers
+        .iter()
+        .next()
+        .map(subject)
+        .unwrap_or_default();
     let empty = X509StoreBuilder::new().map_err(|e| e.to_string())?.build();
-    p7.verify(&none, &empty, Some(data), None, Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY)
-        .map_err(|e| format!("signature does not verify (content changed?): {e}"))?;
+    p7.verify(
+        &none,
+        &empty,
+        Some(data),
+        None,
+        Pkcs7Flags::NOVERIFY | Pkcs7Flags::BINARY,
+    )
+    .map_err(|e| format!("signature does not verify (content changed?): {e}"))?;
     if trust.is_empty() {
         return Ok((signer, None));
     }

@@ -18,17 +18,24 @@ pub struct AppState {
     pub pool: Pool,
     /// Doc types served from a department's own table, by code.
     pub departments: HashMap<String, DeptTable>,
+    /// Signs department-table documents on their first pull (imported ones are signed
+    /// at import). Loaded once.
+    pub signer: Option<crate::docs::keys::SigningKey>,
 }
 
 impl AppState {
     /// Checks every department table against its live schema; each problem names its
     /// doc type.
     pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
+        let signer = config
+            .signing_key()
+            .map_err(|e| vec![format!("signing: {e}")])?;
         let departments = department::prepare_all(&config.doctypes, &config.database, &pool)?;
         Ok(AppState {
             config,
             pool,
             departments,
+            signer,
         })
     }
 }

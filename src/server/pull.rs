@@ -395,7 +395,7 @@ fn department_pull_uri(
         Utc::now().naive_utc(),
     )?;
     let uri = format!("{}-{}-{}", state.config.issuer_id, code, doc_id);
-    let content = department_document(&state.config, doctype, &row, &uri)?;
+    let content = department_document(state, &mut conn, doctype, &row, &doc_id, &uri)?;
     Ok((uri, content))
 }
 
@@ -413,11 +413,10 @@ fn department_pull_doc(
     let mut conn = state.pool.get().map_err(StoreError::from)?;
     let key = documents::linked_row_key(&mut conn, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
-    drop(conn);
     let row = dept
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
-    department_document(&state.config, doctype, &row, uri)
+    department_document(state, &mut conn, doctype, &row, doc_id, uri)
 }
 
 fn department_of<'s>(
@@ -430,9 +429,37 @@ fn department_of<'s>(
     }
 }
 
+/// With a signing key: the bytes signed on the first pull, kept, so every pull serves
+/// the same signed file. Without: the row's document as it is now.
+fn department_document(
+    state: &AppState,
+    conn: &mut crate::store::DbConn,
+    doctype: &DocType,
+    row: &crate::store::department::DeptRow,
+    doc_id: &str,
+    uri: &str,
+) -> Result<Vec<u8>, PullError> {
+    let Some(key) = &state.signer else {
+        return unsigned_department_document(&state.config, doctype, row, uri);
+    };
+    if let Some(kept) = documents::linked_blob(conn, &doctype.code, doc_id)? {
+        return Ok(kept);
+    }
+    let bytes = unsigned_department_document(&state.config, doctype, row, uri)?;
+    let signed = crate::docs::pdf_sign::sign(&bytes, key, Utc::now())
+        .map_err(|e| PullError::NoContent(format!("{uri} (cannot sign: {e})")))?;
+    Ok(documents::keep_linked_blob(
+        conn,
+        &doctype.code,
+        doc_id,
+        &signed,
+        Utc::now().naive_utc(),
+    )?)
+}
+
 /// The row's own PDF column, or a certificate rendered from its fields (deterministic,
 /// so repeated pulls give the same bytes).
-fn department_document(
+fn unsigned_department_document(
     config: &Config,
     doctype: &DocType,
     row: &crate::store::department::DeptRow,

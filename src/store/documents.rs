@@ -385,3 +385,45 @@ pub fn link(
         "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
     )))
 }
+
+/// The stored (signed) bytes of a linked department document, once made.
+pub fn linked_blob(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(documents::table
+        .inner_join(blobs::table)
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::doc_id.eq(doc_id))
+        .filter(documents::status.eq(status::LINKED))
+        .select(blobs::content)
+        .first(conn)
+        .optional()?)
+}
+
+/// Keeps the signed bytes of a linked document, unless a concurrent first pull already
+/// did; returns the bytes that are kept.
+pub fn keep_linked_blob(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    bytes: &[u8],
+    now: NaiveDateTime,
+) -> Result<Vec<u8>, StoreError> {
+    use sha2::{Digest, Sha256};
+    let sha = crate::auth::to_hex(&Sha256::digest(bytes));
+    conn.transaction(|conn| {
+        put_blob(conn, &sha, bytes, now)?;
+        diesel::update(
+            documents::table
+                .filter(documents::doctype.eq(doctype))
+                .filter(documents::doc_id.eq(doc_id))
+                .filter(documents::status.eq(status::LINKED))
+                .filter(documents::blob_sha256.is_null()),
+        )
+        .set(documents::blob_sha256.eq(&sha))
+        .execute(conn)?;
+        Ok(linked_blob(conn, doctype, doc_id)?.unwrap_or_else(|| bytes.to_vec()))
+    })
+}

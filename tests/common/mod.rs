@@ -197,6 +197,7 @@ impl Workspace {
     }
 
     pub fn import(&self, doctype: &str, csv: &Path) -> import::ImportReport {
+        let key = self.config.signing_key().expect("signing key");
         let mut conn = store::establish(&self.config.database.url).expect("connect");
         import::run(
             &self.config,
@@ -208,6 +209,7 @@ impl Workspace {
                 batch_size: 100,
                 progress: false,
                 correct: false,
+                signer: key.as_ref(),
             },
         )
         .expect("import")

@@ -55,6 +55,24 @@ pub enum BenchCommand {
         #[arg(long)]
         rows: u64,
     },
+    /// Write a valid PDF of about KB KiB (for the signing benchmark).
+    Pdf {
+        #[arg(long, default_value_t = 100)]
+        kb: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign one PDF over and over on THREADS threads for SECONDS; report signatures/s.
+    Sign {
+        #[arg(long)]
+        pdf: PathBuf,
+        #[command(flatten)]
+        key: crate::sign_cli::KeyArgs,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Mint COUNT DocIds in memory and report ids/s.
     Mint {
         #[arg(long, default_value_t = 1_000_000)]
@@ -173,6 +191,44 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             println!(
                 "queued {rows} rows in {:.1} s",
                 started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        BenchCommand::Pdf { kb, out } => {
+            std::fs::write(&out, filler_pdf(kb, 0)?)?;
+            Ok(())
+        }
+        BenchCommand::Sign {
+            pdf,
+            key,
+            threads,
+            seconds,
+        } => {
+            let key = crate::sign_cli::key_from(config_path, &key)?;
+            let input = std::fs::read(&pdf)?;
+            let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+            let started = Instant::now();
+            let total: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads.max(1))
+                    .map(|_| {
+                        s.spawn(|| {
+                            let mut n = 0usize;
+                            while Instant::now() < deadline {
+                                if crate::docs::pdf_sign::sign(&input, &key, chrono::Utc::now()).is_ok() {
+                                    n += 1;
+                                }
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            });
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{total} signatures of a {} KiB PDF on {threads} thread(s) in {secs:.1} s: {:.1} signatures/s",
+                input.len() / 1024,
+                total as f64 / secs
             );
             Ok(())
         }

@@ -24,7 +24,7 @@ pub struct KeyArgs {
     pub allow_expired: bool,
 }
 
-fn key_from(config: &Path, args: &KeyArgs) -> Result<SigningKey> {
+pub fn key_from(config: &Path, args: &KeyArgs) -> Result<SigningKey> {
     if args.key.is_some() || args.pkcs12.is_some() {
         let password = std::env::var("DLREPO_SIGNING_PASSWORD").ok();
         return Ok(SigningKey::load(&KeySource {

@@ -365,7 +365,10 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
             der.len()
         )));
     }
-    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
-    out[a + 1..a + 1 + hex.len()].copy_from_slice(hex.as_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for (i, byte) in der.iter().enumerate() {
+        out[a + 1 + 2 * i] = HEX[(byte >> 4) as usize];
+        out[a + 2 + 2 * i] = HEX[(byte & 15) as usize];
+    }
     Ok(out)
 }

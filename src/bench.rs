@@ -214,7 +214,9 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                         s.spawn(|| {
                             let mut n = 0usize;
                             while Instant::now() < deadline {
-                                if crate::docs::pdf_sign::sign(&input, &key, chrono::Utc::now()).is_ok() {
+                                if crate::docs::pdf_sign::sign(&input, &key, chrono::Utc::now())
+                                    .is_ok()
+                                {
                                     n += 1;
                                 }
                             }

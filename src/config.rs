@@ -247,6 +247,9 @@ pub struct RawDocType {
     /// Serve this doc type from the department's own table instead of imported rows.
     #[serde(default)]
     pub source: Option<RawSource>,
+    /// A layout in templates/ (relative to this file) for rows without a PDF.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
 }
 
 /// A department table (or view) that holds the documents of a doc type. dlrepo only
@@ -572,6 +575,8 @@ pub struct DocType {
     pub id_space: DocIdSpace,
     /// Set when the documents live in a department table rather than in dlrepo's store.
     pub source: Option<Source>,
+    /// The layout of rendered certificates (None: the plain built-in page).
+    pub template: Option<crate::docs::template::Template>,
 }
 
 #[derive(Debug)]
@@ -857,6 +862,20 @@ impl Config {
                 Some((s, ok)) => (s, ok),
                 None => (None, true),
             };
+            let template = match &d.template {
+                Some(t) => match crate::docs::template::Template::load(&base.join(t)) {
+                    Ok(t) => Some(t),
+                    Err(e) => {
+                        source_problems.push(Problem {
+                            field: f("template"),
+                            reason: e.to_string(),
+                        });
+                        None
+                    }
+                },
+                None => None,
+            };
+            let source_ok = source_ok && (d.template.is_none() || template.is_some());
             match DocIdSpace::for_expected(d.expected_count, d.doc_id_length) {
                 Ok(space) => {
                     if udfs.len() == d.udfs.len() && source_ok {
@@ -866,6 +885,7 @@ impl Config {
                             udfs,
                             id_space: space,
                             source,
+                            template,
                         });
                     }
                 }

@@ -13,6 +13,7 @@ use crate::store::{self, documents};
 const CONFIG: &str = include_str!("../examples/demo/dlrepo.toml");
 const MARKS: &str = include_str!("../examples/demo/marks.csv");
 const DIPLOMAS: &str = include_str!("../examples/demo/diplomas.csv");
+const MARKSHEET: &str = include_str!("../templates/marksheet.toml");
 
 pub fn run(dir: &Path, serve: bool) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -23,6 +24,8 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         std::fs::write(&config_path, CONFIG.replace("@API_KEY@", &to_hex(&key)))?;
         std::fs::write(dir.join("marks.csv"), MARKS)?;
         std::fs::write(dir.join("diplomas.csv"), DIPLOMAS)?;
+        std::fs::create_dir_all(dir.join("templates"))?;
+        std::fs::write(dir.join("templates/marksheet.toml"), MARKSHEET)?;
         println!("created {} with a fresh API key", config_path.display());
     }
     if !dir.join("certs/signer.key").exists() {

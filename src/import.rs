@@ -96,6 +96,8 @@ struct Columns {
     doc_name: usize,
     issued_on: usize,
     optional: HashMap<&'static str, usize>,
+    /// Extra columns the doc type's template prints (name, index).
+    extra: Vec<(String, usize)>,
 }
 
 impl Columns {
@@ -122,7 +124,8 @@ impl Columns {
                 || ["doc_name", "issued_on"]
                     .iter()
                     .chain(OPTIONAL)
-                    .any(|k| k.eq_ignore_ascii_case(n));
+                    .any(|k| k.eq_ignore_ascii_case(n))
+                || template_prints(doctype, n);
             if !known {
                 return Err(format!(
                     "unknown column '{n}'; the columns of {} are: {}",
@@ -147,6 +150,19 @@ impl Columns {
                 .iter()
                 .filter_map(|k| find(k).map(|i| (*k, i)))
                 .collect(),
+            extra: names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| {
+                    template_prints(doctype, n)
+                        && !doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
+                        && !["doc_name", "issued_on"]
+                            .iter()
+                            .chain(OPTIONAL)
+                            .any(|k| k.eq_ignore_ascii_case(n))
+                })
+                .map(|(i, n)| (n.clone(), i))
+                .collect(),
         })
     }
 
@@ -159,12 +175,23 @@ impl Columns {
     }
 }
 
+fn template_prints(doctype: &DocType, column: &str) -> bool {
+    doctype
+        .template
+        .as_ref()
+        .is_some_and(|t| t.fields().any(|f| f.eq_ignore_ascii_case(column)))
+}
+
 /// Where the row's bytes come from.
 enum Content {
     /// A file's bytes, already hashed; shared by every row naming the file.
     File { sha256: String, bytes: Arc<Vec<u8>> },
-    /// Rendered once the DocId is known.
-    Render { fields: Vec<(String, String)> },
+    /// Rendered once the DocId is known: `fields` for the plain layout, `values`
+    /// (column name to text) for the doc type's template.
+    Render {
+        fields: Vec<(String, String)>,
+        values: HashMap<String, String>,
+    },
 }
 
 /// A row that passed every check and only waits to be written.
@@ -310,7 +337,31 @@ fn validate_row(
                 "Issued on".into(),
                 rec.get(cols.issued_on).unwrap_or("").trim().into(),
             ));
-            Content::Render { fields }
+            let mut values: HashMap<String, String> = doctype
+                .udfs
+                .iter()
+                .zip(&values)
+                .map(|(u, v)| (u.name.clone(), v.to_string()))
+                .collect();
+            values.insert("doc_name".into(), doc_name.to_string());
+            values.insert(
+                "issued_on".into(),
+                rec.get(cols.issued_on).unwrap_or("").trim().into(),
+            );
+            for k in ["holder_name", "valid_from", "valid_to", "aadhaar_last4"] {
+                let v = if k == "aadhaar_last4" {
+                    cols.get(rec, "aadhaar").map(aadhaar::mask)
+                } else {
+                    cols.get(rec, k).map(str::to_string)
+                };
+                if let Some(v) = v {
+                    values.insert(k.into(), v);
+                }
+            }
+            for (name, i) in &cols.extra {
+                values.insert(name.clone(), rec.get(*i).unwrap_or("").trim().to_string());
+            }
+            Content::Render { fields, values }
         }
     };
     let doc = NewDocument {
@@ -504,21 +555,32 @@ impl Writer<'_> {
                     self.put_blob(conn, sha256, bytes, new_blobs, now)?;
                     sha256.clone()
                 }
-                Content::Render { fields } => {
+                Content::Render { fields, values } => {
                     let uri = self.uri(&row.doc.doc_id);
-                    let f: Vec<(&str, &str)> = fields
-                        .iter()
-                        .map(|(a, b)| (a.as_str(), b.as_str()))
-                        .collect();
-                    let title = row.doc.doc_name.as_deref().unwrap_or(&self.doctype.name);
-                    let issuer = self
-                        .config
-                        .issuer_name
-                        .as_deref()
-                        .unwrap_or(&self.config.issuer_id);
-                    let pdf = match render::plain_certificate(issuer, title, &f, &uri) {
+                    let rendered = match &self.doctype.template {
+                        Some(t) => {
+                            let mut values = values.clone();
+                            values.insert("doc_id".into(), row.doc.doc_id.clone());
+                            t.render(&values, &uri).map_err(|e| e.to_string())
+                        }
+                        None => {
+                            let f: Vec<(&str, &str)> = fields
+                                .iter()
+                                .map(|(a, b)| (a.as_str(), b.as_str()))
+                                .collect();
+                            let title = row.doc.doc_name.as_deref().unwrap_or(&self.doctype.name);
+                            let issuer = self
+                                .config
+                                .issuer_name
+                                .as_deref()
+                                .unwrap_or(&self.config.issuer_id);
+                            render::plain_certificate(issuer, title, &f, &uri)
+                                .map_err(|e| e.to_string())
+                        }
+                    };
+                    let pdf = match rendered {
                         Ok(p) => p,
-                        Err(e) => return Ok(Err(e.to_string())),
+                        Err(e) => return Ok(Err(e)),
                     };
                     let pdf = match self.signer {
                         Some(key) => match pdf_sign::sign(&pdf, key, Utc::now()) {

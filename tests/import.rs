@@ -7,6 +7,7 @@ use std::process::Command;
 use common::*;
 
 backend_tests!(
+    rows_without_a_pdf_are_rendered_from_the_doc_types_template,
     reports_every_bad_row_and_imports_the_rest,
     header_problems_stop_the_import_with_the_column_named,
     given_doc_ids_use_minted_reservations_and_are_never_issued_twice,
@@ -245,4 +246,46 @@ async fn concurrent_imports_never_share_a_doc_id(b: Backend) {
         }
     }
     assert_eq!(all.len(), 2000);
+}
+
+async fn rows_without_a_pdf_are_rendered_from_the_doc_types_template(b: Backend) {
+    let mut ws = Workspace::new(b);
+    std::fs::create_dir_all(ws.path("templates")).expect("dir");
+    std::fs::copy(
+        "templates/marksheet.toml",
+        ws.path("templates/marksheet.toml"),
+    )
+    .expect("copy");
+    ws.edit_config(|c| {
+        c.replacen(
+            "name = \"Class X Mark Sheet\"\n",
+            "name = \"Class X Mark Sheet\"\ntemplate = \"templates/marksheet.toml\"\n",
+            1,
+        )
+    });
+    let csv = ws.write(
+        "t.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on,TotalMarks\n3000001,2024,Meera Krishnan,Class X Mark Sheet 2024,15/05/2024,452\n",
+    );
+    let report = ws.import("MARKS", &csv);
+    assert_eq!(report.imported, 1, "{:?}", report.rejected);
+    let app = spawn_on(ws).await;
+    let r = app
+        .pull_uri(&[("RollNo", "3000001"), ("Year", "2024")])
+        .await;
+    assert_eq!(r.status(), "1");
+    let uri = r.detail("URI").expect("uri").to_string();
+    let doc = lopdf::Document::load_mem(&r.doc_bytes()).expect("pdf");
+    let text = doc.extract_text(&[1]).expect("text");
+    for want in [
+        "Class X Mark Sheet 2024",
+        "Name: Meera Krishnan",
+        "Roll number: 3000001",
+        "Year of examination: 2024",
+        "Total marks: 452",
+        "Issued on: 15/05/2024",
+        uri.as_str(),
+    ] {
+        assert!(text.contains(want), "{want} missing from {text}");
+    }
 }

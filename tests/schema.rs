@@ -85,6 +85,12 @@ fn example_configs_are_valid() {
         .expect("demo config")
         .replace("@API_KEY@", "0123456789abcdef0123456789abcdef");
     let path = dir.path().join("demo.toml");
+    std::fs::create_dir_all(dir.path().join("templates")).expect("dir");
+    std::fs::copy(
+        "templates/marksheet.toml",
+        dir.path().join("templates/marksheet.toml"),
+    )
+    .expect("template");
     std::fs::write(&path, demo).expect("write");
     Config::load(&path, &EnvOverrides::default()).expect("demo config is valid");
     let exam = Config::load(

@@ -11,4 +11,5 @@ pub mod keygen;
 pub mod keys;
 pub mod pdf_sign;
 pub mod render;
+pub mod template;
 pub mod verify;

@@ -131,11 +131,7 @@ fn check(der: &[u8], data: &[u8], trust: &[X509]) -> Result<(String, Option<bool
     let signers = p7
         .signers(&none, Pkcs7Flags::empty())
         .map_err(|e| format!("no signer certificate: {e}"))?;
-    let signer = signers
-        .iter()
-        .next()
-        .map(subject)
-        .unwrap_or_default();
+    let signer = signers.iter().next().map(subject).unwrap_or_default();
     let empty = X509StoreBuilder::new().map_err(|e| e.to_string())?.build();
     p7.verify(
         &none,

@@ -473,6 +473,27 @@ fn unsigned_department_document(
         }
         return Ok(bytes.clone());
     }
+    if let Some(t) = &doctype.template {
+        let mut values: std::collections::HashMap<String, String> = row
+            .fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in [
+            ("holder_name", &row.holder_name),
+            ("doc_name", &row.doc_name),
+            ("issued_on", &row.issued_on),
+            ("valid_from", &row.valid_from),
+            ("valid_to", &row.valid_to),
+        ] {
+            if let Some(v) = v {
+                values.insert(k.into(), v.clone());
+            }
+        }
+        return t
+            .render(&values, uri)
+            .map_err(|e| PullError::NoContent(format!("{uri} ({e})")));
+    }
     let mut fields: Vec<(&str, &str)> = Vec::new();
     if let Some(h) = &row.holder_name {
         fields.push(("Name", h));

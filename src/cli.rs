@@ -368,6 +368,9 @@ pub fn serve(config: Config) -> Result<()> {
             problems.join("\n  ")
         )
     })?;
+    if config.signing.is_none() {
+        tracing::warn!("no [signing] section: documents are served unsigned");
+    }
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
     tracing::info!(

@@ -817,18 +817,10 @@ impl Config {
                             u.name
                         ),
                     );
-                } else if [
-                    "doc_name",
-                    "issued_on",
-                    "valid_from",
-                    "valid_to",
-                    "aadhaar",
-                    "holder_name",
-                    "doc_id",
-                    "pdf",
-                ]
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(&u.name))
+                } else if crate::import::REQUIRED_COLUMNS
+                    .iter()
+                    .chain(crate::import::OPTIONAL)
+                    .any(|r| r.eq_ignore_ascii_case(&u.name))
                 {
                     problem(
                         &uf("name"),

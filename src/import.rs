@@ -29,7 +29,9 @@ use crate::store::{DbConn, StoreError};
 use crate::uri;
 
 pub const DEFAULT_BATCH: usize = 20_000;
-const OPTIONAL: &[&str] = &[
+/// The import's own columns besides the UDFs: required, then optional.
+pub const REQUIRED_COLUMNS: &[&str] = &["doc_name", "issued_on"];
+pub const OPTIONAL: &[&str] = &[
     "valid_from",
     "valid_to",
     "aadhaar",
@@ -121,7 +123,7 @@ impl Columns {
         };
         for n in &names {
             let known = doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
-                || ["doc_name", "issued_on"]
+                || REQUIRED_COLUMNS
                     .iter()
                     .chain(OPTIONAL)
                     .any(|k| k.eq_ignore_ascii_case(n))
@@ -156,7 +158,7 @@ impl Columns {
                 .filter(|(_, n)| {
                     template_prints(doctype, n)
                         && !doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
-                        && !["doc_name", "issued_on"]
+                        && !REQUIRED_COLUMNS
                             .iter()
                             .chain(OPTIONAL)
                             .any(|k| k.eq_ignore_ascii_case(n))

@@ -12,7 +12,7 @@ pub struct RenderError(String);
 
 /// Built-in PDF fonts speak WinAnsi; characters outside Latin-1 are shown as '?' until
 /// templates with embedded fonts exist.
-fn latin1(s: &str) -> Vec<u8> {
+pub(crate) fn latin1(s: &str) -> Vec<u8> {
     s.chars()
         .map(|c| {
             if (c as u32) < 256 && !c.is_control() {

@@ -13,6 +13,8 @@ use lopdf::content::{Content, Operation};
 use lopdf::{dictionary, Dictionary, Document, Object, ObjectId, Stream};
 use serde::Deserialize;
 
+use super::render::latin1;
+
 const STANDARD_FONTS: &[&str] = &[
     "Helvetica",
     "Helvetica-Bold",
@@ -281,18 +283,6 @@ impl Template {
             .map_err(|e| TemplateError::Render(e.to_string()))?;
         Ok(out)
     }
-}
-
-fn latin1(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| {
-            if (c as u32) < 256 && !c.is_control() {
-                c as u8
-            } else {
-                b'?'
-            }
-        })
-        .collect()
 }
 
 /// Copies an object from `src` into `dst`, following references (each copied once).

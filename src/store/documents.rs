@@ -138,13 +138,13 @@ pub fn insert_many_if_free(
         .get_results(c))?)
 }
 
-/// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.
-pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+/// Writes `doc`'s data over the row of its DocId if that row is in status `from`.
+fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, StoreError> {
     let n = diesel::update(
         documents::table
             .filter(documents::doctype.eq(&doc.doctype))
             .filter(documents::doc_id.eq(&doc.doc_id))
-            .filter(documents::status.eq(status::RESERVED)),
+            .filter(documents::status.eq(from)),
     )
     .set((
         documents::status.eq(&doc.status),
@@ -162,27 +162,14 @@ pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
     Ok(n == 1)
 }
 
+/// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.
+pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+    overwrite(conn, doc, status::RESERVED)
+}
+
 /// A correction: replaces an issued document's data and bytes under the same DocId.
 pub fn correct(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        documents::table
-            .filter(documents::doctype.eq(&doc.doctype))
-            .filter(documents::doc_id.eq(&doc.doc_id))
-            .filter(documents::status.eq(status::ISSUED)),
-    )
-    .set((
-        documents::udf_key.eq(&doc.udf_key),
-        documents::doc_name.eq(&doc.doc_name),
-        documents::holder_name.eq(&doc.holder_name),
-        documents::aadhaar.eq(&doc.aadhaar),
-        documents::issued_on.eq(&doc.issued_on),
-        documents::valid_from.eq(&doc.valid_from),
-        documents::valid_to.eq(&doc.valid_to),
-        documents::blob_sha256.eq(&doc.blob_sha256),
-        documents::updated_at.eq(doc.updated_at),
-    ))
-    .execute(conn)?;
-    Ok(n == 1)
+    overwrite(conn, doc, status::ISSUED)
 }
 
 /// What a revocation needs to tell the central locker.

@@ -313,6 +313,14 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 for w in config.warnings() {
                     println!("warning: {w}");
                 }
+                match config.signing_key() {
+                    Ok(Some(k)) => println!("signing key: {}", crate::docs::keys::subject(&k.cert)),
+                    Ok(None) => println!("warning: no [signing]: documents are served unsigned"),
+                    Err(e) => {
+                        eprintln!("signing: {e}");
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
                 if config.doctypes.iter().any(|d| d.source.is_some()) {
                     // Start-up checks department tables against the live schema; so do we.
                     let pool = store::pool(&config.database)?;

@@ -16,6 +16,7 @@ backend_tests!(
     corrections_and_revocations_are_pushed_as_u_and_d,
     export_for_manual_upload,
     kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file,
+    serve_pushes_in_the_background_on_its_schedule,
 );
 
 const PUSH_KEY: &str = "push-key-for-tests-0123456789";
@@ -332,4 +333,22 @@ async fn kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file(b: Backe
     assert!(twice <= 5_000, "{twice} rows acknowledged twice");
     let (_, status, _) = run(&ws, &["push", "status"]);
     assert!(status.contains("pushed: 20 files, 100000 rows"), "{status}");
+}
+
+async fn serve_pushes_in_the_background_on_its_schedule(b: Backend) {
+    let central = standin(0);
+    let mut ws = Workspace::new(b);
+    with_push(&mut ws, &central.url(), 100, "schedule_secs = 1\n");
+    import_with_aadhaar(&ws, 2);
+    let config = std::sync::Arc::new(ws.reload());
+    dlrepo::push_cli::spawn_background(config, 1);
+    let started = Instant::now();
+    while accepted_rows(&central).len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no background push"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(accepted_rows(&central).len(), 2);
 }

@@ -168,3 +168,41 @@ fn migration_folders_match_between_backends() {
     };
     assert_eq!(names("migrations/sqlite"), names("migrations/postgres"));
 }
+
+#[test]
+fn demo_sets_up_a_working_folder_and_prints_a_signed_request() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let work = dir.path().join("demo");
+    let run = || {
+        dlrepo()
+            .args(["demo", "--no-serve", "--dir"])
+            .arg(&work)
+            .output()
+            .expect("demo")
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("imported 10 row(s), rejected 0"), "{text}");
+    assert!(
+        text.contains("curl -sS -X POST 'http://127.0.0.1:8080/pulluri'"),
+        "{text}"
+    );
+    assert!(text.contains("keyhash="), "{text}");
+    for f in [
+        "dlrepo.toml",
+        "dlrepo.sqlite3",
+        "certs/signer.key",
+        "templates/marksheet.toml",
+    ] {
+        assert!(work.join(f).exists(), "{f}");
+    }
+    // A second run reuses the folder and imports nothing twice.
+    let again = run();
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stdout).contains("imported"));
+}

@@ -21,7 +21,7 @@ rm -f "$DIR"/bench.sqlite3*
 
 echo "## import of $ROWS rows in random order"
 /usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KiB" \
-    $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv" --batch 20000
+    $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv"
 ls -la "$DIR"/bench.sqlite3
 
 echo "## minting"
@@ -64,7 +64,7 @@ if pg_isready -q -h 127.0.0.1 -p 5432; then
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB"
     export DLREPO_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
     /usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KiB" \
-        $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv" --batch 20000
+        $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv"
     DLREPO_BIND=127.0.0.1:8087 $BIN -c "$CFG" serve & SERVER=$!
     trap 'kill $SERVER 2>/dev/null || true' EXIT
     wait_up http://127.0.0.1:8087/healthz

@@ -28,7 +28,7 @@ use crate::store::documents::{self, status, NewDocument};
 use crate::store::{DbConn, StoreError};
 use crate::uri;
 
-pub const DEFAULT_BATCH: usize = 20_000;
+pub const DEFAULT_BATCH: usize = 50_000;
 /// The import's own columns besides the UDFs: required, then optional.
 pub const REQUIRED_COLUMNS: &[&str] = &["doc_name", "issued_on"];
 pub const OPTIONAL: &[&str] = &[
@@ -387,8 +387,7 @@ fn validate_row(
 /// (line, URI) of each row written, and the rows refused by the database.
 type BatchOutcome = (Vec<(u64, String)>, Vec<Rejection>);
 
-/// Rows per multi-row INSERT: 14 columns x 500 rows stays under SQLite's bind limit.
-const INSERT_CHUNK: usize = 500;
+const INSERT_CHUNK: usize = documents::FULL_CHUNK;
 
 /// The database side of an import.
 struct Writer<'a> {

@@ -147,10 +147,12 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     if prev >= input.len() {
         return Err(SignError::Malformed("startxref points past the end".into()));
     }
-    if Document::load_mem(input).is_err() && input.windows(8).any(|w| w == b"/Encrypt") {
-        return Err(SignError::Encrypted);
-    }
-    let doc = Document::load_mem(input).map_err(|e| SignError::Malformed(e.to_string()))?;
+    let doc = match Document::load_mem(input) {
+        Ok(d) => d,
+        // lopdf may fail on what it cannot decrypt: say why, rather than "damaged".
+        Err(_) if input.windows(8).any(|w| w == b"/Encrypt") => return Err(SignError::Encrypted),
+        Err(e) => return Err(SignError::Malformed(e.to_string())),
+    };
     if doc.trailer.get(b"Encrypt").is_ok() || doc.is_encrypted() {
         return Err(SignError::Encrypted);
     }

@@ -32,34 +32,61 @@ fn attribute(oid_s: &str, value: Vec<u8>) -> Vec<u8> {
     seq(&[&oid(oid_s), &set_of(vec![value])])
 }
 
-fn issuer_and_serial(cert: &X509) -> Result<(Vec<u8>, Vec<u8>), CmsError> {
-    let issuer = cert.issuer_name().to_der().map_err(ossl)?;
-    let serial = uint(&cert.serial_number().to_bn().map_err(ossl)?.to_vec());
-    Ok((issuer, serial))
+/// The parts of a SignedData that depend only on the certificates: encoded once when
+/// the key is loaded, not for every signature.
+#[derive(Debug, Clone)]
+pub struct SignerCerts {
+    /// IssuerAndSerialNumber's two parts.
+    issuer: Vec<u8>,
+    serial: Vec<u8>,
+    /// The signing-certificate-v2 attribute value.
+    signing_cert_v2: Vec<u8>,
+    /// The signing certificate and its chain, concatenated DER.
+    pub certs: Vec<u8>,
+}
+
+impl SignerCerts {
+    pub fn new(cert: &X509, chain: &[X509]) -> Result<SignerCerts, CmsError> {
+        let cert_der = cert.to_der().map_err(ossl)?;
+        let issuer = cert.issuer_name().to_der().map_err(ossl)?;
+        let serial = uint(&cert.serial_number().to_bn().map_err(ossl)?.to_vec());
+        // ESSCertIDv2 { certHash, issuerSerial { GeneralNames [directoryName], serial } };
+        // hashAlgorithm is SHA-256, the default, so it is omitted.
+        let cert_hash = hash(MessageDigest::sha256(), &cert_der).map_err(ossl)?;
+        let general_names = seq(&[&explicit(4, &issuer)]);
+        let ess_cert_id = seq(&[&octets(&cert_hash), &seq(&[&general_names, &serial])]);
+        let signing_cert_v2 = seq(&[&seq(&[&ess_cert_id])]);
+        let mut certs = cert_der;
+        for c in chain {
+            certs.extend(c.to_der().map_err(ossl)?);
+        }
+        Ok(SignerCerts {
+            issuer,
+            serial,
+            signing_cert_v2,
+            certs,
+        })
+    }
 }
 
 /// The DER of a detached SignedData over `digest` (SHA-256 of the signed byte ranges).
 pub fn signed_data(
     digest: &[u8],
     key: &PKey<Private>,
-    cert: &X509,
-    chain: &[X509],
+    signer_certs: &SignerCerts,
 ) -> Result<Vec<u8>, CmsError> {
+    let SignerCerts {
+        issuer,
+        serial,
+        signing_cert_v2,
+        certs,
+    } = signer_certs;
     let sha256 = seq(&[&oid(OID_SHA256)]);
-    let cert_der = cert.to_der().map_err(ossl)?;
-    let (issuer, serial) = issuer_and_serial(cert)?;
-
-    // ESSCertIDv2 { certHash, issuerSerial { GeneralNames [directoryName], serial } };
-    // hashAlgorithm is SHA-256, the default, so it is omitted.
-    let cert_hash = hash(MessageDigest::sha256(), &cert_der).map_err(ossl)?;
-    let general_names = seq(&[&explicit(4, &issuer)]);
-    let ess_cert_id = seq(&[&octets(&cert_hash), &seq(&[&general_names, &serial])]);
-    let signing_cert_v2 = seq(&[&seq(&[&ess_cert_id])]);
 
     let attrs = vec![
         attribute(OID_CONTENT_TYPE, oid(OID_DATA)),
         attribute(OID_MESSAGE_DIGEST, octets(digest)),
-        attribute(OID_SIGNING_CERT_V2, signing_cert_v2),
+        attribute(OID_SIGNING_CERT_V2, signing_cert_v2.clone()),
     ];
     // Signed as a SET (tag 0x31), stored as [0] IMPLICIT (tag 0xa0).
     let signed_attrs = set_of(attrs);
@@ -76,21 +103,17 @@ pub fn signed_data(
     };
     let signer_info = seq(&[
         &small_int(1),
-        &seq(&[&issuer, &serial]),
+        &seq(&[issuer, serial]),
         &sha256,
         &attrs_implicit,
         &sig_alg,
         &octets(&signature),
     ]);
-    let mut certs = cert_der;
-    for c in chain {
-        certs.extend(c.to_der().map_err(ossl)?);
-    }
     let signed = seq(&[
         &small_int(1),
         &set_of(vec![sha256.clone()]),
         &seq(&[&oid(OID_DATA)]),
-        &tlv(0xa0, &certs),
+        &tlv(0xa0, certs),
         &set_of(vec![signer_info]),
     ]);
     Ok(seq(&[&oid(OID_SIGNED_DATA), &explicit(0, &signed)]))

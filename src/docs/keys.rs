@@ -39,8 +39,9 @@ pub enum KeyError {
 pub struct SigningKey {
     pub key: PKey<Private>,
     pub cert: X509,
-    /// Intermediates and the root, as included in every signature.
-    pub chain: Vec<X509>,
+    /// The certificates' part of every signature (this one, then intermediates and
+    /// root), encoded once.
+    pub signer_certs: super::cms::SignerCerts,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -131,6 +132,12 @@ impl SigningKey {
         if cert.not_before() > now {
             return Err(KeyError::NotYetValid(name, cert.not_before().to_string()));
         }
-        Ok(SigningKey { key, cert, chain })
+        let signer_certs = super::cms::SignerCerts::new(&cert, &chain)
+            .map_err(|e| KeyError::Openssl(e.to_string()))?;
+        Ok(SigningKey {
+            key,
+            cert,
+            signer_certs,
+        })
     }
 }

@@ -127,11 +127,7 @@ fn resolve<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
 
 /// Bytes reserved for the CMS: the certificates plus room for attributes and signature.
 fn contents_capacity(key: &SigningKey) -> usize {
-    let certs: usize = std::iter::once(&key.cert)
-        .chain(&key.chain)
-        .map(|c| c.to_der().map(|d| d.len()).unwrap_or(4096))
-        .sum();
-    (certs + 4096).div_ceil(1024) * 1024
+    (key.signer_certs.certs.len() + 4096).div_ceil(1024) * 1024
 }
 
 /// Signs `input` (never modified) and returns the signed file.
@@ -360,7 +356,7 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     signed.extend_from_slice(&out[b..]);
     let digest = hash(MessageDigest::sha256(), &signed)
         .map_err(|e| SignError::Cms(cms::CmsError(e.to_string())))?;
-    let der = cms::signed_data(&digest, &key.key, &key.cert, &key.chain)?;
+    let der = cms::signed_data(&digest, &key.key, &key.signer_certs)?;
     if der.len() > capacity {
         return Err(SignError::Unsupported(format!(
             "signature of {} bytes does not fit the {capacity} reserved",

@@ -115,6 +115,28 @@ pub struct NewDocument {
     pub updated_at: NaiveDateTime,
 }
 
+impl NewDocument {
+    /// A row without document data (a reservation, or a link to a department row);
+    /// `doc_id` is filled in when minted.
+    fn bare(doctype: &str, status: &str, udf_key: Option<&str>, now: NaiveDateTime) -> Self {
+        NewDocument {
+            doctype: doctype.to_string(),
+            doc_id: String::new(),
+            status: status.to_string(),
+            udf_key: udf_key.map(str::to_string),
+            doc_name: None,
+            holder_name: None,
+            aadhaar: None,
+            issued_on: None,
+            valid_from: None,
+            valid_to: None,
+            blob_sha256: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 /// Inserts unless (doctype, doc_id) is taken; true when inserted. The unique index is
 /// the arbiter, so concurrent importers can never hand out the same DocId.
 pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
@@ -279,21 +301,7 @@ pub fn reserve(
 ) -> Result<Vec<String>, StoreError> {
     conn.transaction(|conn| {
         let mut ids = Vec::with_capacity(count);
-        let mut doc = NewDocument {
-            doctype: doctype.to_string(),
-            doc_id: String::new(),
-            status: status::RESERVED.to_string(),
-            udf_key: None,
-            doc_name: None,
-            holder_name: None,
-            aadhaar: None,
-            issued_on: None,
-            valid_from: None,
-            valid_to: None,
-            blob_sha256: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);
         for _ in 0..count {
             match insert_minted(conn, &mut doc, space)? {
                 Ok(id) => ids.push(id),
@@ -356,21 +364,7 @@ pub fn link(
     if let Some(id) = linked_doc_id(conn, doctype, row_key)? {
         return Ok(id);
     }
-    let mut doc = NewDocument {
-        doctype: doctype.to_string(),
-        doc_id: String::new(),
-        status: status::LINKED.to_string(),
-        udf_key: Some(row_key.to_string()),
-        doc_name: None,
-        holder_name: None,
-        aadhaar: None,
-        issued_on: None,
-        valid_from: None,
-        valid_to: None,
-        blob_sha256: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut doc = NewDocument::bare(doctype, status::LINKED, Some(row_key), now);
     for _ in 0..MINT_ATTEMPTS {
         doc.doc_id = space.mint();
         if insert_if_free(conn, &doc)? {

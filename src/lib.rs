@@ -6,17 +6,15 @@
 
 pub mod aadhaar;
 pub mod auth;
-pub mod bench;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod docs;
+pub mod doctype;
 pub mod error;
 pub mod import;
+pub mod issuing;
 pub mod push;
-pub mod push_cli;
 pub mod server;
-pub mod sign_cli;
 pub mod store;
 pub mod uri;
 pub mod wire;

@@ -85,6 +85,17 @@ impl DocUri {
         })
     }
 
+    /// From parts that are already known good: the configured issuer and doc type, and
+    /// a DocId read from the store (which may predate today's rules). The one way URIs
+    /// are put together.
+    pub fn of(issuer_id: &str, doc_type: &str, doc_id: &str) -> DocUri {
+        DocUri {
+            issuer_id: issuer_id.to_string(),
+            doc_type: doc_type.to_string(),
+            doc_id: doc_id.to_string(),
+        }
+    }
+
     /// Tolerant: the last `-` starts DocId, the one before it DocType; the rest is the
     /// IssuerId. Only the shape is required (three non-empty parts, no whitespace).
     pub fn parse(s: &str) -> Result<DocUri, UriError> {

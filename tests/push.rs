@@ -341,7 +341,7 @@ async fn serve_pushes_in_the_background_on_its_schedule(b: Backend) {
     with_push(&mut ws, &central.url(), 100, "schedule_secs = 1\n");
     import_with_aadhaar(&ws, 2);
     let config = std::sync::Arc::new(ws.reload());
-    dlrepo::push_cli::spawn_background(config, 1);
+    dlrepo::push::pusher::spawn_background(config, 1);
     let started = Instant::now();
     while accepted_rows(&central).len() < 2 {
         assert!(

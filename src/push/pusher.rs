@@ -224,3 +224,36 @@ pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<Str
     }
     Ok(written)
 }
+
+/// `serve` with `push.schedule_secs`: pushes on its own thread, never on a web worker.
+pub fn spawn_background(config: std::sync::Arc<crate::config::Config>, every: u64) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(every));
+        let Some(cfg) = config.push.as_ref() else {
+            return;
+        };
+        let result = crate::store::establish(&config.database.url)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut conn| {
+                push(
+                    &mut conn,
+                    cfg,
+                    &PushOptions {
+                        retry_failed: false,
+                        progress: false,
+                    },
+                )
+                .map_err(anyhow::Error::from)
+            });
+        match result {
+            Ok(r) if r.files_pushed + r.files_failed > 0 => tracing::info!(
+                pushed = r.files_pushed,
+                rows = r.rows_pushed,
+                failed = r.files_failed,
+                "background push"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "background push failed"),
+        }
+    });
+}

@@ -1,6 +1,11 @@
 //! The actix-web application: routes, shared state and start-up.
 
-mod pull;
+mod department;
+mod pull_doc;
+mod pull_uri;
+mod respond;
+
+pub use respond::PullError;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -9,9 +14,11 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
+use crate::auth::Verifier;
 use crate::config::Config;
-use crate::store::department::{self, DeptTable};
+use crate::store::department::{prepare_all, DeptTable};
 use crate::store::{self, Pool};
+use crate::wire::RequestHeader;
 
 pub struct AppState {
     pub config: Arc<Config>,
@@ -30,7 +37,7 @@ impl AppState {
         let signer = config
             .signing_key()
             .map_err(|e| vec![format!("signing: {e}")])?;
-        let departments = department::prepare_all(&config.doctypes, &config.database, &pool)?;
+        let departments = prepare_all(&config.doctypes, &config.database, &pool)?;
         Ok(AppState {
             config,
             pool,
@@ -48,12 +55,12 @@ pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
         let cfg = &state.config.server;
         App::new()
             .app_data(state.clone())
-            .route(&cfg.pull_uri_path, web::post().to(pull::pull_uri))
+            .route(&cfg.pull_uri_path, web::post().to(pull_uri::pull_uri))
             .route(
                 &format!("{}/{{doctype}}", cfg.pull_uri_path.trim_end_matches('/')),
-                web::post().to(pull::pull_uri_for),
+                web::post().to(pull_uri::pull_uri_for),
             )
-            .route(&cfg.pull_doc_path, web::post().to(pull::pull_doc))
+            .route(&cfg.pull_doc_path, web::post().to(pull_doc::pull_doc))
             .route("/healthz", web::get().to(healthz))
     })
     .listen(listener)?;
@@ -92,4 +99,15 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("unavailable: worker cancelled\n"),
     }
+}
+
+/// keyhash, ts window and orgId: every request from DigiLocker passes these first.
+fn authenticate(config: &Config, h: &RequestHeader) -> Result<(), PullError> {
+    Verifier {
+        api_key: config.api_key(),
+        org_id: &config.digilocker.org_id,
+        window_minutes: config.digilocker.ts_window_minutes,
+    }
+    .verify(&h.ts, &h.keyhash, &h.org_id, chrono::Utc::now())?;
+    Ok(())
 }

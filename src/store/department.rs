@@ -12,7 +12,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::{Backend, DbConn, Pool, StoreError};
-use crate::config::{DatabaseConfig, DocType, Source};
+use crate::config::{DatabaseConfig, Source};
+use crate::doctype::DocType;
 
 /// One row of a department table, as dlrepo needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -248,6 +248,12 @@ pub fn revoke(
     Ok(found)
 }
 
+/// A blob's name: the lowercase hex SHA-256 of its bytes.
+pub fn blob_id(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    crate::auth::to_hex(&Sha256::digest(bytes))
+}
+
 /// Stores bytes under their SHA-256 unless already there.
 pub fn put_blob(
     conn: &mut DbConn,
@@ -404,8 +410,7 @@ pub fn keep_linked_blob(
     bytes: &[u8],
     now: NaiveDateTime,
 ) -> Result<Vec<u8>, StoreError> {
-    use sha2::{Digest, Sha256};
-    let sha = crate::auth::to_hex(&Sha256::digest(bytes));
+    let sha = blob_id(bytes);
     conn.transaction(|conn| {
         put_blob(conn, &sha, bytes, now)?;
         diesel::update(

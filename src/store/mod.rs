@@ -192,3 +192,13 @@ pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
 }
+
+/// Settings for a long bulk write on this connection: on SQLite the index pages of a
+/// million-row table must stay in memory for inserts in random key order.
+pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;")?;
+    }
+    Ok(())
+}

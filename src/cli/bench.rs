@@ -67,7 +67,7 @@ pub enum BenchCommand {
         #[arg(long)]
         pdf: PathBuf,
         #[command(flatten)]
-        key: crate::sign_cli::KeyArgs,
+        key: super::sign::KeyArgs,
         #[arg(long, default_value_t = 1)]
         threads: usize,
         #[arg(long, default_value_t = 5)]
@@ -115,7 +115,7 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             bind,
         } => gen(&dir, rows, pdfs, pdf_kb, &bind),
         BenchCommand::Requests { rows, count, out } => {
-            let config = crate::cli::load_config(config_path)?;
+            let config = super::load_config(config_path)?;
             let ts = auth::now_ts();
             let keyhash = auth::keyhash(config.api_key(), &ts);
             let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
@@ -160,7 +160,7 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
         }
         BenchCommand::Queue { rows } => {
             use diesel::Connection;
-            let config = crate::cli::load_config(config_path)?;
+            let config = super::load_config(config_path)?;
             crate::store::open_and_migrate(&config.database)?;
             let mut conn = crate::store::establish(&config.database.url)?;
             let now = chrono::Utc::now().naive_utc();
@@ -204,7 +204,7 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             threads,
             seconds,
         } => {
-            let key = crate::sign_cli::key_from(config_path, &key)?;
+            let key = super::sign::key_from(config_path, &key)?;
             let input = std::fs::read(&pdf)?;
             let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
             let started = Instant::now();

@@ -3,7 +3,6 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -88,39 +87,6 @@ pub fn run(
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// `serve` with `push.schedule_secs`: pushes on its own thread, never on a web worker.
-pub fn spawn_background(config: Arc<Config>, every: u64) {
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(every));
-        let Some(cfg) = config.push.as_ref() else {
-            return;
-        };
-        let result = store::establish(&config.database.url)
-            .map_err(anyhow::Error::from)
-            .and_then(|mut conn| {
-                pusher::push(
-                    &mut conn,
-                    cfg,
-                    &PushOptions {
-                        retry_failed: false,
-                        progress: false,
-                    },
-                )
-                .map_err(anyhow::Error::from)
-            });
-        match result {
-            Ok(r) if r.files_pushed + r.files_failed > 0 => tracing::info!(
-                pushed = r.files_pushed,
-                rows = r.rows_pushed,
-                failed = r.files_failed,
-                "background push"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %format!("{e:#}"), "background push failed"),
-        }
-    });
 }
 
 /// `dlrepo central-standin`: runs until interrupted, printing each file it receives.

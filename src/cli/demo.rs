@@ -6,14 +6,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rand::RngCore;
 
+use super::{import::import_file, load_config, CurlRequest};
 use crate::auth::to_hex;
-use crate::cli::{self, CurlRequest};
 use crate::store::{self, documents};
 
-const CONFIG: &str = include_str!("../examples/demo/dlrepo.toml");
-const MARKS: &str = include_str!("../examples/demo/marks.csv");
-const DIPLOMAS: &str = include_str!("../examples/demo/diplomas.csv");
-const MARKSHEET: &str = include_str!("../templates/marksheet.toml");
+const CONFIG: &str = include_str!("../../examples/demo/dlrepo.toml");
+const MARKS: &str = include_str!("../../examples/demo/marks.csv");
+const DIPLOMAS: &str = include_str!("../../examples/demo/diplomas.csv");
+const MARKSHEET: &str = include_str!("../../templates/marksheet.toml");
 
 pub fn run(dir: &Path, serve: bool) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -40,12 +40,12 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
             dir.join("certs").display()
         );
     }
-    let config = cli::load_config(&config_path)?;
+    let config = load_config(&config_path)?;
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
     if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
-        cli::import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000, false)?;
-        cli::import_file(
+        import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000, false)?;
+        import_file(
             &config,
             "DIPLM",
             &dir.join("diplomas.csv"),
@@ -63,14 +63,14 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         _ => format!("{}-MARKS-UNKNOWN", config.issuer_id),
     };
     let base = format!("http://{}", config.server.bind);
-    let pull_uri = cli::curl_line(
+    let pull_uri = super::curl_line(
         &config,
         &base,
         &CurlRequest::PullUri {
             udfs: vec!["RollNo=2024100".into(), "Year=2024".into()],
         },
     )?;
-    let pull_doc = cli::curl_line(&config, &base, &CurlRequest::PullDoc { uri: uri.clone() })?;
+    let pull_doc = super::curl_line(&config, &base, &CurlRequest::PullDoc { uri: uri.clone() })?;
     println!(
         "\nEvery document is signed; check one with `dlrepo verify FILE.pdf --trust {}`.",
         dir.join("certs/ca.crt").display()
@@ -81,7 +81,7 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         config_path.display()
     );
     if serve {
-        cli::serve(config)?;
+        super::serve::serve(config)?;
     }
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `dlrepo sign` and `dlrepo verify`.
+//! `dlrepo sign`, `dlrepo verify` and `dlrepo keygen`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -26,7 +26,7 @@ pub struct KeyArgs {
 
 pub fn key_from(config: &Path, args: &KeyArgs) -> Result<SigningKey> {
     if args.key.is_some() || args.pkcs12.is_some() {
-        let password = std::env::var("DLREPO_SIGNING_PASSWORD").ok();
+        let password = crate::config::EnvOverrides::from_env().signing_password;
         return Ok(SigningKey::load(&KeySource {
             key: args.key.as_deref(),
             chain: args.chain.as_deref(),
@@ -137,4 +137,20 @@ pub fn verify(file: &Path, trust: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `dlrepo keygen`: a throwaway CA and signing certificate for trying things out.
+pub fn keygen(
+    dir: &Path,
+    algo: crate::docs::keygen::Algorithm,
+    days: i64,
+    p12_password: Option<&str>,
+) -> Result<()> {
+    crate::docs::keygen::generate(dir, algo, days, p12_password)?;
+    println!(
+        "wrote ca.crt, ca.key, signer.key, signer.crt, signer-chain.pem{} to {} — for trying out only",
+        if p12_password.is_some() { ", signer.p12" } else { "" },
+        dir.display()
+    );
+    Ok(())
 }

@@ -1,0 +1,108 @@
+//! `dlrepo mint`, `dlrepo revoke` and `dlrepo uri parse`: the life of a DocId.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::config::Config;
+use crate::store::{self, documents};
+use crate::uri::DocUri;
+
+/// `dlrepo mint`: reserve `count` fresh DocIds and print their URIs.
+pub fn mint(config: &Config, doctype: &str, count: usize) -> Result<()> {
+    let dt = config
+        .doctype(doctype)
+        .with_context(|| format!("doc type '{doctype}' is not in the config"))?;
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    let ids = documents::reserve(
+        &mut conn,
+        &dt.code,
+        &dt.id_space,
+        count,
+        chrono::Utc::now().naive_utc(),
+    )?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for id in ids {
+        writeln!(out, "{}", DocUri::of(&config.issuer_id, &dt.code, &id))?;
+    }
+    Ok(())
+}
+
+/// `dlrepo revoke URI`: in one transaction, the document is revoked and, when it was
+/// pushed under an Aadhaar number, a D row is queued.
+pub fn revoke(config: &Config, uri: &str) -> Result<()> {
+    use diesel::Connection;
+    let u = DocUri::parse(uri)?;
+    if !u.issued_by(&config.issuer_id) {
+        bail!("{uri} was not issued by {}", config.issuer_id);
+    }
+    let dt = config
+        .doctype(&u.doc_type)
+        .with_context(|| format!("doc type '{}' is not in the config", u.doc_type))?;
+    store::open_and_migrate(&config.database)?;
+    let mut conn = store::establish(&config.database.url)?;
+    let now = chrono::Utc::now().naive_utc();
+    let queued = conn.transaction(|conn| -> Result<bool, store::StoreError> {
+        let Some(r) = documents::revoke(conn, &dt.code, &u.doc_id, now)? else {
+            return Err(store::StoreError::Unavailable(format!(
+                "{uri} is not an issued document"
+            )));
+        };
+        let Some(aadhaar) = r.aadhaar else {
+            return Ok(false);
+        };
+        crate::push::outbox::enqueue(
+            conn,
+            &[crate::push::outbox::NewOutboxRow {
+                aadhaar,
+                uri: format!("{}-{}-{}", config.issuer_id, dt.code, u.doc_id),
+                doc_type: dt.code.clone(),
+                doc_name: r.doc_name.unwrap_or_else(|| dt.name.clone()),
+                doc_id: u.doc_id.clone(),
+                issued_on: r.issued_on,
+                valid_from: r.valid_from,
+                valid_to: r.valid_to,
+                action: crate::push::outbox::Action::Delete.code().to_string(),
+                time_stamp: now,
+            }],
+        )?;
+        Ok(true)
+    })?;
+    println!(
+        "revoked {uri}{}",
+        if queued {
+            "; a D row is queued for push"
+        } else {
+            " (no Aadhaar: nothing to push)"
+        }
+    );
+    Ok(())
+}
+
+pub fn explain_uri(s: &str) -> ExitCode {
+    match DocUri::parse(s) {
+        Err(e) => {
+            println!("malformed: {e}");
+            ExitCode::FAILURE
+        }
+        Ok(u) => {
+            println!("IssuerId: {}", u.issuer_id);
+            println!("DocType:  {}", u.doc_type);
+            println!("DocId:    {}", u.doc_id);
+            let v = u.strict_violations();
+            if v.is_empty() {
+                println!("well-formed: follows every rule of the spec");
+            } else {
+                println!(
+                    "readable, but breaks the spec's rules (accepted from partners, never minted):"
+                );
+                for e in v {
+                    println!("  - {e}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! `dlrepo import`: a CSV file into the store, with a report by line.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::config::Config;
+use crate::import::{self, ImportOptions};
+use crate::store;
+
+pub fn import_file(
+    config: &Config,
+    doctype: &str,
+    file: &Path,
+    out: Option<&Path>,
+    batch: usize,
+    correct: bool,
+) -> Result<import::ImportReport> {
+    store::open_and_migrate(&config.database)?;
+    let signer = config.signing_key()?;
+    let mut conn = store::establish(&config.database.url)?;
+    let report = import::run(
+        config,
+        &mut conn,
+        &ImportOptions {
+            doctype,
+            csv: file,
+            out,
+            batch_size: batch,
+            progress: std::io::stderr().is_terminal(),
+            correct,
+            signer: signer.as_ref(),
+        },
+    )?;
+    for r in &report.rejected {
+        eprintln!("{}: line {}: {}", file.display(), r.line, r.reason);
+    }
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "imported {} row(s), rejected {} in {:.2} s ({:.0} rows/s)",
+        report.imported,
+        report.rejected.len(),
+        secs,
+        report.imported as f64 / secs.max(1e-9)
+    );
+    Ok(report)
+}

@@ -1,0 +1,272 @@
+//! The command line: one file per command group; this one parses and dispatches.
+//!
+//! The commands use the capabilities (`config`, `store`, `import`, `push`, `docs`,
+//! `server`); nothing below `cli` imports it.
+
+mod bench;
+mod check_config;
+mod curl;
+mod demo;
+mod documents;
+mod import;
+mod push;
+mod serve;
+mod sign;
+
+pub use curl::curl_line;
+pub use serve::redact_url;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, EnvOverrides};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dlrepo",
+    version,
+    about = "A DigiLocker issuer's dedicated repository"
+)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "DLREPO_CONFIG",
+        default_value = "dlrepo.toml"
+    )]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set up a working folder with example config, database and documents, then serve it.
+    Demo {
+        /// The working folder (created if missing, reused if present).
+        #[arg(long, default_value = "dlrepo-demo")]
+        dir: PathBuf,
+        /// Set up and print the curl line, but do not start the server.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve Pull URI, Pull Doc and /healthz.
+    Serve,
+    /// Import documents of one doc type from a CSV file.
+    Import {
+        #[arg(long)]
+        doctype: String,
+        /// The CSV file: a header row, one column per UDF, doc_name, issued_on, ...
+        file: PathBuf,
+        /// Write `line,uri` for every imported row to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = crate::import::DEFAULT_BATCH)]
+        batch: usize,
+        /// Rows whose doc_id is already issued replace that document (pushed as U).
+        #[arg(long)]
+        correct: bool,
+    },
+    /// Revoke an issued document: Pull Doc refuses it and a D row is queued for push.
+    Revoke { uri: String },
+    /// Push queued URIs to the central locker (see `[push]` in the config).
+    Push {
+        #[command(subcommand)]
+        command: Option<PushCommand>,
+        /// Send failed files again (same file names, same rows).
+        #[arg(long)]
+        retry_failed: bool,
+        /// Write the CSV files here for manual upload instead of sending them.
+        #[arg(long, value_name = "DIR", conflicts_with = "mark_uploaded")]
+        export: Option<PathBuf>,
+        /// An exported file was uploaded by hand: count its rows as pushed.
+        #[arg(long, value_name = "FILE")]
+        mark_uploaded: Option<String>,
+    },
+    /// Run a stand-in of the central CSV Upload API on loopback, for trying `push`.
+    CentralStandin {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        bind: String,
+        #[arg(long)]
+        org_id: String,
+        #[arg(long, env = "DLREPO_PUSH_KEY")]
+        key: String,
+    },
+    /// Reserve N fresh, unused DocIds and print their URIs.
+    Mint {
+        #[arg(long)]
+        doctype: String,
+        #[arg(long, default_value_t = 1)]
+        count: usize,
+    },
+    /// Work with document URIs.
+    Uri {
+        #[command(subcommand)]
+        command: UriCommand,
+    },
+    /// Print a ready-to-run curl command with a fresh ts and keyhash.
+    Curl {
+        #[command(subcommand)]
+        request: CurlRequest,
+        /// Base URL of the server (default: http:// + server.bind).
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Make a throwaway CA and signing certificate for trying things out.
+    Keygen {
+        #[arg(long, default_value = "certs")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "rsa")]
+        algo: crate::docs::keygen::Algorithm,
+        /// Validity of the signing certificate in days (negative: already expired).
+        #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
+        days: i64,
+        /// Also write signer.p12 protected by this password.
+        #[arg(long, env = "DLREPO_SIGNING_PASSWORD")]
+        p12_password: Option<String>,
+    },
+    /// Sign a PDF (PAdES B-B, incremental update) with the configured key, or the given one.
+    Sign {
+        input: PathBuf,
+        output: PathBuf,
+        #[command(flatten)]
+        key: sign::KeyArgs,
+    },
+    /// Report every signature of a PDF: signer, time, coverage, changes after signing.
+    Verify {
+        file: PathBuf,
+        /// Trust anchors (PEM); without them the chain is not judged.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+    },
+    /// Apply pending database migrations.
+    Migrate,
+    /// Validate the configuration and name each problem's field.
+    CheckConfig,
+    /// Benchmark helpers (see BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PushCommand {
+    /// Queued, in-flight, pushed and failed counts, and why failed files failed.
+    Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UriCommand {
+    /// Explain a URI's parts, or why it is malformed.
+    Parse { uri: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CurlRequest {
+    /// A PullURIRequest: `dlrepo curl pull-uri RollNo=2024100 Year=2024`.
+    PullUri {
+        /// Search fields as NAME=VALUE.
+        udfs: Vec<String>,
+    },
+    /// A PullDocRequest for a URI.
+    PullDoc { uri: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+pub fn load_config(path: &Path) -> Result<Config> {
+    let config = Config::load(path, &EnvOverrides::from_env())?;
+    for w in config.warnings() {
+        tracing::warn!("config: {w}");
+    }
+    Ok(config)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let ok = |_| ExitCode::SUCCESS;
+    match cli.command {
+        Command::Demo { dir, no_serve } => demo::run(&dir, !no_serve).map(ok),
+        Command::Serve => serve::serve(load_config(&cli.config)?).map(ok),
+        Command::Migrate => serve::migrate(&load_config(&cli.config)?).map(ok),
+        Command::Import {
+            doctype,
+            file,
+            out,
+            batch,
+            correct,
+        } => {
+            let config = load_config(&cli.config)?;
+            let report =
+                import::import_file(&config, &doctype, &file, out.as_deref(), batch, correct)?;
+            Ok(if report.rejected.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
+        }
+        Command::Mint { doctype, count } => {
+            documents::mint(&load_config(&cli.config)?, &doctype, count).map(ok)
+        }
+        Command::Revoke { uri } => documents::revoke(&load_config(&cli.config)?, &uri).map(ok),
+        Command::Uri {
+            command: UriCommand::Parse { uri },
+        } => Ok(documents::explain_uri(&uri)),
+        Command::Push {
+            command,
+            retry_failed,
+            export,
+            mark_uploaded,
+        } => push::run(
+            &load_config(&cli.config)?,
+            command.is_some(),
+            retry_failed,
+            export,
+            mark_uploaded,
+        ),
+        Command::CentralStandin { bind, org_id, key } => {
+            push::standin(&bind, &org_id, &key).map(ok)
+        }
+        Command::Curl { request, url } => {
+            let config = load_config(&cli.config)?;
+            let base = url.unwrap_or_else(|| format!("http://{}", config.server.bind));
+            println!("{}", curl::curl_line(&config, &base, &request)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keygen {
+            dir,
+            algo,
+            days,
+            p12_password,
+        } => sign::keygen(&dir, algo, days, p12_password.as_deref()).map(ok),
+        Command::Sign { input, output, key } => {
+            sign::sign(&cli.config, &key, &input, &output).map(ok)
+        }
+        Command::Verify { file, trust } => sign::verify(&file, &trust),
+        Command::CheckConfig => Ok(check_config::run(&cli.config)),
+        Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),
+    }
+}

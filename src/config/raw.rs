@@ -1,0 +1,259 @@
+//! What serde reads from the TOML file, before any check. Only `config` sees these;
+//! the rest of the program uses the validated types of [`super`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub issuer: RawIssuer,
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub database: RawDatabase,
+    pub digilocker: RawDigiLocker,
+    #[serde(default)]
+    pub doctypes: Vec<RawDocType>,
+    #[serde(default)]
+    pub push: Option<RawPush>,
+    #[serde(default)]
+    pub signing: Option<RawSigning>,
+}
+
+/// The issuer's signing key: PEM key + PEM chain (signing certificate first), or a
+/// PKCS#12 file whose password is in `DLREPO_SIGNING_PASSWORD`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    #[serde(default)]
+    pub chain: Option<PathBuf>,
+    #[serde(default)]
+    pub pkcs12: Option<PathBuf>,
+    /// Sign even with an expired certificate (validators will say so).
+    #[serde(default)]
+    pub allow_expired: bool,
+}
+
+/// Pushing URIs to the central locker (optional).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPush {
+    /// The central CSV Upload API (`.../public/issuer/api/csvupload/1/xml`); the test
+    /// endpoint differs. Not needed for `push --export`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The issuer id from registration.
+    pub org_id: String,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_rows_per_file")]
+    pub rows_per_file: i64,
+    #[serde(default = "default_push_timeout")]
+    pub timeout_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "default_backoff_base")]
+    pub backoff_base_ms: u64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_ms: u64,
+    /// `serve` pushes in the background every this many seconds; 0 = never.
+    #[serde(default)]
+    pub schedule_secs: u64,
+    #[serde(default = "default_prefix")]
+    pub file_prefix: String,
+}
+
+impl fmt::Debug for RawPush {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawPush")
+            .field("endpoint", &self.endpoint)
+            .field("org_id", &self.org_id)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+fn default_rows_per_file() -> i64 {
+    10_000
+}
+fn default_push_timeout() -> u64 {
+    30
+}
+fn default_attempts() -> u32 {
+    5
+}
+fn default_backoff_base() -> u64 {
+    500
+}
+fn default_backoff_max() -> u64 {
+    60_000
+}
+fn default_prefix() -> String {
+    "dlrepo".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIssuer {
+    pub id: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub bind: String,
+    pub pull_uri_path: String,
+    pub pull_doc_path: String,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            bind: "127.0.0.1:8080".into(),
+            pull_uri_path: "/pulluri".into(),
+            pull_doc_path: "/pulldoc".into(),
+            workers: 0,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDatabase {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+}
+
+impl Default for RawDatabase {
+    fn default() -> Self {
+        RawDatabase {
+            url: "dlrepo.sqlite3".into(),
+            pool_size: 8,
+            connect_timeout_secs: 5,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDigiLocker {
+    pub org_id: String,
+    #[serde(default)]
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default = "default_window")]
+    pub ts_window_minutes: i64,
+}
+
+impl fmt::Debug for RawDigiLocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawDigiLocker")
+            .field("org_id", &self.org_id)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .field("api_key_file", &self.api_key_file)
+            .field("ts_window_minutes", &self.ts_window_minutes)
+            .finish()
+    }
+}
+
+fn default_window() -> i64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDocType {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub udfs: Vec<RawUdf>,
+    /// How many documents of this type the department expects to issue over its life;
+    /// sizes the DocId space (at least 10x this).
+    #[serde(default = "default_expected")]
+    pub expected_count: u64,
+    /// Fixed DocId length; must still give a space of 10x `expected_count`.
+    #[serde(default)]
+    pub doc_id_length: Option<usize>,
+    /// Serve this doc type from the department's own table instead of imported rows.
+    #[serde(default)]
+    pub source: Option<RawSource>,
+    /// A layout in templates/ (relative to this file) for rows without a PDF.
+    #[serde(default)]
+    pub template: Option<PathBuf>,
+}
+
+/// A department table (or view) that holds the documents of a doc type. dlrepo only
+/// ever reads it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// `table` or `schema.table` (PostgreSQL); a view works as well.
+    pub table: String,
+    /// Another database than dlrepo's own, e.g. a read-only PostgreSQL role.
+    #[serde(default)]
+    pub database_url: Option<String>,
+    /// The column that holds each UDF: `{ RollNo = "roll_no", Year = "exam_year" }`.
+    pub udf_columns: BTreeMap<String, String>,
+    /// Columns that identify a row for good (its DocId is tied to them); default: the
+    /// UDF columns.
+    #[serde(default)]
+    pub key_columns: Vec<String>,
+    #[serde(default)]
+    pub holder_name: Option<String>,
+    #[serde(default)]
+    pub doc_name: Option<String>,
+    #[serde(default)]
+    pub issued_on: Option<String>,
+    #[serde(default)]
+    pub valid_from: Option<String>,
+    #[serde(default)]
+    pub valid_to: Option<String>,
+    #[serde(default)]
+    pub aadhaar: Option<String>,
+    /// A bytea/BLOB column holding the PDF; without it the certificate is rendered.
+    #[serde(default)]
+    pub document_column: Option<String>,
+    /// Extra columns printed on a rendered certificate, as `{ label = "column" }`
+    /// pairs in order: `[ ["Total", "total_marks"], ["Result", "result"] ]`.
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
+    #[serde(default = "default_source_pool")]
+    pub pool_size: u32,
+}
+
+fn default_source_pool() -> u32 {
+    4
+}
+
+fn default_expected() -> u64 {
+    1_000_000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUdf {
+    pub name: String,
+    /// A regular expression the whole value must match (anchors are added).
+    pub pattern: String,
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+}
+
+fn default_max_len() -> usize {
+    128
+}

@@ -1,0 +1,304 @@
+//! `dlrepo import`: documents from a CSV file into the store.
+//!
+//! Columns: one per UDF of the doc type (named as the UDF), `doc_name`, `issued_on`
+//! (DD/MM/YYYY), and optionally `valid_from`, `valid_to`, `aadhaar`, `holder_name`,
+//! `doc_id`, `pdf` (a path relative to the CSV). Every row is checked completely before
+//! any write; valid rows are written in batches, one transaction each. A rejected row is
+//! reported with its line number and never written in part.
+
+mod columns;
+mod row;
+mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::Config;
+use crate::docs::keys::SigningKey;
+use crate::doctype::DocType;
+use crate::store::{self, DbConn, StoreError};
+use columns::Columns;
+use row::{validate_row, PdfCache, ValidRow};
+use writer::Writer;
+
+pub const DEFAULT_BATCH: usize = 50_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("doc type '{0}' is not in the config")]
+    UnknownDocType(String),
+    #[error("documents of {0} are read from the department table '{1}', not imported")]
+    FromDepartment(String, String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("header of {path}: {reason}")]
+    Header { path: PathBuf, reason: String },
+    #[error("database error in the batch of lines {first}..={last}; that batch was rolled back, earlier batches are kept: {source}")]
+    Store {
+        first: u64,
+        last: u64,
+        source: StoreError,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Line of the CSV file (the header is line 1).
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub rejected: Vec<Rejection>,
+    pub elapsed: Duration,
+}
+
+pub struct ImportOptions<'a> {
+    pub doctype: &'a str,
+    pub csv: &'a Path,
+    pub out: Option<&'a Path>,
+    pub batch_size: usize,
+    pub progress: bool,
+    /// Replace already-issued documents named by `doc_id` (corrections, pushed as U).
+    pub correct: bool,
+    /// Sign every document before it is stored (sign once, serve the same bytes).
+    pub signer: Option<&'a SigningKey>,
+}
+
+/// What the reading thread hands the writing one.
+struct Chunk {
+    rows: Vec<ValidRow>,
+    rejected: Vec<Rejection>,
+    /// How far into the file the reader is, for the progress bar.
+    byte_pos: u64,
+}
+
+/// Reads and checks rows on its own thread, so parsing and the database overlap.
+fn read_rows<R: std::io::Read>(
+    mut reader: csv::Reader<R>,
+    cols: &Columns,
+    doctype: &DocType,
+    mut pdfs: PdfCache<'_>,
+    batch_size: usize,
+    tx: mpsc::SyncSender<Chunk>,
+) -> Result<(), ImportError> {
+    let now = Utc::now().naive_utc();
+    let mut record = csv::StringRecord::new();
+    let mut chunk = Chunk {
+        rows: Vec::with_capacity(batch_size),
+        rejected: Vec::new(),
+        byte_pos: 0,
+    };
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                let line = record.position().map_or(line, |p| p.line());
+                match validate_row(&record, cols, doctype, &mut pdfs, now) {
+                    Ok((doc, minted, content)) => chunk.rows.push(ValidRow {
+                        line,
+                        doc,
+                        minted,
+                        content,
+                    }),
+                    Err(reason) => chunk.rejected.push(Rejection { line, reason }),
+                }
+            }
+            Err(e) => {
+                let line = e.position().map_or(line, |p| p.line());
+                let reason = match e.kind() {
+                    csv::ErrorKind::UnequalLengths {
+                        expected_len, len, ..
+                    } => format!("has {len} fields, the header has {expected_len}"),
+                    csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
+                    csv::ErrorKind::Io(err) => {
+                        return Err(ImportError::Read {
+                            path: pdfs.base.clone(),
+                            source: std::io::Error::new(err.kind(), err.to_string()),
+                        })
+                    }
+                    _ => e.to_string(),
+                };
+                chunk.rejected.push(Rejection { line, reason });
+            }
+        }
+        if chunk.rows.len() >= batch_size {
+            chunk.byte_pos = reader.position().byte();
+            let next = Chunk {
+                rows: Vec::with_capacity(batch_size),
+                rejected: Vec::new(),
+                byte_pos: 0,
+            };
+            if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+                // The writer stopped on an error; it reports that.
+                return Ok(());
+            }
+        }
+    }
+    chunk.byte_pos = reader.position().byte();
+    let _ = tx.send(chunk);
+    Ok(())
+}
+
+pub fn run(
+    config: &Config,
+    conn: &mut DbConn,
+    opts: &ImportOptions<'_>,
+) -> Result<ImportReport, ImportError> {
+    let started = Instant::now();
+    let doctype = config
+        .doctype(opts.doctype)
+        .ok_or_else(|| ImportError::UnknownDocType(opts.doctype.to_string()))?;
+    if let Some(src) = &doctype.source {
+        return Err(ImportError::FromDepartment(
+            doctype.code.clone(),
+            src.table.clone(),
+        ));
+    }
+    let read_err = |source| ImportError::Read {
+        path: opts.csv.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(opts.csv).map_err(read_err)?;
+    store::tune_for_bulk_writes(conn).map_err(|source| ImportError::Store {
+        first: 0,
+        last: 0,
+        source,
+    })?;
+    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+    let header = reader
+        .headers()
+        .map_err(|e| ImportError::Header {
+            path: opts.csv.to_owned(),
+            reason: e.to_string(),
+        })?
+        .clone();
+    let cols = Columns::from_header(&header, doctype).map_err(|reason| ImportError::Header {
+        path: opts.csv.to_owned(),
+        reason,
+    })?;
+
+    let mut out = match opts.out {
+        Some(p) => {
+            let write_err = |source| ImportError::Write {
+                path: p.to_owned(),
+                source,
+            };
+            let mut w = std::io::BufWriter::new(std::fs::File::create(p).map_err(write_err)?);
+            writeln!(w, "line,uri").map_err(write_err)?;
+            Some((p, w))
+        }
+        None => None,
+    };
+
+    let bar = if opts.progress {
+        let b = ProgressBar::new(total_bytes);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {percent:>3}% {msg} [{elapsed_precise}, eta {eta}]",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let pdfs = PdfCache {
+        base: opts
+            .csv
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
+        by_path: HashMap::new(),
+        signer: opts.signer,
+    };
+    let mut writer = Writer {
+        signer: opts.signer,
+        config,
+        doctype,
+        stored_blobs: HashSet::new(),
+        correct: opts.correct,
+    };
+    let mut report = ImportReport::default();
+    let batch_size = opts.batch_size.max(1);
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(2);
+
+    std::thread::scope(|scope| {
+        let cols = &cols;
+        let reading = scope.spawn(move || read_rows(reader, cols, doctype, pdfs, batch_size, tx));
+        let written = (|| {
+            for mut chunk in rx {
+                report.rejected.append(&mut chunk.rejected);
+                if chunk.rows.is_empty() {
+                    continue;
+                }
+                let first = chunk.rows[0].line;
+                let last = chunk.rows[chunk.rows.len() - 1].line;
+                let (mut done, rejected) =
+                    writer
+                        .write_batch(conn, &mut chunk.rows)
+                        .map_err(|source| ImportError::Store {
+                            first,
+                            last,
+                            source,
+                        })?;
+                done.sort_unstable_by_key(|(line, _)| *line);
+                report.imported += done.len() as u64;
+                report.rejected.extend(rejected);
+                if let Some((p, w)) = out.as_mut() {
+                    let write_err = |source| ImportError::Write {
+                        path: p.to_path_buf(),
+                        source,
+                    };
+                    for (line, uri) in &done {
+                        writeln!(w, "{line},{uri}").map_err(write_err)?;
+                    }
+                    w.flush().map_err(write_err)?;
+                }
+                bar.set_position(chunk.byte_pos);
+                let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                bar.set_message(format!(
+                    "{} rows imported, {} rejected, {:.0} rows/s",
+                    report.imported,
+                    report.rejected.len(),
+                    rate
+                ));
+            }
+            Ok(())
+        })();
+        // On a write error `rx` is gone, so the reader stops at its next send.
+        let read = reading.join().unwrap_or_else(|_| {
+            Err(ImportError::Read {
+                path: opts.csv.to_owned(),
+                source: std::io::Error::other("the reading thread panicked"),
+            })
+        });
+        written.and(read)
+    })?;
+    bar.finish_and_clear();
+    report.rejected.sort_by_key(|r| r.line);
+    report.elapsed = started.elapsed();
+    Ok(report)
+}

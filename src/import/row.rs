@@ -1,0 +1,163 @@
+//! One CSV row: every check before anything is written, and where its bytes come from.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveDateTime};
+
+use super::columns::Columns;
+use crate::aadhaar;
+use crate::docs::keys::SigningKey;
+use crate::doctype::DocType;
+use crate::issuing::{self, Blob, Facts};
+use crate::store::documents::{self, status, NewDocument};
+use crate::uri;
+
+/// Where the row's bytes come from.
+pub(super) enum Content {
+    /// A file's bytes, already signed and named; shared by every row naming the file.
+    File(Blob),
+    /// Rendered once the DocId is known (`facts.doc_id` is filled in then).
+    Render(Facts),
+}
+
+/// A row that passed every check and only waits to be written.
+pub(super) struct ValidRow {
+    pub line: u64,
+    pub doc: NewDocument,
+    /// No `doc_id` column: the writer mints one.
+    pub minted: bool,
+    pub content: Content,
+}
+
+/// DD/MM/YYYY to ISO YYYY-MM-DD (by hand: chrono's format strings cost more than the
+/// database insert at a million rows).
+pub(super) fn parse_date(s: &str, column: &str) -> Result<String, String> {
+    let bad = || format!("{column} '{s}' is not a date DD/MM/YYYY");
+    let mut parts = s.split('/');
+    let mut num = |len: usize| -> Result<u32, String> {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse().map_err(|_| bad())
+    };
+    let (d, m, y) = (num(2)?, num(2)?, num(4)?);
+    if parts.next().is_some() || NaiveDate::from_ymd_opt(y as i32, m, d).is_none() {
+        return Err(bad());
+    }
+    Ok(format!("{y:04}-{m:02}-{d:02}"))
+}
+
+/// Reads, signs and names each distinct PDF once, however many rows name it.
+pub(super) struct PdfCache<'k> {
+    pub base: PathBuf,
+    pub by_path: HashMap<String, Blob>,
+    pub signer: Option<&'k SigningKey>,
+}
+
+impl PdfCache<'_> {
+    fn load(&mut self, rel: &str) -> Result<Blob, String> {
+        if let Some(hit) = self.by_path.get(rel) {
+            return Ok(hit.clone());
+        }
+        let path = self.base.join(rel);
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("pdf '{}' cannot be read: {e}", path.display()))?;
+        let blob = issuing::seal(bytes, self.signer)
+            .map_err(|e| format!("pdf '{}': {e}", path.display()))?;
+        self.by_path.insert(rel.to_string(), blob.clone());
+        Ok(blob)
+    }
+}
+
+pub(super) fn validate_row(
+    rec: &csv::StringRecord,
+    cols: &Columns,
+    doctype: &DocType,
+    pdfs: &mut PdfCache<'_>,
+    now: NaiveDateTime,
+) -> Result<(NewDocument, bool, Content), String> {
+    let mut values = Vec::with_capacity(cols.udfs.len());
+    for (u, &i) in doctype.udfs.iter().zip(&cols.udfs) {
+        values.push(
+            u.check(rec.get(i).unwrap_or(""))
+                .map_err(|e| format!("{} {}", e.name, e.reason))?,
+        );
+    }
+    let text = |i: usize| rec.get(i).unwrap_or("").trim();
+    let doc_name = text(cols.doc_name);
+    if doc_name.is_empty() {
+        return Err("doc_name is empty".into());
+    }
+    let issued_on_text = text(cols.issued_on);
+    if issued_on_text.is_empty() {
+        return Err("issued_on is empty".into());
+    }
+    let issued_on = parse_date(issued_on_text, "issued_on")?;
+    let valid_from = cols
+        .get(rec, "valid_from")
+        .map(|v| parse_date(v, "valid_from"))
+        .transpose()?;
+    let valid_to = cols
+        .get(rec, "valid_to")
+        .map(|v| parse_date(v, "valid_to"))
+        .transpose()?;
+    if let (Some(f), Some(t)) = (&valid_from, &valid_to) {
+        if f > t {
+            return Err("valid_from is after valid_to".into());
+        }
+    }
+    if matches!(&valid_to, Some(t) if *t < issued_on) {
+        return Err("valid_to is before issued_on".into());
+    }
+    let aadhaar = cols
+        .get(rec, "aadhaar")
+        .map(|a| aadhaar::normalize(a).map_err(|e| e.to_string()))
+        .transpose()?;
+    let doc_id = cols.get(rec, "doc_id");
+    if let Some(id) = doc_id {
+        uri::validate_doc_id(id).map_err(|e| e.to_string())?;
+    }
+    let holder_name = cols.get(rec, "holder_name").map(str::to_string);
+    let content = match cols.get(rec, "pdf") {
+        Some(rel) => Content::File(pdfs.load(rel)?),
+        None => {
+            let mut fields: Vec<(String, String)> = doctype
+                .udfs
+                .iter()
+                .zip(&values)
+                .map(|(u, v)| (u.name.clone(), v.to_string()))
+                .collect();
+            for (name, i) in &cols.extra {
+                fields.push((name.clone(), text(*i).to_string()));
+            }
+            Content::Render(Facts {
+                doc_id: String::new(),
+                doc_name: Some(doc_name.to_string()),
+                holder_name: holder_name.clone(),
+                aadhaar: aadhaar.clone(),
+                issued_on: Some(issued_on_text.to_string()),
+                valid_from: cols.get(rec, "valid_from").map(str::to_string),
+                valid_to: cols.get(rec, "valid_to").map(str::to_string),
+                fields,
+            })
+        }
+    };
+    let doc = NewDocument {
+        doctype: doctype.code.clone(),
+        doc_id: doc_id.unwrap_or("").to_string(),
+        status: status::ISSUED.to_string(),
+        udf_key: Some(documents::udf_key(&values)),
+        doc_name: Some(doc_name.to_string()),
+        holder_name,
+        aadhaar,
+        issued_on: Some(issued_on),
+        valid_from,
+        valid_to,
+        blob_sha256: None,
+        created_at: now,
+        updated_at: now,
+    };
+    Ok((doc, doc_id.is_none(), content))
+}

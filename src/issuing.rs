@@ -1,0 +1,171 @@
+//! One issuing path for every document dlrepo serves: its bytes (a given file, or a
+//! certificate rendered from one set of [`Facts`]) are checked, signed once, and named
+//! by their SHA-256 before the store keeps them; its push row is built here too. Import,
+//! correction, revocation and department-table rows all go through this file, so a
+//! template or a signature behaves the same whichever way a document came in.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{NaiveDateTime, Utc};
+
+use crate::aadhaar;
+use crate::config::Config;
+use crate::docs::keys::SigningKey;
+use crate::docs::{pdf_sign, render};
+use crate::doctype::DocType;
+use crate::push::outbox::{Action, NewOutboxRow};
+use crate::store::documents::blob_id;
+use crate::uri::DocUri;
+
+/// Why a document's bytes could not be made: an operator's problem (a broken template,
+/// file or key), never the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
+    #[error("not a PDF file")]
+    NotPdf,
+    #[error("cannot render the certificate: {0}")]
+    Render(String),
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// What a rendered certificate says, whichever way the row came in.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub doc_id: String,
+    pub doc_name: Option<String>,
+    pub holder_name: Option<String>,
+    /// Only its last four digits are ever printed.
+    pub aadhaar: Option<String>,
+    /// Dates as the department wrote them.
+    pub issued_on: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    /// Search fields, then further columns, as (name, value) in print order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl Facts {
+    /// The values a template reads, by field name.
+    pub fn template_values(&self) -> HashMap<String, String> {
+        let mut values: HashMap<String, String> = self.fields.iter().cloned().collect();
+        values.insert("doc_id".into(), self.doc_id.clone());
+        for (k, v) in [
+            ("doc_name", &self.doc_name),
+            ("holder_name", &self.holder_name),
+            ("issued_on", &self.issued_on),
+            ("valid_from", &self.valid_from),
+            ("valid_to", &self.valid_to),
+        ] {
+            if let Some(v) = v {
+                values.insert(k.into(), v.clone());
+            }
+        }
+        if let Some(a) = &self.aadhaar {
+            values.insert("aadhaar_last4".into(), aadhaar::mask(a));
+        }
+        values
+    }
+
+    /// The lines of the plain built-in page.
+    fn plain_lines(&self) -> Vec<(&str, &str)> {
+        let mut lines: Vec<(&str, &str)> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        for (label, v) in [
+            ("Name", &self.holder_name),
+            ("Document", &self.doc_name),
+            ("Issued on", &self.issued_on),
+        ] {
+            if let Some(v) = v {
+                lines.push((label, v));
+            }
+        }
+        lines
+    }
+}
+
+/// Bytes ready to store: signed (when a key is configured) and named.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub sha256: String,
+    pub bytes: Arc<Vec<u8>>,
+}
+
+/// The doc type's template, or the plain page, filled from `facts`.
+pub fn render(
+    config: &Config,
+    doctype: &DocType,
+    facts: &Facts,
+    uri: &DocUri,
+) -> Result<Vec<u8>, IssueError> {
+    let uri = uri.to_string();
+    match &doctype.template {
+        Some(t) => t
+            .render(&facts.template_values(), &uri)
+            .map_err(|e| IssueError::Render(e.to_string())),
+        None => {
+            let title = facts.doc_name.as_deref().unwrap_or(&doctype.name);
+            let issuer = config.issuer_name.as_deref().unwrap_or(&config.issuer_id);
+            render::plain_certificate(issuer, title, &facts.plain_lines(), &uri)
+                .map_err(|e| IssueError::Render(e.to_string()))
+        }
+    }
+}
+
+/// Checks that `bytes` are a PDF, signs them once with `signer`, and names the result.
+pub fn seal(bytes: Vec<u8>, signer: Option<&SigningKey>) -> Result<Blob, IssueError> {
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(IssueError::NotPdf);
+    }
+    let bytes = match signer {
+        Some(key) => {
+            pdf_sign::sign(&bytes, key, Utc::now()).map_err(|e| IssueError::Sign(e.to_string()))?
+        }
+        None => bytes,
+    };
+    Ok(Blob {
+        sha256: blob_id(&bytes),
+        bytes: Arc::new(bytes),
+    })
+}
+
+/// Rendered and sealed in one step.
+pub fn render_and_seal(
+    config: &Config,
+    doctype: &DocType,
+    facts: &Facts,
+    uri: &DocUri,
+    signer: Option<&SigningKey>,
+) -> Result<Blob, IssueError> {
+    seal(render(config, doctype, facts, uri)?, signer)
+}
+
+/// What the push of one document's change needs to say.
+pub struct PushFacts<'a> {
+    pub aadhaar: &'a str,
+    pub uri: &'a DocUri,
+    pub doc_name: &'a str,
+    pub issued_on: Option<&'a str>,
+    pub valid_from: Option<&'a str>,
+    pub valid_to: Option<&'a str>,
+}
+
+/// The outbox row of an issued (A), corrected (U) or revoked (D) document.
+pub fn outbox_row(doc: &PushFacts<'_>, action: Action, now: NaiveDateTime) -> NewOutboxRow {
+    NewOutboxRow {
+        aadhaar: doc.aadhaar.to_string(),
+        uri: doc.uri.to_string(),
+        doc_type: doc.uri.doc_type.clone(),
+        doc_name: doc.doc_name.to_string(),
+        doc_id: doc.uri.doc_id.clone(),
+        issued_on: doc.issued_on.map(str::to_string),
+        valid_from: doc.valid_from.map(str::to_string),
+        valid_to: doc.valid_to.map(str::to_string),
+        action: action.code().to_string(),
+        time_stamp: now,
+    }
+}

@@ -1,0 +1,171 @@
+//! The skeleton every endpoint shares: read the body, parse it, and turn the answer
+//! (or the [`PullError`]) into the response document, its HTTP code and a log line.
+//!
+//! The error policy of `crate::error` is applied here and nowhere else: every failure
+//! answers the endpoint's own response document with `Status="0"` and the request's
+//! `ts`/`txn` where they could be read. The HTTP code tells malformed requests (400,
+//! 413), an operator's problem (500: a document that cannot be rendered or signed) and
+//! an unavailable database (503) from ordinary failures (200: auth, validation, not
+//! found), which DigiLocker expects as a parsed Status 0.
+
+use actix_web::http::header::CONTENT_LENGTH;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+
+use crate::auth::AuthError;
+use crate::doctype::UdfError;
+use crate::error::chain;
+use crate::issuing::IssueError;
+use crate::store::StoreError;
+use crate::wire::{RequestHeader, WireError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    #[error("malformed request: {0}")]
+    Wire(#[from] WireError),
+    #[error("authentication failed: {0}")]
+    Auth(#[from] AuthError),
+    #[error("no configured doc type {0}")]
+    DocType(String),
+    #[error(transparent)]
+    Udf(#[from] UdfError),
+    #[error("no document matches the search fields")]
+    NotFound,
+    #[error("more than one document matches the search fields")]
+    Ambiguous,
+    #[error("URI {uri}: {reason}")]
+    Uri { uri: String, reason: String },
+    #[error("document {0} was revoked")]
+    Revoked(String),
+    #[error("document {0} has no content stored")]
+    NoContent(String),
+    /// The operator's problem: a broken template, document column or signing key.
+    #[error("document {uri}: {source}")]
+    Issue { uri: String, source: IssueError },
+    #[error("format='{0}' (certificate XML, DataContent) is not served by this repository yet")]
+    FormatNotServed(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the database worker was cancelled")]
+    Cancelled,
+}
+
+impl PullError {
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            PullError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PullError::BodyRead(_) | PullError::Wire(_) => StatusCode::BAD_REQUEST,
+            PullError::Store(StoreError::Unavailable(_)) | PullError::Cancelled => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            PullError::Store(_) | PullError::Issue { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::OK,
+        }
+    }
+
+    /// Failures the operator must fix, logged as errors; the rest are the caller's.
+    fn is_operator_error(&self) -> bool {
+        matches!(
+            self,
+            PullError::Store(_) | PullError::Cancelled | PullError::Issue { .. }
+        )
+    }
+}
+
+/// A request document of one endpoint, and how that endpoint answers.
+pub(super) trait Endpoint: Sized {
+    /// For the log: `pulluri`, `pulldoc`.
+    const NAME: &'static str;
+    /// What a successful lookup hands to [`Endpoint::success`].
+    type Answer;
+    fn parse(body: &[u8]) -> Result<Self, WireError>;
+    fn header(&self) -> &RequestHeader;
+    fn success(&self, answer: &Self::Answer) -> String;
+    /// The Status 0 document; `None` when the request could not be read at all.
+    fn failure(request: Option<&Self>) -> String;
+    /// A line for the log about what was served (never document bytes).
+    fn served(&self, answer: &Self::Answer) -> String;
+}
+
+/// Reads at most `limit` bytes; refuses early when Content-Length already says more.
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, PullError> {
+    if let Some(len) = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(PullError::BodyTooLarge(limit));
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| PullError::BodyRead(e.to_string()))?;
+        if body.len() + chunk.len() > limit {
+            return Err(PullError::BodyTooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A parsed request with the exact bytes it came in, or the response that refuses it.
+pub(super) async fn receive<E: Endpoint>(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<(E, web::Bytes), HttpResponse> {
+    let parsed = match read_body(req, payload, limit).await {
+        Ok(body) => {
+            let body = body.freeze();
+            E::parse(&body).map(|r| (r, body)).map_err(PullError::from)
+        }
+        Err(e) => Err(e),
+    };
+    parsed.map_err(|e| {
+        log_failure(E::NAME, "", &e);
+        xml_response(e.http_status(), E::failure(None))
+    })
+}
+
+/// The one place an endpoint's outcome becomes an HTTP response.
+pub(super) fn respond<E: Endpoint>(
+    request: &E,
+    outcome: Result<E::Answer, PullError>,
+) -> HttpResponse {
+    let txn = &request.header().txn;
+    match outcome {
+        Ok(answer) => {
+            tracing::info!(endpoint = E::NAME, %txn, served = %request.served(&answer), "answered");
+            xml_response(StatusCode::OK, request.success(&answer))
+        }
+        Err(e) => {
+            log_failure(E::NAME, txn, &e);
+            xml_response(e.http_status(), E::failure(Some(request)))
+        }
+    }
+}
+
+fn xml_response(code: StatusCode, body: String) -> HttpResponse {
+    HttpResponse::build(code)
+        .content_type("application/xml; charset=utf-8")
+        .body(body)
+}
+
+fn log_failure(endpoint: &str, txn: &str, e: &PullError) {
+    if e.is_operator_error() {
+        tracing::error!(endpoint, txn, reason = %chain(e), "request failed");
+    } else {
+        tracing::warn!(endpoint, txn, reason = %chain(e), "request answered Status 0");
+    }
+}

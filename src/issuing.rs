@@ -8,14 +8,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
+use diesel::Connection;
 
 use crate::aadhaar;
 use crate::config::Config;
 use crate::docs::keys::SigningKey;
 use crate::docs::{pdf_sign, render};
 use crate::doctype::DocType;
-use crate::push::outbox::{Action, NewOutboxRow};
-use crate::store::documents::blob_id;
+use crate::push::outbox::{self, Action, NewOutboxRow};
+use crate::store::documents::{self, blob_id};
+use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 
 /// Why a document's bytes could not be made: an operator's problem (a broken template,
@@ -168,4 +170,33 @@ pub fn outbox_row(doc: &PushFacts<'_>, action: Action, now: NaiveDateTime) -> Ne
         action: action.code().to_string(),
         time_stamp: now,
     }
+}
+
+/// Revokes an issued document and, when it was pushed under an Aadhaar number, queues
+/// its D row, in one transaction. `None`: no issued document has that URI; otherwise
+/// whether a D row was queued.
+pub fn revoke(
+    conn: &mut DbConn,
+    doctype: &DocType,
+    uri: &DocUri,
+    now: NaiveDateTime,
+) -> Result<Option<bool>, StoreError> {
+    conn.transaction(|conn| {
+        let Some(r) = documents::revoke(conn, &doctype.code, &uri.doc_id, now)? else {
+            return Ok(None);
+        };
+        let Some(aadhaar) = &r.aadhaar else {
+            return Ok(Some(false));
+        };
+        let facts = PushFacts {
+            aadhaar,
+            uri,
+            doc_name: r.doc_name.as_deref().unwrap_or(&doctype.name),
+            issued_on: r.issued_on.as_deref(),
+            valid_from: r.valid_from.as_deref(),
+            valid_to: r.valid_to.as_deref(),
+        };
+        outbox::enqueue(conn, &[outbox_row(&facts, Action::Delete, now)])?;
+        Ok(Some(true))
+    })
 }

@@ -10,6 +10,8 @@ use diesel::{Connection, RunQueryDsl};
 backend_tests!(
     pulls_from_a_department_table_with_stable_doc_ids,
     start_up_names_a_missing_column,
+    a_template_on_a_department_row_prints_its_doc_id_and_aadhaar_tail,
+    a_document_that_cannot_be_made_is_an_operator_error,
 );
 
 const PDF: &[u8] = b"%PDF-1.4\n% the board's own signed file\n%%EOF\n";
@@ -271,4 +273,95 @@ fn ws_url(config: &str) -> String {
         .and_then(|l| l.strip_suffix('"'))
         .expect("url line")
         .to_string()
+}
+
+/// The same facts reach a template whichever way a row came in: `doc_id` and
+/// `aadhaar_last4` were blank for department rows before there was one issuing path.
+async fn a_template_on_a_department_row_prints_its_doc_id_and_aadhaar_tail(b: Backend) {
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    if let Some(db) = ws.pg.as_ref() {
+        // The read-only role may read the new column too.
+        let mut conn = diesel::PgConnection::establish(&db.url()).expect("connect");
+        diesel::sql_query("ALTER TABLE results ADD COLUMN aadhaar TEXT")
+            .execute(&mut conn)
+            .expect("alter");
+        diesel::sql_query("UPDATE results SET aadhaar = '234123412346'")
+            .execute(&mut conn)
+            .expect("update");
+    } else {
+        let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+        for s in [
+            "ALTER TABLE results ADD COLUMN aadhaar TEXT",
+            "UPDATE results SET aadhaar = '234123412346'",
+        ] {
+            diesel::sql_query(s).execute(&mut conn).expect("alter");
+        }
+    }
+    ws.write(
+        "cert.toml",
+        "page = { width = 595, height = 842 }\n\
+         [[text]]\nfield = \"doc_id\"\nlabel = \"Certificate no. \"\nx = 72\ny = 700\n\
+         [[text]]\nfield = \"aadhaar_last4\"\nlabel = \"Aadhaar \"\nx = 72\ny = 680\n\
+         [[text]]\nfield = \"Total marks\"\nlabel = \"Total \"\nx = 72\ny = 660\n",
+    );
+    ws.edit_config(|c| {
+        c + &source_block(url.as_deref(), "roll_no")
+            .replace(
+                "name = \"Secondary School Result\"",
+                "name = \"Secondary School Result\"\ntemplate = \"cert.toml\"",
+            )
+            .replace(
+                "holder_name = \"student_name\"",
+                "holder_name = \"student_name\"\naadhaar = \"aadhaar\"",
+            )
+    });
+    let app = spawn_on(ws).await;
+    let r = app
+        .pull_uri(&[("ExamRoll", "3002"), ("ExamYear", "2024")])
+        .await;
+    assert_eq!(r.status(), "1");
+    let uri = r.detail("URI").expect("uri").to_string();
+    let doc_id = uri.rsplit('-').next().expect("doc id");
+    let pdf = lopdf::Document::load_mem(&r.doc_bytes()).expect("a PDF");
+    let text = pdf.extract_text(&[1]).expect("text");
+    assert!(
+        text.contains(&format!("Certificate no. {doc_id}")),
+        "{text}"
+    );
+    assert!(text.contains("2346"), "{text}");
+    assert!(
+        !text.contains("234123412346"),
+        "never the whole number: {text}"
+    );
+    assert!(text.contains("412"), "{text}");
+    drop_role(&app.ws);
+}
+
+/// A row whose document column holds something that is not a PDF is the operator's
+/// problem: Status 0 with HTTP 500, not an ordinary "no document".
+async fn a_document_that_cannot_be_made_is_an_operator_error(b: Backend) {
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+    diesel::sql_query("UPDATE results SET certificate = NULL WHERE roll_no = 3001")
+        .execute(&mut conn)
+        .expect("update");
+    let set = match b {
+        Backend::Sqlite => {
+            "UPDATE results SET certificate = X'6e6f742061207064' WHERE roll_no = 3001"
+        }
+        Backend::Postgres => {
+            "UPDATE results SET certificate = '\\x6e6f742061207064'::bytea WHERE roll_no = 3001"
+        }
+    };
+    diesel::sql_query(set).execute(&mut conn).expect("update");
+    ws.edit_config(|c| c + &source_block(url.as_deref(), "roll_no"));
+    let app = spawn_on(ws).await;
+    let r = app
+        .pull_uri(&[("ExamRoll", "3001"), ("ExamYear", "2024")])
+        .await;
+    assert_eq!((r.http, r.status()), (500, "0"));
+    assert_eq!(r.detail("URI"), None);
+    drop_role(&app.ws);
 }

@@ -13,6 +13,7 @@ backend_tests!(
     a_value_with_quotes_and_sql_is_just_a_value,
     malformed_requests_get_status_0_and_a_4xx,
     healthz_reports_the_database,
+    udf_values_are_trimmed_and_empty_ones_refused_as_on_import,
 );
 use dlrepo::auth;
 use dlrepo::wire::pull::build;
@@ -246,4 +247,38 @@ async fn healthz_reports_the_database(b: Backend) {
         .await
         .expect("get");
     assert_eq!(resp.status().as_u16(), 200);
+}
+
+/// Import trims values and refuses empty ones; Pull URI follows the same rule.
+async fn udf_values_are_trimmed_and_empty_ones_refused_as_on_import(b: Backend) {
+    let app = spawn_app(b).await;
+    let plain = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await;
+    assert_eq!(plain.status(), "1");
+    let padded = app
+        .pull_uri(&[("RollNo", "  1234567 "), ("Year", "2020 ")])
+        .await;
+    assert_eq!(padded.status(), "1");
+    assert_eq!(padded.detail("URI"), plain.detail("URI"));
+    let empty = app.pull_uri(&[("RollNo", "   "), ("Year", "2020")]).await;
+    assert_eq!((empty.http, empty.status()), (200, "0"));
+
+    // And on import: a padded value is stored trimmed, an empty one is refused.
+    let csv = app.ws.write(
+        "padded.csv",
+        "RollNo,Year,doc_name,issued_on\n\" 2222222 \",2022,M,01/01/2022\n\"  \",2022,M,01/01/2022\n",
+    );
+    let report = app.ws.import("MARKS", &csv);
+    assert_eq!(report.imported, 1);
+    assert_eq!(report.rejected.len(), 1);
+    assert!(
+        report.rejected[0].reason.contains("empty"),
+        "{:?}",
+        report.rejected
+    );
+    let found = app
+        .pull_uri(&[("RollNo", "2222222"), ("Year", "2022")])
+        .await;
+    assert_eq!(found.status(), "1");
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::config::Config;
+use crate::issuing;
 use crate::store::{self, documents};
 use crate::uri::DocUri;
 
@@ -33,7 +34,6 @@ pub fn mint(config: &Config, doctype: &str, count: usize) -> Result<()> {
 /// `dlrepo revoke URI`: in one transaction, the document is revoked and, when it was
 /// pushed under an Aadhaar number, a D row is queued.
 pub fn revoke(config: &Config, uri: &str) -> Result<()> {
-    use diesel::Connection;
     let u = DocUri::parse(uri)?;
     if !u.issued_by(&config.issuer_id) {
         bail!("{uri} was not issued by {}", config.issuer_id);
@@ -43,41 +43,12 @@ pub fn revoke(config: &Config, uri: &str) -> Result<()> {
         .with_context(|| format!("doc type '{}' is not in the config", u.doc_type))?;
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
-    let now = chrono::Utc::now().naive_utc();
-    let queued = conn.transaction(|conn| -> Result<bool, store::StoreError> {
-        let Some(r) = documents::revoke(conn, &dt.code, &u.doc_id, now)? else {
-            return Err(store::StoreError::Unavailable(format!(
-                "{uri} is not an issued document"
-            )));
-        };
-        let Some(aadhaar) = r.aadhaar else {
-            return Ok(false);
-        };
-        crate::push::outbox::enqueue(
-            conn,
-            &[crate::push::outbox::NewOutboxRow {
-                aadhaar,
-                uri: format!("{}-{}-{}", config.issuer_id, dt.code, u.doc_id),
-                doc_type: dt.code.clone(),
-                doc_name: r.doc_name.unwrap_or_else(|| dt.name.clone()),
-                doc_id: u.doc_id.clone(),
-                issued_on: r.issued_on,
-                valid_from: r.valid_from,
-                valid_to: r.valid_to,
-                action: crate::push::outbox::Action::Delete.code().to_string(),
-                time_stamp: now,
-            }],
-        )?;
-        Ok(true)
-    })?;
-    println!(
-        "revoked {uri}{}",
-        if queued {
-            "; a D row is queued for push"
-        } else {
-            " (no Aadhaar: nothing to push)"
-        }
-    );
+    let uri = DocUri::of(&config.issuer_id, &dt.code, &u.doc_id);
+    match issuing::revoke(&mut conn, dt, &uri, chrono::Utc::now().naive_utc())? {
+        None => bail!("{uri} is not an issued document (never issued, or already revoked)"),
+        Some(true) => println!("revoked {uri}; a D row is queued for push"),
+        Some(false) => println!("revoked {uri} (no Aadhaar: nothing to push)"),
+    }
     Ok(())
 }
 

@@ -153,3 +153,171 @@ mod tests {
         assert!(!e.to_string().contains(KEY));
     }
 }
+
+/// How the `x-digilocker-hmac` header encodes HMAC-SHA256(api_key, raw body): the
+/// spec's words say base64 of the MAC; issuers seen working against DigiLocker check
+/// base64 of its lowercase hex. Which are accepted is configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HmacEncoding {
+    /// base64 of the 32-byte MAC.
+    Raw,
+    /// base64 of the MAC's 64 lowercase hex characters.
+    Hex,
+}
+
+impl HmacEncoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            HmacEncoding::Raw => "raw",
+            HmacEncoding::Hex => "hex",
+        }
+    }
+}
+
+/// Which HMAC check failed; never carries the key or a MAC.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HmacError {
+    #[error("header missing, and digilocker.require_hmac is set")]
+    Missing,
+    #[error("header is not base64")]
+    NotBase64,
+    #[error("header decodes to {0} bytes: neither a 32-byte MAC nor its 64 hex characters")]
+    WrongLength(usize),
+    #[error("header uses the {} encoding, which digilocker.hmac_encodings does not accept", .0.name())]
+    EncodingNotAccepted(HmacEncoding),
+    #[error("does not match HMAC-SHA256(api_key, body): wrong key, or the body changed after it was computed")]
+    Mismatch,
+}
+
+/// HMAC-SHA256 (RFC 2104) of `body` keyed with `key`.
+pub fn hmac_sha256(key: &[u8], body: &[u8]) -> [u8; 32] {
+    const BLOCK: usize = 64;
+    let mut k = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.map(|b| b ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(body)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+/// The header value for `body`, in one encoding: for `dlrepo curl` and the tests.
+pub fn hmac_header(body: &[u8], api_key: &str, encoding: HmacEncoding) -> String {
+    use base64::Engine;
+    let mac = hmac_sha256(api_key.as_bytes(), body);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match encoding {
+        HmacEncoding::Raw => b64.encode(mac),
+        HmacEncoding::Hex => b64.encode(to_hex(&mac)),
+    }
+}
+
+/// Checks the header over the exact raw body, in constant time. `Ok(None)`: no header
+/// and none required; otherwise the encoding it came in.
+pub fn verify_hmac(
+    header: Option<&str>,
+    body: &[u8],
+    api_key: &str,
+    accept: &[HmacEncoding],
+    required: bool,
+) -> Result<Option<HmacEncoding>, HmacError> {
+    use base64::Engine;
+    let Some(value) = header.map(str::trim) else {
+        return if required {
+            Err(HmacError::Missing)
+        } else {
+            Ok(None)
+        };
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .map_err(|_| HmacError::NotBase64)?;
+    let mac = hmac_sha256(api_key.as_bytes(), body);
+    let (encoding, expected) = match decoded.len() {
+        32 => (HmacEncoding::Raw, mac.to_vec()),
+        // Hex digits in either case are the same MAC.
+        64 => (HmacEncoding::Hex, to_hex(&mac).into_bytes()),
+        n => return Err(HmacError::WrongLength(n)),
+    };
+    if !accept.contains(&encoding) {
+        return Err(HmacError::EncodingNotAccepted(encoding));
+    }
+    let given = if encoding == HmacEncoding::Hex {
+        decoded.to_ascii_lowercase()
+    } else {
+        decoded
+    };
+    if bool::from(given.ct_eq(&expected)) {
+        Ok(Some(encoding))
+    } else {
+        Err(HmacError::Mismatch)
+    }
+}
+
+#[cfg(test)]
+mod hmac_tests {
+    use super::*;
+
+    const BOTH: &[HmacEncoding] = &[HmacEncoding::Raw, HmacEncoding::Hex];
+
+    #[test]
+    fn rfc_4231_case_2() {
+        assert_eq!(
+            to_hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // A key longer than the block is hashed first (RFC 4231 case 6).
+        assert_eq!(
+            to_hex(&hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
+    #[test]
+    fn both_encodings_and_every_failure() {
+        let body = b"<PullURIRequest/>";
+        let key = "test-api-key-0123456789abcdef";
+        for enc in BOTH {
+            let h = hmac_header(body, key, *enc);
+            assert_eq!(verify_hmac(Some(&h), body, key, BOTH, true), Ok(Some(*enc)));
+            assert_eq!(
+                verify_hmac(Some(&h), b"<PullURIRequest />", key, BOTH, false),
+                Err(HmacError::Mismatch)
+            );
+            assert_eq!(
+                verify_hmac(Some(&h), body, "another-key-0123456789", BOTH, false),
+                Err(HmacError::Mismatch)
+            );
+        }
+        assert_eq!(verify_hmac(None, body, key, BOTH, false), Ok(None));
+        assert_eq!(
+            verify_hmac(None, body, key, BOTH, true),
+            Err(HmacError::Missing)
+        );
+        assert_eq!(
+            verify_hmac(Some("%%%"), body, key, BOTH, false),
+            Err(HmacError::NotBase64)
+        );
+        assert_eq!(
+            verify_hmac(Some("AAAA"), body, key, BOTH, false),
+            Err(HmacError::WrongLength(3))
+        );
+        let hex = hmac_header(body, key, HmacEncoding::Hex);
+        assert_eq!(
+            verify_hmac(Some(&hex), body, key, &[HmacEncoding::Raw], false),
+            Err(HmacError::EncodingNotAccepted(HmacEncoding::Hex))
+        );
+    }
+}

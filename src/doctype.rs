@@ -5,6 +5,8 @@ use regex::Regex;
 
 use crate::aadhaar::mask;
 use crate::config::Source;
+use crate::docs::certificate::CertificateSpec;
+use crate::resident::MatchMode;
 use crate::uri::DocIdSpace;
 
 /// Fields the current DigiLocker API puts inside `DocDetails` beside the UDFs; a UDF may
@@ -30,6 +32,9 @@ pub const IMPORT_OPTIONAL: &[&str] = &[
     "valid_to",
     "aadhaar",
     "holder_name",
+    "dob",
+    "gender",
+    "phone",
     "doc_id",
     "pdf",
 ];
@@ -44,6 +49,10 @@ pub struct DocType {
     pub source: Option<Source>,
     /// The layout of rendered certificates (None: the plain built-in page).
     pub template: Option<crate::docs::template::Template>,
+    /// How the current API's FullName/DOB are checked against the holder.
+    pub resident_match: MatchMode,
+    /// What goes into the certificate XML (DataContent).
+    pub certificate: CertificateSpec,
 }
 
 #[derive(Debug)]
@@ -63,6 +72,21 @@ impl DocType {
                 .all(|u| names.iter().any(|n| n.eq_ignore_ascii_case(&u.name)))
     }
 }
+
+/// Names every document has, whichever way it came in (see `issuing::Facts`).
+pub const FACT_NAMES: &[&str] = &[
+    "doc_id",
+    "doc_name",
+    "holder_name",
+    "issued_on",
+    "valid_from",
+    "valid_to",
+    "dob",
+    "gender",
+    "phone",
+    "aadhaar_last4",
+    "uri",
+];
 
 /// A search field's value refused, named by the field; the value itself is masked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +125,28 @@ impl Udf {
 }
 
 impl DocType {
+    /// Further CSV columns an import of this doc type takes: those its template prints
+    /// and those its certificate XML maps (beyond UDFs and import columns).
+    pub fn extra_columns(&self) -> Vec<&str> {
+        let known = |n: &str| {
+            self.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
+                || IMPORT_REQUIRED
+                    .iter()
+                    .chain(IMPORT_OPTIONAL)
+                    .chain(FACT_NAMES)
+                    .any(|k| k.eq_ignore_ascii_case(n))
+        };
+        let mut out: Vec<&str> = Vec::new();
+        let template = self.template.iter().flat_map(|t| t.fields());
+        let mapped = self.certificate.data.iter().map(|(_, f)| f.as_str());
+        for f in template.chain(mapped) {
+            if !known(f) && !out.iter().any(|o| o.eq_ignore_ascii_case(f)) {
+                out.push(f);
+            }
+        }
+        out
+    }
+
     /// Checks the search fields a request named (any order, names ignoring case) and
     /// returns their values in configured order: the order of the lookup key.
     pub fn udf_values(&self, given: &[(String, String)]) -> Result<Vec<String>, UdfError> {

@@ -12,11 +12,12 @@ use diesel::Connection;
 
 use crate::aadhaar;
 use crate::config::Config;
+use crate::docs::certificate::{self, CertificateFacts, Holder};
 use crate::docs::keys::SigningKey;
-use crate::docs::{pdf_sign, render};
+use crate::docs::{pdf_sign, render, xmldsig};
 use crate::doctype::DocType;
 use crate::push::outbox::{self, Action, NewOutboxRow};
-use crate::store::documents::{self, blob_id};
+use crate::store::documents::{self, blob_id, DocRecord};
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 
@@ -38,6 +39,9 @@ pub struct Facts {
     pub doc_id: String,
     pub doc_name: Option<String>,
     pub holder_name: Option<String>,
+    pub dob: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
     /// Only its last four digits are ever printed.
     pub aadhaar: Option<String>,
     /// Dates as the department wrote them.
@@ -56,6 +60,9 @@ impl Facts {
         for (k, v) in [
             ("doc_name", &self.doc_name),
             ("holder_name", &self.holder_name),
+            ("dob", &self.dob),
+            ("gender", &self.gender),
+            ("phone", &self.phone),
             ("issued_on", &self.issued_on),
             ("valid_from", &self.valid_from),
             ("valid_to", &self.valid_to),
@@ -87,6 +94,83 @@ impl Facts {
             }
         }
         lines
+    }
+}
+
+impl Facts {
+    /// The facts of a stored document: its search fields back from the lookup key,
+    /// its further fields from `data`.
+    pub fn from_record(doctype: &DocType, r: &DocRecord) -> Facts {
+        let mut fields: Vec<(String, String)> = Vec::new();
+        if let Some(key) = r.udf_key.as_deref() {
+            fields.extend(
+                doctype
+                    .udfs
+                    .iter()
+                    .zip(key.split(documents::UDF_SEPARATOR))
+                    .map(|(u, v)| (u.name.clone(), v.to_string())),
+            );
+        }
+        if let Some(serde_json::Value::Object(map)) = r
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+        {
+            for (k, v) in map {
+                if let serde_json::Value::String(v) = v {
+                    fields.push((k, v));
+                }
+            }
+        }
+        Facts {
+            doc_id: r.doc_id.clone(),
+            doc_name: r.doc_name.clone(),
+            holder_name: r.holder_name.clone(),
+            dob: r.holder_dob.clone(),
+            gender: r.holder_gender.clone(),
+            phone: r.holder_phone.clone(),
+            aadhaar: r.aadhaar.clone(),
+            issued_on: r.issued_on.clone(),
+            valid_from: r.valid_from.clone(),
+            valid_to: r.valid_to.clone(),
+            fields,
+        }
+    }
+}
+
+/// The doc type's certificate XML for a document, signed (enveloped XMLDSig) with the
+/// key that signs its PDFs when one is configured.
+pub fn certificate_xml(
+    doctype: &DocType,
+    facts: &Facts,
+    signer: Option<&SigningKey>,
+) -> Result<Vec<u8>, IssueError> {
+    let today = Utc::now().date_naive().format("%Y-%m-%d").to_string();
+    let name = facts.doc_name.as_deref().unwrap_or(&doctype.name);
+    let xml = certificate::build(
+        &doctype.certificate,
+        &CertificateFacts {
+            name,
+            number: &facts.doc_id,
+            issue_date: facts.issued_on.as_deref(),
+            valid_from: facts.valid_from.as_deref(),
+            expiry: facts.valid_to.as_deref(),
+            status: certificate::status_code(false, facts.valid_to.as_deref(), &today),
+            holder: Holder {
+                name: facts.holder_name.clone(),
+                dob: facts.dob.clone(),
+                gender: facts.gender.clone(),
+                phone: facts.phone.clone(),
+                uid: facts.aadhaar.as_deref().map(aadhaar::mask),
+            },
+            fields: &facts.fields,
+        },
+    );
+    match signer {
+        Some(key) => xmldsig::sign_enveloped(&xml, key)
+            .map(String::into_bytes)
+            .map_err(|e| IssueError::Sign(e.to_string())),
+        None => Ok(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}").into_bytes()),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod import;
 pub mod issuing;
 pub mod push;
+pub mod resident;
 pub mod server;
 pub mod store;
 pub mod uri;

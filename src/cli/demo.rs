@@ -9,6 +9,7 @@ use rand::RngCore;
 use super::{import::import_file, load_config, CurlRequest};
 use crate::auth::to_hex;
 use crate::store::{self, documents};
+use crate::uri::DocUri;
 
 const CONFIG: &str = include_str!("../../examples/demo/dlrepo.toml");
 const MARKS: &str = include_str!("../../examples/demo/marks.csv");
@@ -59,8 +60,8 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         "MARKS",
         &documents::udf_key(&["2024100", "2024"]),
     )? {
-        documents::Lookup::Found { doc_id, .. } => format!("{}-MARKS-{doc_id}", config.issuer_id),
-        _ => format!("{}-MARKS-UNKNOWN", config.issuer_id),
+        documents::Lookup::Found(doc) => DocUri::of(&config.issuer_id, "MARKS", &doc.doc_id),
+        _ => DocUri::of(&config.issuer_id, "MARKS", "UNKNOWN"),
     };
     let base = format!("http://{}", config.server.bind);
     let pull_uri = super::curl_line(
@@ -68,9 +69,17 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         &base,
         &CurlRequest::PullUri {
             udfs: vec!["RollNo=2024100".into(), "Year=2024".into()],
+            api: Default::default(),
         },
     )?;
-    let pull_doc = super::curl_line(&config, &base, &CurlRequest::PullDoc { uri: uri.clone() })?;
+    let pull_doc = super::curl_line(
+        &config,
+        &base,
+        &CurlRequest::PullDoc {
+            uri: uri.to_string(),
+            api: Default::default(),
+        },
+    )?;
     println!(
         "\nEvery document is signed; check one with `dlrepo verify FILE.pdf --trust {}`.",
         dir.join("certs/ca.crt").display()

@@ -172,9 +172,15 @@ pub enum CurlRequest {
     PullUri {
         /// Search fields as NAME=VALUE.
         udfs: Vec<String>,
+        #[command(flatten)]
+        api: curl::ApiArgs,
     },
     /// A PullDocRequest for a URI.
-    PullDoc { uri: String },
+    PullDoc {
+        uri: String,
+        #[command(flatten)]
+        api: curl::ApiArgs,
+    },
 }
 
 pub fn main() -> ExitCode {

@@ -7,11 +7,17 @@ use secrecy::SecretString;
 
 use super::raw::RawDigiLocker;
 use super::{EnvOverrides, Problem};
+use crate::auth::HmacEncoding;
+use crate::wire::ResponseFormat;
 
 pub struct DigiLockerConfig {
     pub org_id: String,
     pub api_key: SecretString,
     pub ts_window_minutes: i64,
+    /// What a request without `format` gets.
+    pub default_format: ResponseFormat,
+    pub require_hmac: bool,
+    pub hmac_encodings: Vec<HmacEncoding>,
 }
 
 impl fmt::Debug for DigiLockerConfig {
@@ -20,6 +26,9 @@ impl fmt::Debug for DigiLockerConfig {
             .field("org_id", &self.org_id)
             .field("api_key", &"[redacted]")
             .field("ts_window_minutes", &self.ts_window_minutes)
+            .field("default_format", &self.default_format)
+            .field("require_hmac", &self.require_hmac)
+            .field("hmac_encodings", &self.hmac_encodings)
             .finish()
     }
 }
@@ -91,9 +100,40 @@ pub(super) fn validate(
             "must be between 1 and 1440".into(),
         );
     }
+    let default_format = match raw.default_format.as_deref().map(str::parse) {
+        None => ResponseFormat::Pdf,
+        Some(Ok(f)) => f,
+        Some(Err(_)) => {
+            problem(
+                "digilocker.default_format",
+                "must be one of pdf, xml, both".into(),
+            );
+            ResponseFormat::Pdf
+        }
+    };
+    let mut hmac_encodings = Vec::new();
+    for e in &raw.hmac_encodings {
+        match e.trim().to_ascii_lowercase().as_str() {
+            "raw" => hmac_encodings.push(HmacEncoding::Raw),
+            "hex" => hmac_encodings.push(HmacEncoding::Hex),
+            other => problem(
+                "digilocker.hmac_encodings",
+                format!("'{other}' is not one of raw, hex"),
+            ),
+        }
+    }
+    if hmac_encodings.is_empty() {
+        problem(
+            "digilocker.hmac_encodings",
+            "at least one of raw, hex is needed".into(),
+        );
+    }
     DigiLockerConfig {
         org_id: raw.org_id,
         api_key: SecretString::from(api_key.unwrap_or_default()),
         ts_window_minutes: raw.ts_window_minutes,
+        default_format,
+        require_hmac: raw.require_hmac,
+        hmac_encodings,
     }
 }

@@ -5,15 +5,18 @@ use std::path::Path;
 
 use regex::Regex;
 
+use super::certificate::Issuer;
 use super::raw::RawDocType;
 use super::Problem;
 use crate::doctype::{DocType, Udf, IMPORT_OPTIONAL, IMPORT_REQUIRED, RESERVED_DETAIL_NAMES};
+use crate::resident::MatchMode;
 use crate::uri::{self, DocIdSpace};
 
 /// The doc types that passed every check; each problem is named by its field.
 pub(super) fn validate(
     raw: &[RawDocType],
     base: &Path,
+    issuer: &Issuer<'_>,
     problems: &mut Vec<Problem>,
 ) -> Vec<DocType> {
     if raw.is_empty() {
@@ -49,6 +52,22 @@ pub(super) fn validate(
                 .map_err(|e| problems.push(Problem::new(&f("template"), e.to_string())))
                 .ok()
         });
+        let template_fields: Vec<String> = template
+            .iter()
+            .flat_map(|t| t.fields().map(str::to_string))
+            .collect();
+        let certificate = super::certificate::validate(d, &template_fields, issuer, &f, problems);
+        let resident_match = match d.resident_match.as_deref().map(str::parse::<MatchMode>) {
+            None => MatchMode::default(),
+            Some(Ok(m)) => m,
+            Some(Err(_)) => {
+                problems.push(Problem::new(
+                    &f("resident_match"),
+                    "must be one of off, lenient, strict".into(),
+                ));
+                MatchMode::default()
+            }
+        };
         let id_space = DocIdSpace::for_expected(d.expected_count, d.doc_id_length)
             .map_err(|e| {
                 let field = if d.doc_id_length.is_some() {
@@ -67,6 +86,8 @@ pub(super) fn validate(
                 id_space,
                 source,
                 template,
+                resident_match,
+                certificate,
             });
         }
     }

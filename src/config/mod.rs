@@ -8,6 +8,7 @@
 //! Environment overrides, read in one place ([`EnvOverrides`]): `DLREPO_BIND`,
 //! `DLREPO_API_KEY`, `DLREPO_DATABASE_URL`, `DLREPO_PUSH_KEY`, `DLREPO_SIGNING_PASSWORD`.
 
+mod certificate;
 mod digilocker;
 mod doctypes;
 mod push;
@@ -178,7 +179,11 @@ impl Config {
             problems.push(Problem::new("database.url", "must not be empty".into()));
         }
         let digilocker = digilocker::validate(raw.digilocker, base, env, &mut problems);
-        let doctypes = doctypes::validate(&raw.doctypes, base, &mut problems);
+        let issuer = certificate::Issuer {
+            id: &raw.issuer.id,
+            name: raw.issuer.name.as_deref(),
+        };
+        let doctypes = doctypes::validate(&raw.doctypes, base, &issuer, &mut problems);
         let push = raw
             .push
             .as_ref()

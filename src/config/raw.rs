@@ -158,6 +158,21 @@ pub struct RawDigiLocker {
     pub api_key_file: Option<PathBuf>,
     #[serde(default = "default_window")]
     pub ts_window_minutes: i64,
+    /// What a request without `format` gets: `pdf` (the 1.0 and 3.0 contracts), or
+    /// `xml` / `both` where the partner-portal registration says so.
+    #[serde(default)]
+    pub default_format: Option<String>,
+    /// Refuse requests without `x-digilocker-hmac` (checked whenever present).
+    #[serde(default)]
+    pub require_hmac: bool,
+    /// Accepted encodings of the HMAC header: `raw` (base64 of the MAC, the spec's
+    /// words) and `hex` (base64 of its lowercase hex, what working issuers check).
+    #[serde(default = "default_hmac_encodings")]
+    pub hmac_encodings: Vec<String>,
+}
+
+fn default_hmac_encodings() -> Vec<String> {
+    vec!["raw".into(), "hex".into()]
 }
 
 impl fmt::Debug for RawDigiLocker {
@@ -195,6 +210,52 @@ pub struct RawDocType {
     /// A layout in templates/ (relative to this file) for rows without a PDF.
     #[serde(default)]
     pub template: Option<PathBuf>,
+    /// Check the resident's FullName/DOB against the holder's: `off`, `lenient`
+    /// (default), `strict`.
+    #[serde(default)]
+    pub resident_match: Option<String>,
+    /// What goes into the certificate XML (DataContent).
+    #[serde(default)]
+    pub certificate: Option<RawCertificate>,
+}
+
+/// `[doctypes.certificate]`: the doc type's certificate XML, without code.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertificate {
+    /// `Certificate/@type`; default: the doc type code.
+    #[serde(default, rename = "type")]
+    pub cert_type: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    /// The place of issue.
+    #[serde(default)]
+    pub issued_at: Option<String>,
+    /// `IssuedBy/Organization`; default: the issuer's name and id, type SG.
+    #[serde(default)]
+    pub organization: Option<RawOrganization>,
+    /// The element inside `CertificateData`; default `Data`.
+    #[serde(default)]
+    pub data_element: Option<String>,
+    /// `[attribute, field]` pairs: `[ ["total", "TotalMarks"], ["result", "Result"] ]`.
+    /// Fields are UDFs, `doc_name`, `holder_name`, `issued_on`, ..., template fields or
+    /// source field labels; for imported doc types any other name is a CSV column.
+    #[serde(default)]
+    pub data: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOrganization {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    /// CG, SG or NG.
+    #[serde(default, rename = "type")]
+    pub org_type: Option<String>,
+    #[serde(default)]
+    pub tin: Option<String>,
 }
 
 /// A department table (or view) that holds the documents of a doc type. dlrepo only
@@ -225,6 +286,13 @@ pub struct RawSource {
     pub valid_to: Option<String>,
     #[serde(default)]
     pub aadhaar: Option<String>,
+    /// The holder's date of birth, gender and phone (IssuedTo, resident matching).
+    #[serde(default)]
+    pub dob: Option<String>,
+    #[serde(default)]
+    pub gender: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
     /// A bytea/BLOB column holding the PDF; without it the certificate is rendered.
     #[serde(default)]
     pub document_column: Option<String>,

@@ -5,6 +5,7 @@
 //! - `der`, `cms`: the PAdES B-B CMS SignedData.
 //! - `pdf_sign`: the signature as an incremental update; `verify`: reading it back.
 
+pub mod certificate;
 pub mod cms;
 pub mod der;
 pub mod keygen;
@@ -13,3 +14,4 @@ pub mod pdf_sign;
 pub mod render;
 pub mod template;
 pub mod verify;
+pub mod xmldsig;

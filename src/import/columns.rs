@@ -10,7 +10,8 @@ pub(super) struct Columns {
     pub doc_name: usize,
     pub issued_on: usize,
     pub optional: HashMap<&'static str, usize>,
-    /// Extra columns the doc type's template prints (name, index).
+    /// Further columns the doc type's template prints or its certificate XML maps
+    /// (name, index).
     pub extra: Vec<(String, usize)>,
 }
 
@@ -27,10 +28,13 @@ impl Columns {
             }
         }
         let find = |want: &str| names.iter().position(|n| n.eq_ignore_ascii_case(want));
+        let extra_columns = doctype.extra_columns();
+        let is_extra = |n: &str| extra_columns.iter().any(|e| e.eq_ignore_ascii_case(n));
         let expected = || {
             let mut all: Vec<String> = doctype.udfs.iter().map(|u| u.name.clone()).collect();
             all.extend(["doc_name".into(), "issued_on".into()]);
             all.extend(IMPORT_OPTIONAL.iter().map(|s| format!("[{s}]")));
+            all.extend(extra_columns.iter().map(|s| format!("[{s}]")));
             all.join(", ")
         };
         for n in &names {
@@ -39,7 +43,7 @@ impl Columns {
                     .iter()
                     .chain(IMPORT_OPTIONAL)
                     .any(|k| k.eq_ignore_ascii_case(n))
-                || template_prints(doctype, n);
+                || is_extra(n);
             if !known {
                 return Err(format!(
                     "unknown column '{n}'; the columns of {} are: {}",
@@ -51,6 +55,14 @@ impl Columns {
         let required = |want: &str| {
             find(want).ok_or_else(|| format!("missing column '{want}'; expected: {}", expected()))
         };
+        // A field the certificate XML maps must be there, or the mapping points nowhere.
+        for (attr, f) in &doctype.certificate.data {
+            if is_extra(f) && find(f).is_none() {
+                return Err(format!(
+                    "missing column '{f}': certificate.data maps it to '{attr}' of the certificate XML"
+                ));
+            }
+        }
         let udfs = doctype
             .udfs
             .iter()
@@ -67,14 +79,7 @@ impl Columns {
             extra: names
                 .iter()
                 .enumerate()
-                .filter(|(_, n)| {
-                    template_prints(doctype, n)
-                        && !doctype.udfs.iter().any(|u| u.name.eq_ignore_ascii_case(n))
-                        && !IMPORT_REQUIRED
-                            .iter()
-                            .chain(IMPORT_OPTIONAL)
-                            .any(|k| k.eq_ignore_ascii_case(n))
-                })
+                .filter(|(_, n)| is_extra(n))
                 .map(|(i, n)| (n.clone(), i))
                 .collect(),
         })
@@ -87,11 +92,4 @@ impl Columns {
             .map(str::trim)
             .filter(|v| !v.is_empty())
     }
-}
-
-fn template_prints(doctype: &DocType, column: &str) -> bool {
-    doctype
-        .template
-        .as_ref()
-        .is_some_and(|t| t.fields().any(|f| f.eq_ignore_ascii_case(column)))
 }

@@ -18,7 +18,7 @@ pub(super) enum Content {
     /// A file's bytes, already signed and named; shared by every row naming the file.
     File(Blob),
     /// Rendered once the DocId is known (`facts.doc_id` is filled in then).
-    Render(Facts),
+    Render(Box<Facts>),
 }
 
 /// A row that passed every check and only waits to be written.
@@ -120,6 +120,37 @@ pub(super) fn validate_row(
         uri::validate_doc_id(id).map_err(|e| e.to_string())?;
     }
     let holder_name = cols.get(rec, "holder_name").map(str::to_string);
+    let dob = cols
+        .get(rec, "dob")
+        .map(|v| parse_date(v, "dob"))
+        .transpose()?;
+    let gender = cols.get(rec, "gender").map(str::to_string);
+    if gender.as_ref().is_some_and(|g| g.chars().count() > 16) {
+        return Err("gender is longer than 16 characters".into());
+    }
+    let phone = cols.get(rec, "phone").map(str::to_string);
+    if phone.as_ref().is_some_and(|p| {
+        p.len() > 20
+            || !p
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '))
+    }) {
+        return Err("phone is not a phone number (digits, '+', '-', spaces; at most 20)".into());
+    }
+    let extra: Vec<(String, String)> = cols
+        .extra
+        .iter()
+        .map(|(name, i)| (name.clone(), text(*i).to_string()))
+        .collect();
+    let data = if extra.is_empty() {
+        None
+    } else {
+        let map: serde_json::Map<String, serde_json::Value> = extra
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect();
+        Some(serde_json::Value::Object(map).to_string())
+    };
     let content = match cols.get(rec, "pdf") {
         Some(rel) => Content::File(pdfs.load(rel)?),
         None => {
@@ -129,19 +160,20 @@ pub(super) fn validate_row(
                 .zip(&values)
                 .map(|(u, v)| (u.name.clone(), v.to_string()))
                 .collect();
-            for (name, i) in &cols.extra {
-                fields.push((name.clone(), text(*i).to_string()));
-            }
-            Content::Render(Facts {
+            fields.extend(extra);
+            Content::Render(Box::new(Facts {
                 doc_id: String::new(),
                 doc_name: Some(doc_name.to_string()),
                 holder_name: holder_name.clone(),
+                dob: cols.get(rec, "dob").map(str::to_string),
+                gender: gender.clone(),
+                phone: phone.clone(),
                 aadhaar: aadhaar.clone(),
                 issued_on: Some(issued_on_text.to_string()),
                 valid_from: cols.get(rec, "valid_from").map(str::to_string),
                 valid_to: cols.get(rec, "valid_to").map(str::to_string),
                 fields,
-            })
+            }))
         }
     };
     let doc = NewDocument {
@@ -158,6 +190,11 @@ pub(super) fn validate_row(
         blob_sha256: None,
         created_at: now,
         updated_at: now,
+        holder_dob: dob,
+        holder_gender: gender,
+        holder_phone: phone,
+        data,
+        xml_sha256: None,
     };
     Ok((doc, doc_id.is_none(), content))
 }

@@ -177,7 +177,7 @@ impl Writer<'_> {
                 Content::Render(facts) => {
                     let facts = Facts {
                         doc_id: row.doc.doc_id.clone(),
-                        ..facts.clone()
+                        ..(**facts).clone()
                     };
                     let uri = self.uri(&row.doc.doc_id);
                     match issuing::render_and_seal(

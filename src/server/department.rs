@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 
-use super::pull_uri::Found;
+use super::document::{check_resident, serve, Resident, Served};
 use super::respond::PullError;
 use super::AppState;
 use crate::doctype::DocType;
@@ -12,6 +12,7 @@ use crate::store::department::{DeptRow, DeptTable};
 use crate::store::documents;
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
+use crate::wire::ResponseFormat;
 
 /// Find the one row, tie it to a stable DocId (minted on its first pull), and serve its
 /// document.
@@ -19,7 +20,9 @@ pub(super) fn pull_uri(
     state: &AppState,
     code: &str,
     values: &[String],
-) -> Result<Found, PullError> {
+    resident: &Resident,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
     let (doctype, dept) = department_of(state, code)?;
     let mut rows = dept.find_by_udfs(values)?;
     let row = match rows.len() {
@@ -27,6 +30,16 @@ pub(super) fn pull_uri(
         1 => rows.remove(0),
         _ => return Err(PullError::Ambiguous),
     };
+    let mut facts = facts(&row, "");
+    // The search fields are the row's too: the certificate XML may map them.
+    facts.fields.extend(
+        doctype
+            .udfs
+            .iter()
+            .zip(values)
+            .map(|(u, v)| (u.name.clone(), v.clone())),
+    );
+    check_resident(doctype, resident, &facts)?;
     let mut conn = state.pool.get().map_err(StoreError::from)?;
     let doc_id = documents::link(
         &mut conn,
@@ -35,18 +48,20 @@ pub(super) fn pull_uri(
         &doctype.id_space,
         Utc::now().naive_utc(),
     )?;
+    facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
-    let content = document(state, &mut conn, doctype, &row, &uri)?;
-    Ok(Found { uri, content })
+    serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
 }
 
 pub(super) fn pull_doc(
     state: &AppState,
     code: &str,
     doc_id: &str,
-    uri: &str,
-) -> Result<Vec<u8>, PullError> {
+    resident: &Resident,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
     let (doctype, dept) = department_of(state, code)?;
+    let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
     let uri_err = |reason: &str| PullError::Uri {
         uri: uri.to_string(),
         reason: reason.to_string(),
@@ -57,8 +72,33 @@ pub(super) fn pull_doc(
     let row = dept
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
-    let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
-    document(state, &mut conn, doctype, &row, &uri)
+    let facts = facts(&row, doc_id);
+    check_resident(doctype, resident, &facts)?;
+    serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
+}
+
+fn serve_row(
+    state: &AppState,
+    conn: &mut DbConn,
+    doctype: &DocType,
+    row: &DeptRow,
+    uri: DocUri,
+    facts: &Facts,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
+    let kept_xml =
+        documents::find_by_doc_id(conn, &doctype.code, &uri.doc_id)?.and_then(|r| r.xml_sha256);
+    let pdf_uri = uri.clone();
+    serve(
+        state,
+        conn,
+        doctype,
+        uri,
+        facts,
+        format,
+        kept_xml.as_deref(),
+        |conn| document(state, conn, doctype, row, &pdf_uri),
+    )
 }
 
 fn department_of<'s>(
@@ -92,7 +132,13 @@ fn document(
     };
     let blob = match &row.content {
         Some(bytes) => issuing::seal(bytes.clone(), signer),
-        None => issuing::render_and_seal(&state.config, doctype, &facts(row, uri), uri, signer),
+        None => issuing::render_and_seal(
+            &state.config,
+            doctype,
+            &facts(row, &uri.doc_id),
+            uri,
+            signer,
+        ),
     }
     .map_err(issue_err)?;
     if signer.is_none() {
@@ -108,11 +154,14 @@ fn document(
 }
 
 /// A department row's facts, as an imported row's would be.
-fn facts(row: &DeptRow, uri: &DocUri) -> Facts {
+fn facts(row: &DeptRow, doc_id: &str) -> Facts {
     Facts {
-        doc_id: uri.doc_id.clone(),
+        doc_id: doc_id.to_string(),
         doc_name: row.doc_name.clone(),
         holder_name: row.holder_name.clone(),
+        dob: row.dob.clone(),
+        gender: row.gender.clone(),
+        phone: row.phone.clone(),
         aadhaar: row.aadhaar.clone(),
         issued_on: row.issued_on.clone(),
         valid_from: row.valid_from.clone(),

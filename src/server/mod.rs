@@ -1,6 +1,7 @@
 //! The actix-web application: routes, shared state and start-up.
 
 mod department;
+mod document;
 mod pull_doc;
 mod pull_uri;
 mod respond;
@@ -110,4 +111,11 @@ fn authenticate(config: &Config, h: &RequestHeader) -> Result<(), PullError> {
     }
     .verify(&h.ts, &h.keyhash, &h.org_id, chrono::Utc::now())?;
     Ok(())
+}
+
+/// The `x-digilocker-hmac` header, if sent (and readable as text).
+fn hmac_header(req: &actix_web::HttpRequest) -> Option<&str> {
+    req.headers()
+        .get("x-digilocker-hmac")
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"))
 }

@@ -2,16 +2,24 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::document::{check_hmac, check_resident, format_of, is_current, serve, Resident, Served};
 use super::respond::{receive, respond, Endpoint, PullError};
-use super::{authenticate, department, AppState};
+use super::{authenticate, department, hmac_header, AppState};
+use crate::issuing::Facts;
 use crate::store::documents::{self, status};
 use crate::store::StoreError;
 use crate::uri::DocUri;
-use crate::wire::{PullDocRequest, PullDocResponse, RequestHeader, Status, WireError};
+use crate::wire::{
+    PullDocRequest, PullDocResponse, RequestHeader, ResponseFormat, Status, WireError,
+};
+
+fn sent_current(request: &PullDocRequest) -> bool {
+    request.format_sent || !request.resident.is_empty()
+}
 
 impl Endpoint for PullDocRequest {
     const NAME: &'static str = "pulldoc";
-    type Answer = Vec<u8>;
+    type Answer = Served;
 
     fn parse(body: &[u8]) -> Result<Self, WireError> {
         PullDocRequest::from_xml(body)
@@ -19,12 +27,13 @@ impl Endpoint for PullDocRequest {
     fn header(&self) -> &RequestHeader {
         &self.header
     }
-    fn success(&self, content: &Vec<u8>) -> String {
+    fn success(&self, served: &Served) -> String {
         PullDocResponse {
             status: Status::Success,
             ts: &self.header.ts,
             txn: &self.header.txn,
-            doc_content: Some(content),
+            doc_content: served.pdf.as_deref(),
+            data_content: served.xml.as_deref(),
         }
         .to_xml()
     }
@@ -34,11 +43,12 @@ impl Endpoint for PullDocRequest {
             ts: request.map_or("", |r| &r.header.ts),
             txn: request.map_or("", |r| &r.header.txn),
             doc_content: None,
+            data_content: None,
         }
         .to_xml()
     }
-    fn served(&self, content: &Vec<u8>) -> String {
-        format!("{} ({} bytes)", self.uri, content.len())
+    fn served(&self, served: &Served) -> String {
+        served.describe()
     }
 }
 
@@ -48,18 +58,21 @@ pub async fn pull_doc(
     payload: web::Payload,
 ) -> HttpResponse {
     let limit = state.config.server.max_body_bytes;
-    let (request, _body) = match receive::<PullDocRequest>(&req, payload, limit).await {
+    let (request, body) = match receive::<PullDocRequest>(&req, payload, limit).await {
         Ok(r) => r,
         Err(refused) => return refused,
     };
-    let outcome = answer(&state, &request).await;
+    let outcome = match check_hmac(&state, hmac_header(&req), &body) {
+        Ok(()) => answer(&state, &request).await,
+        Err(e) => Err(e),
+    };
     respond(&request, outcome)
 }
 
 async fn answer(
     state: &web::Data<AppState>,
     request: &PullDocRequest,
-) -> Result<Vec<u8>, PullError> {
+) -> Result<Served, PullError> {
     let config = &state.config;
     authenticate(config, &request.header)?;
     let uri_err = |reason: String| PullError::Uri {
@@ -78,28 +91,70 @@ async fn answer(
         .ok_or_else(|| uri_err(format!("doc type '{}' is not configured", uri.doc_type)))?;
     let code = doctype.code.clone();
     let doc_id = uri.doc_id.clone();
-    if state.departments.contains_key(&code) {
-        let st = state.clone().into_inner();
-        let uri = request.uri.clone();
-        return web::block(move || department::pull_doc(&st, &code, &doc_id, &uri))
-            .await
-            .map_err(|_| PullError::Cancelled)?;
-    }
-    let pool = state.pool.clone();
-    let record = web::block(move || -> Result<_, PullError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        Ok(documents::find_by_doc_id(&mut conn, &code, &doc_id)?)
+    let format = format_of(state, request.format_sent, request.format);
+    let current = is_current(state, sent_current(request));
+    let resident = Resident::from_request(&request.resident);
+    let st = state.clone().into_inner();
+    let sent_uri = request.uri.clone();
+    let mut served = web::block(move || {
+        if st.departments.contains_key(&code) {
+            department::pull_doc(&st, &code, &doc_id, &resident, format)
+        } else {
+            imported(&st, &code, &doc_id, &sent_uri, &resident, format)
+        }
     })
     .await
     .map_err(|_| PullError::Cancelled)??;
-    match record {
-        None => Err(uri_err("no such document".into())),
-        Some(r) if r.status == status::REVOKED => Err(PullError::Revoked(request.uri.clone())),
-        Some(r) if r.status != status::ISSUED => {
-            Err(uri_err("DocId is reserved but not issued yet".into()))
+    served.current |= current;
+    Ok(served)
+}
+
+/// Pull Doc of an imported document. Runs on a blocking thread.
+fn imported(
+    state: &AppState,
+    code: &str,
+    doc_id: &str,
+    sent_uri: &str,
+    resident: &Resident,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
+    let uri_err = |reason: &str| PullError::Uri {
+        uri: sent_uri.to_string(),
+        reason: reason.to_string(),
+    };
+    let doctype = state
+        .config
+        .doctype(code)
+        .ok_or_else(|| uri_err("doc type is not configured"))?;
+    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let record = match documents::find_by_doc_id(&mut conn, code, doc_id)? {
+        None => return Err(uri_err("no such document")),
+        Some(r) if r.status == status::REVOKED => {
+            return Err(PullError::Revoked(sent_uri.to_string()))
         }
-        Some(r) => r
-            .content
-            .ok_or_else(|| PullError::NoContent(request.uri.clone())),
-    }
+        Some(r) if r.status == status::PENDING => {
+            return Err(uri_err(
+                "the document is recorded but not made yet (pending)",
+            ))
+        }
+        Some(r) if r.status != status::ISSUED => {
+            return Err(uri_err("DocId is reserved but not issued yet"))
+        }
+        Some(r) => r,
+    };
+    let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
+    let facts = Facts::from_record(doctype, &record);
+    check_resident(doctype, resident, &facts)?;
+    let content = record.content.clone();
+    let missing = sent_uri.to_string();
+    serve(
+        state,
+        &mut conn,
+        doctype,
+        uri,
+        &facts,
+        format,
+        record.xml_sha256.as_deref(),
+        move |_| content.ok_or(PullError::NoContent(missing)),
+    )
 }

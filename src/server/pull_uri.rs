@@ -3,26 +3,42 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use super::document::{check_hmac, check_resident, format_of, is_current, serve, Resident, Served};
 use super::respond::{receive, respond, Endpoint, PullError};
-use super::{authenticate, department, AppState};
+use super::{authenticate, department, hmac_header, AppState};
 use crate::config::Config;
 use crate::doctype::DocType;
-use crate::store::documents::{self, Lookup};
+use crate::issuing::Facts;
+use crate::store::documents::{self, status, Lookup};
 use crate::store::StoreError;
 use crate::uri::DocUri;
 use crate::wire::{
     PullUriRequest, PullUriResponse, RequestHeader, ResponseFormat, Status, WireError,
+    RESIDENT_FIELDS,
 };
 
-/// A document found: its URI and bytes.
-pub(super) struct Found {
-    pub uri: DocUri,
-    pub content: Vec<u8>,
+/// The current API's fields of a request, in the order a response echoes them.
+fn echo(request: &PullUriRequest) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(d) = &request.doc_type {
+        out.push(("DocType".to_string(), d.clone()));
+    }
+    for name in RESIDENT_FIELDS {
+        if let Some((n, v)) = request.resident.iter().find(|(n, _)| n == name) {
+            out.push((n.clone(), v.clone()));
+        }
+    }
+    out
+}
+
+/// Whether the request itself uses the current API's form.
+fn sent_current(request: &PullUriRequest) -> bool {
+    request.format_sent || request.doc_type.is_some() || !request.resident.is_empty()
 }
 
 impl Endpoint for PullUriRequest {
     const NAME: &'static str = "pulluri";
-    type Answer = Found;
+    type Answer = Served;
 
     fn parse(body: &[u8]) -> Result<Self, WireError> {
         PullUriRequest::from_xml(body)
@@ -30,31 +46,50 @@ impl Endpoint for PullUriRequest {
     fn header(&self) -> &RequestHeader {
         &self.header
     }
-    fn success(&self, found: &Found) -> String {
-        let uri = found.uri.to_string();
+    fn success(&self, served: &Served) -> String {
+        let uri = served.uri.to_string();
+        let echo = if served.current {
+            echo(self)
+        } else {
+            Vec::new()
+        };
         PullUriResponse {
-            status: Status::Success,
+            status: if served.pending {
+                Status::Pending
+            } else {
+                Status::Success
+            },
             ts: &self.header.ts,
             txn: &self.header.txn,
+            echo: &echo,
             udfs: &self.udfs,
-            uri: Some(&uri),
-            doc_content: Some(&found.content),
+            issued_to: served.holder.as_ref().filter(|_| served.current),
+            uri: (!served.pending).then_some(uri.as_str()),
+            doc_content: served.pdf.as_deref(),
+            data_content: served.xml.as_deref(),
         }
         .to_xml()
     }
     fn failure(request: Option<&Self>) -> String {
+        let echo = request
+            .filter(|r| sent_current(r))
+            .map(echo)
+            .unwrap_or_default();
         PullUriResponse {
             status: Status::Failure,
             ts: request.map_or("", |r| &r.header.ts),
             txn: request.map_or("", |r| &r.header.txn),
+            echo: &echo,
             udfs: request.map_or(&[], |r| &r.udfs),
+            issued_to: None,
             uri: None,
             doc_content: None,
+            data_content: None,
         }
         .to_xml()
     }
-    fn served(&self, found: &Found) -> String {
-        format!("{} ({} bytes)", found.uri, found.content.len())
+    fn served(&self, served: &Served) -> String {
+        served.describe()
     }
 }
 
@@ -84,11 +119,15 @@ async fn handle(
     path_doctype: Option<String>,
 ) -> HttpResponse {
     let limit = state.config.server.max_body_bytes;
-    let (request, _body) = match receive::<PullUriRequest>(&req, payload, limit).await {
+    let (request, body) = match receive::<PullUriRequest>(&req, payload, limit).await {
         Ok(r) => r,
         Err(refused) => return refused,
     };
-    let outcome = answer(&state, &request, path_doctype).await;
+    let hmac = hmac_header(&req);
+    let outcome = match check_hmac(&state, hmac, &body) {
+        Ok(()) => answer(&state, &request, path_doctype).await,
+        Err(e) => Err(e),
+    };
     respond(&request, outcome)
 }
 
@@ -137,37 +176,63 @@ async fn answer(
     state: &web::Data<AppState>,
     request: &PullUriRequest,
     path_doctype: Option<String>,
-) -> Result<Found, PullError> {
+) -> Result<Served, PullError> {
     let config = &state.config;
     authenticate(config, &request.header)?;
-    if request.format == ResponseFormat::Xml {
-        return Err(PullError::FormatNotServed("xml"));
-    }
     let doctype = resolve_doctype(config, request, path_doctype.as_deref())?;
     let values = doctype.udf_values(&request.udfs)?;
-    if state.departments.contains_key(&doctype.code) {
-        let code = doctype.code.clone();
-        let st = state.clone().into_inner();
-        return web::block(move || department::pull_uri(&st, &code, &values))
-            .await
-            .map_err(|_| PullError::Cancelled)?;
-    }
-    let key = documents::udf_key(&values);
+    let format = format_of(state, request.format_sent, request.format);
+    let current = is_current(state, sent_current(request));
+    let resident = Resident::from_request(&request.resident);
     let code = doctype.code.clone();
-    let pool = state.pool.clone();
-    let lookup = web::block(move || -> Result<Lookup, PullError> {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        Ok(documents::find_by_udfs(&mut conn, &code, &key)?)
+    let st = state.clone().into_inner();
+    let mut served = web::block(move || {
+        if st.departments.contains_key(&code) {
+            department::pull_uri(&st, &code, &values, &resident, format)
+        } else {
+            imported(&st, &code, &values, &resident, format)
+        }
     })
     .await
     .map_err(|_| PullError::Cancelled)??;
-    match lookup {
-        Lookup::NotFound => Err(PullError::NotFound),
-        Lookup::Ambiguous => Err(PullError::Ambiguous),
-        Lookup::Found { doc_id, content } => {
-            let uri = DocUri::of(&config.issuer_id, &doctype.code, &doc_id);
-            let content = content.ok_or_else(|| PullError::NoContent(uri.to_string()))?;
-            Ok(Found { uri, content })
-        }
+    served.current |= current;
+    Ok(served)
+}
+
+/// Pull URI of an imported document. Runs on a blocking thread.
+fn imported(
+    state: &AppState,
+    code: &str,
+    values: &[String],
+    resident: &Resident,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
+    let doctype = state
+        .config
+        .doctype(code)
+        .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
+    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let record = match documents::find_by_udfs(&mut conn, code, &documents::udf_key(values))? {
+        Lookup::NotFound => return Err(PullError::NotFound),
+        Lookup::Ambiguous => return Err(PullError::Ambiguous),
+        Lookup::Found(r) => r,
+    };
+    let uri = DocUri::of(&state.config.issuer_id, code, &record.doc_id);
+    let facts = Facts::from_record(doctype, &record);
+    check_resident(doctype, resident, &facts)?;
+    if record.status == status::PENDING {
+        return Ok(Served::pending(uri, &facts));
     }
+    let content = record.content.clone();
+    let missing = uri.to_string();
+    serve(
+        state,
+        &mut conn,
+        doctype,
+        uri,
+        &facts,
+        format,
+        record.xml_sha256.as_deref(),
+        move |_| content.ok_or(PullError::NoContent(missing)),
+    )
 }

@@ -13,10 +13,11 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use crate::auth::AuthError;
+use crate::auth::{AuthError, HmacError};
 use crate::doctype::UdfError;
 use crate::error::chain;
 use crate::issuing::IssueError;
+use crate::resident::Mismatch;
 use crate::store::StoreError;
 use crate::wire::{RequestHeader, WireError};
 
@@ -47,8 +48,10 @@ pub enum PullError {
     /// The operator's problem: a broken template, document column or signing key.
     #[error("document {uri}: {source}")]
     Issue { uri: String, source: IssueError },
-    #[error("format='{0}' (certificate XML, DataContent) is not served by this repository yet")]
-    FormatNotServed(&'static str),
+    #[error("x-digilocker-hmac: {0}")]
+    Hmac(#[from] HmacError),
+    #[error("resident check failed: {0}")]
+    Resident(Mismatch),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the database worker was cancelled")]

@@ -26,6 +26,9 @@ pub struct DeptRow {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub aadhaar: Option<String>,
+    pub dob: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
     pub content: Option<Vec<u8>>,
     /// The configured extra fields, (label, value), for a rendered certificate.
     pub fields: Vec<(String, String)>,
@@ -47,6 +50,12 @@ struct RawRow {
     valid_to: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     aadhaar: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    dob: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    gender: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    phone: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
     fields_text: Option<String>,
     #[diesel(sql_type = Nullable<Binary>)]
@@ -190,6 +199,9 @@ impl DeptTable {
         let valid_from = opt(&source.valid_from);
         let valid_to = opt(&source.valid_to);
         let aadhaar = opt(&source.aadhaar);
+        let dob = opt(&source.dob);
+        let gender = opt(&source.gender);
+        let phone = opt(&source.phone);
         let document = opt(&source.document_column);
         let fields: Vec<_> = source.fields.iter().map(|(_, c)| resolve(c)).collect();
         if !missing.is_empty() {
@@ -236,8 +248,8 @@ impl DeptTable {
         };
         let select = format!(
             "SELECT {} AS row_key, {} AS holder_name, {} AS doc_name, {} AS issued_on, \
-             {} AS valid_from, {} AS valid_to, {} AS aadhaar, {fields_expr} AS fields_text, \
-             {content} AS content FROM {from}",
+             {} AS valid_from, {} AS valid_to, {} AS aadhaar, {} AS dob, {} AS gender, \
+             {} AS phone, {fields_expr} AS fields_text, {content} AS content FROM {from}",
             join_text(&keys),
             as_text(&holder),
             as_text(&doc_name),
@@ -245,6 +257,9 @@ impl DeptTable {
             as_text(&valid_from),
             as_text(&valid_to),
             as_text(&aadhaar),
+            as_text(&dob),
+            as_text(&gender),
+            as_text(&phone),
         );
         let condition = |cs: &[Option<(String, BindAs)>]| {
             cs.iter()
@@ -307,6 +322,9 @@ impl DeptTable {
                 valid_from: r.valid_from,
                 valid_to: r.valid_to,
                 aadhaar: r.aadhaar,
+                dob: r.dob,
+                gender: r.gender,
+                phone: r.phone,
                 content: r.content,
                 fields: match r.fields_text {
                     Some(t) => self

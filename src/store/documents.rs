@@ -41,43 +41,77 @@ pub mod status {
     pub const REVOKED: &str = "revoked";
     /// Tied to a row of a department's own table; the bytes come from there.
     pub const LINKED: &str = "linked";
+    /// Recorded before its document exists: Pull URI answers Status 9 (pending).
+    pub const PENDING: &str = "pending";
+}
+
+/// A stored document as a pull needs it: what it says and its (signed) PDF.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct DocRecord {
+    pub doc_id: String,
+    pub status: String,
+    pub udf_key: Option<String>,
+    pub doc_name: Option<String>,
+    pub holder_name: Option<String>,
+    pub holder_dob: Option<String>,
+    pub holder_gender: Option<String>,
+    pub holder_phone: Option<String>,
+    pub aadhaar: Option<String>,
+    pub issued_on: Option<String>,
+    pub valid_from: Option<String>,
+    pub valid_to: Option<String>,
+    /// Further fields, a JSON object of name to text.
+    pub data: Option<String>,
+    pub xml_sha256: Option<String>,
+    pub content: Option<Vec<u8>>,
+}
+
+macro_rules! record_columns {
+    () => {
+        (
+            documents::doc_id,
+            documents::status,
+            documents::udf_key,
+            documents::doc_name,
+            documents::holder_name,
+            documents::holder_dob,
+            documents::holder_gender,
+            documents::holder_phone,
+            documents::aadhaar,
+            documents::issued_on,
+            documents::valid_from,
+            documents::valid_to,
+            documents::data,
+            documents::xml_sha256,
+            blobs::content.nullable(),
+        )
+    };
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Lookup {
     NotFound,
-    Found {
-        doc_id: String,
-        content: Option<Vec<u8>>,
-    },
+    Found(Box<DocRecord>),
     Ambiguous,
 }
 
 /// The Pull URI lookup: one indexed query on (doctype, udf_key); at most two rows read
-/// so that "more than one" is told apart from "one".
+/// so that "more than one" is told apart from "one". Issued and pending documents
+/// count; revoked ones do not.
 pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Lookup, StoreError> {
-    let rows: Vec<(String, Option<Vec<u8>>)> = documents::table
+    let mut rows: Vec<DocRecord> = documents::table
         .left_join(blobs::table)
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(key))
-        .filter(documents::status.eq(status::ISSUED))
-        .select((documents::doc_id, blobs::content.nullable()))
+        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .select(record_columns!())
         .limit(2)
         .load(conn)?;
     Ok(match rows.len() {
         0 => Lookup::NotFound,
-        1 => {
-            let (doc_id, content) = rows.into_iter().next().expect("one row");
-            Lookup::Found { doc_id, content }
-        }
+        1 => Lookup::Found(Box::new(rows.remove(0))),
         _ => Lookup::Ambiguous,
     })
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct DocRecord {
-    pub status: String,
-    pub content: Option<Vec<u8>>,
 }
 
 /// The Pull Doc lookup, by the unique (doctype, doc_id).
@@ -86,14 +120,56 @@ pub fn find_by_doc_id(
     doctype: &str,
     doc_id: &str,
 ) -> Result<Option<DocRecord>, StoreError> {
-    let row: Option<(String, Option<Vec<u8>>)> = documents::table
+    Ok(documents::table
         .left_join(blobs::table)
         .filter(documents::doctype.eq(doctype))
         .filter(documents::doc_id.eq(doc_id))
-        .select((documents::status, blobs::content.nullable()))
+        .select(record_columns!())
         .first(conn)
-        .optional()?;
-    Ok(row.map(|(status, content)| DocRecord { status, content }))
+        .optional()?)
+}
+
+/// The kept certificate XML of a document (issued or linked), once made.
+pub fn xml_blob(conn: &mut DbConn, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(blobs::table
+        .filter(blobs::sha256.eq(sha256))
+        .select(blobs::content)
+        .first(conn)
+        .optional()?)
+}
+
+/// Keeps a document's signed certificate XML, unless a concurrent first request
+/// already did; returns the bytes that are kept, so every pull serves the same.
+pub fn keep_xml(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    bytes: &[u8],
+    now: NaiveDateTime,
+) -> Result<Vec<u8>, StoreError> {
+    let sha = blob_id(bytes);
+    conn.transaction(|conn| {
+        put_blob(conn, &sha, bytes, now)?;
+        diesel::update(
+            documents::table
+                .filter(documents::doctype.eq(doctype))
+                .filter(documents::doc_id.eq(doc_id))
+                .filter(documents::xml_sha256.is_null()),
+        )
+        .set(documents::xml_sha256.eq(&sha))
+        .execute(conn)?;
+        let kept: Option<String> = documents::table
+            .filter(documents::doctype.eq(doctype))
+            .filter(documents::doc_id.eq(doc_id))
+            .select(documents::xml_sha256)
+            .first::<Option<String>>(conn)
+            .optional()?
+            .flatten();
+        match kept {
+            Some(k) if k != sha => Ok(xml_blob(conn, &k)?.unwrap_or_else(|| bytes.to_vec())),
+            _ => Ok(bytes.to_vec()),
+        }
+    })
 }
 
 // None is bound as NULL, not DEFAULT: SQLite's multi-row INSERT needs that.
@@ -113,6 +189,11 @@ pub struct NewDocument {
     pub blob_sha256: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub holder_dob: Option<String>,
+    pub holder_gender: Option<String>,
+    pub holder_phone: Option<String>,
+    pub data: Option<String>,
+    pub xml_sha256: Option<String>,
 }
 
 impl NewDocument {
@@ -133,6 +214,11 @@ impl NewDocument {
             blob_sha256: None,
             created_at: now,
             updated_at: now,
+            holder_dob: None,
+            holder_gender: None,
+            holder_phone: None,
+            data: None,
+            xml_sha256: None,
         }
     }
 }
@@ -169,7 +255,8 @@ pub fn insert_many_if_free(
         .get_results(c))?)
 }
 
-/// Rows per multi-row INSERT: 14 columns x 500 rows stays under SQLite's bind limit.
+/// Rows per multi-row INSERT: 19 columns x 500 rows stays under SQLite's bind limit
+/// (32766).
 pub const FULL_CHUNK: usize = 500;
 
 /// Writes `doc`'s data over the row of its DocId if that row is in status `from`.
@@ -191,6 +278,12 @@ fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, S
         documents::valid_to.eq(&doc.valid_to),
         documents::blob_sha256.eq(&doc.blob_sha256),
         documents::updated_at.eq(doc.updated_at),
+        documents::holder_dob.eq(&doc.holder_dob),
+        documents::holder_gender.eq(&doc.holder_gender),
+        documents::holder_phone.eq(&doc.holder_phone),
+        documents::data.eq(&doc.data),
+        // A correction is a new document: its certificate XML is made afresh.
+        documents::xml_sha256.eq(&doc.xml_sha256),
     ))
     .execute(conn)?;
     Ok(n == 1)

@@ -26,6 +26,11 @@ diesel::table! {
         blob_sha256 -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        holder_dob -> Nullable<Text>,
+        holder_gender -> Nullable<Text>,
+        holder_phone -> Nullable<Text>,
+        data -> Nullable<Text>,
+        xml_sha256 -> Nullable<Text>,
     }
 }
 

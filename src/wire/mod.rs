@@ -5,11 +5,12 @@
 //! children such as `DocType`) are read beside 1.0 without a second parser. These types
 //! know nothing of the database or of HTTP.
 
+pub mod build;
 pub mod pull;
 pub mod push;
 pub mod xml;
 
 pub use pull::{
-    PullDocRequest, PullDocResponse, PullUriRequest, PullUriResponse, RequestHeader,
-    ResponseFormat, Status, WireError,
+    resident_field, Person, PullDocRequest, PullDocResponse, PullUriRequest, PullUriResponse,
+    RequestHeader, ResponseFormat, Status, WireError, RESIDENT_FIELDS,
 };

@@ -62,6 +62,51 @@ pub enum ResponseFormat {
     Both,
 }
 
+impl ResponseFormat {
+    /// `format` on the root element, and whether it was there.
+    fn from_root(root: &Element) -> Result<(ResponseFormat, bool), WireError> {
+        match root.attr("format").map(|f| f.trim().to_ascii_lowercase()) {
+            None => Ok((ResponseFormat::Pdf, false)),
+            Some(f) if f.is_empty() || f == "pdf" => Ok((ResponseFormat::Pdf, true)),
+            Some(f) if f == "xml" => Ok((ResponseFormat::Xml, true)),
+            Some(f) if f == "both" => Ok((ResponseFormat::Both, true)),
+            Some(f) => Err(WireError::Format(f)),
+        }
+    }
+
+    pub fn wants_pdf(self) -> bool {
+        self != ResponseFormat::Xml
+    }
+
+    pub fn wants_xml(self) -> bool {
+        self != ResponseFormat::Pdf
+    }
+}
+
+impl std::str::FromStr for ResponseFormat {
+    type Err = WireError;
+    fn from_str(s: &str) -> Result<Self, WireError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pdf" => Ok(ResponseFormat::Pdf),
+            "xml" => Ok(ResponseFormat::Xml),
+            "both" => Ok(ResponseFormat::Both),
+            other => Err(WireError::Format(other.to_string())),
+        }
+    }
+}
+
+/// The resident fields of the current API, in the order responses echo them.
+pub const RESIDENT_FIELDS: &[&str] = &["DigiLockerId", "UID", "FullName", "DOB"];
+
+/// A resident field's value as sent, if it was.
+pub fn resident_field<'r>(resident: &'r [(String, String)], name: &str) -> Option<&'r str> {
+    resident
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.trim().is_empty())
+}
+
 fn root_named(body: &[u8], expected: &'static str) -> Result<Element, WireError> {
     let root = xml::parse(body)?;
     if root.name != expected {
@@ -90,7 +135,10 @@ const KNOWN_DETAILS: &[&str] = &["DocType", "DigiLockerId", "UID", "FullName", "
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullUriRequest {
     pub header: RequestHeader,
+    /// As sent; `Pdf` when absent (see `format_sent`).
     pub format: ResponseFormat,
+    /// Whether the request carried `format` at all.
+    pub format_sent: bool,
     /// Sent by API 1.10 and later; 1.0 callers are matched by their UDF names.
     pub doc_type: Option<String>,
     /// The search fields in request order, as (element name, value).
@@ -106,13 +154,7 @@ impl PullUriRequest {
     pub fn from_xml(body: &[u8]) -> Result<Self, WireError> {
         let root = root_named(body, Self::ROOT)?;
         let header = RequestHeader::from_root(&root)?;
-        let format = match root.attr("format").map(|f| f.trim().to_ascii_lowercase()) {
-            None => ResponseFormat::Pdf,
-            Some(f) if f.is_empty() || f == "pdf" => ResponseFormat::Pdf,
-            Some(f) if f == "xml" => ResponseFormat::Xml,
-            Some(f) if f == "both" => ResponseFormat::Both,
-            Some(f) => return Err(WireError::Format(f)),
-        };
+        let (format, format_sent) = ResponseFormat::from_root(&root)?;
         let mut doc_type = None;
         let mut udfs: Vec<(String, String)> = Vec::new();
         let mut resident = Vec::new();
@@ -138,6 +180,7 @@ impl PullUriRequest {
         Ok(PullUriRequest {
             header,
             format,
+            format_sent,
             doc_type,
             udfs,
             resident,
@@ -149,6 +192,10 @@ impl PullUriRequest {
 pub struct PullDocRequest {
     pub header: RequestHeader,
     pub uri: String,
+    pub format: ResponseFormat,
+    pub format_sent: bool,
+    /// `DigiLockerId`, `UID`, `FullName`, `DOB` when sent (the current API).
+    pub resident: Vec<(String, String)>,
 }
 
 impl PullDocRequest {
@@ -163,9 +210,24 @@ impl PullDocRequest {
         if uris.next().is_some() {
             return Err(WireError::Repeated("URI".into()));
         }
+        let (format, format_sent) = ResponseFormat::from_root(&root)?;
+        let mut resident: Vec<(String, String)> = Vec::new();
+        for c in d
+            .children
+            .iter()
+            .filter(|c| RESIDENT_FIELDS.contains(&c.name.as_str()))
+        {
+            if resident.iter().any(|(n, _)| n == &c.name) {
+                return Err(WireError::Repeated(c.name.clone()));
+            }
+            resident.push((c.name.clone(), c.text.clone()));
+        }
         Ok(PullDocRequest {
             header,
             uri: uri.text.clone(),
+            format,
+            format_sent,
+            resident,
         })
     }
 }
@@ -209,33 +271,70 @@ fn base64_element(out: &mut String, name: &str, bytes: &[u8]) {
     out.push('>');
 }
 
-/// The answer to a Pull URI request. `ts` and `txn` are the request's.
+/// `IssuedTo/Persons/Person`: who the document was issued to, so that DigiLocker can
+/// match the resident itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    pub name: String,
+    /// DD-MM-YYYY.
+    pub dob: Option<String>,
+    pub gender: Option<String>,
+    pub phone: Option<String>,
+}
+
+fn issued_to(out: &mut String, p: &Person) {
+    out.push_str("<IssuedTo><Persons><Person name=\"");
+    out.push_str(&escape(&p.name));
+    out.push('"');
+    for (k, v) in [("dob", &p.dob), ("gender", &p.gender), ("phone", &p.phone)] {
+        if let Some(v) = v {
+            out.push_str(&format!(" {k}=\"{}\"", escape(v)));
+        }
+    }
+    out.push_str("/></Persons></IssuedTo>");
+}
+
+/// The answer to a Pull URI request. `ts` and `txn` are the request's. The current
+/// API's parts (`echo`, `issued_to`, `data_content`) are empty for a 1.0 answer, which
+/// then stays byte for byte what 1.0 callers always got.
 #[derive(Debug)]
 pub struct PullUriResponse<'a> {
     pub status: Status,
     pub ts: &'a str,
     pub txn: &'a str,
+    /// `DocType`, `DigiLockerId`, `UID`, `FullName`, `DOB` as sent, before the UDFs.
+    pub echo: &'a [(String, String)],
     pub udfs: &'a [(String, String)],
+    pub issued_to: Option<&'a Person>,
     pub uri: Option<&'a str>,
     pub doc_content: Option<&'a [u8]>,
+    /// The signed certificate XML.
+    pub data_content: Option<&'a [u8]>,
 }
 
 impl PullUriResponse<'_> {
     pub fn to_xml(&self) -> String {
-        let doc_len = self.doc_content.map_or(0, |d| d.len() * 4 / 3 + 4);
+        let doc_len = self.doc_content.map_or(0, |d| d.len() * 4 / 3 + 4)
+            + self.data_content.map_or(0, |d| d.len() * 4 / 3 + 4);
         let mut out = String::with_capacity(512 + doc_len);
         out.push_str(DECL);
         out.push_str(r#"<PullURIResponse xmlns:ns2="http://tempuri.org/">"#);
         status_element(&mut out, self.status, self.ts, self.txn);
         out.push_str("<DocDetails>");
-        for (name, value) in self.udfs {
+        for (name, value) in self.echo.iter().chain(self.udfs) {
             text_element(&mut out, name, value);
+        }
+        if let Some(p) = self.issued_to {
+            issued_to(&mut out, p);
         }
         if let Some(uri) = self.uri {
             text_element(&mut out, "URI", uri);
         }
         if let Some(doc) = self.doc_content {
             base64_element(&mut out, "DocContent", doc);
+        }
+        if let Some(data) = self.data_content {
+            base64_element(&mut out, "DataContent", data);
         }
         out.push_str("</DocDetails></PullURIResponse>");
         out
@@ -249,6 +348,8 @@ pub struct PullDocResponse<'a> {
     pub ts: &'a str,
     pub txn: &'a str,
     pub doc_content: Option<&'a [u8]>,
+    /// The signed certificate XML (current API, `format` xml or both).
+    pub data_content: Option<&'a [u8]>,
 }
 
 impl PullDocResponse<'_> {
@@ -262,46 +363,15 @@ impl PullDocResponse<'_> {
         if let Some(doc) = self.doc_content {
             base64_element(&mut out, "DocContent", doc);
         }
+        if let Some(data) = self.data_content {
+            base64_element(&mut out, "DataContent", data);
+        }
         out.push_str("</DocDetails></PullDocResponse>");
         out
     }
 }
 
-/// Builders for the requests, used by the demo's curl line, the tests and the benchmarks.
-pub mod build {
-    use super::escape;
-
-    pub fn pull_uri_request(
-        ts: &str,
-        txn: &str,
-        org_id: &str,
-        keyhash: &str,
-        udfs: &[(&str, &str)],
-    ) -> String {
-        let mut details = String::new();
-        for (n, v) in udfs {
-            details.push_str(&format!("<{n}>{}</{n}>", escape(v)));
-        }
-        format!(
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><PullURIRequest xmlns:ns2="http://tempuri.org/" ver="1.0" ts="{}" txn="{}" orgId="{}" keyhash="{}"><DocDetails>{details}</DocDetails></PullURIRequest>"#,
-            escape(ts),
-            escape(txn),
-            escape(org_id),
-            escape(keyhash)
-        )
-    }
-
-    pub fn pull_doc_request(ts: &str, txn: &str, org_id: &str, keyhash: &str, uri: &str) -> String {
-        format!(
-            r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><PullDocRequest xmlns:ns2="http://tempuri.org/" ver="1.0" ts="{}" txn="{}" orgId="{}" keyhash="{}"><DocDetails><URI>{}</URI></DocDetails></PullDocRequest>"#,
-            escape(ts),
-            escape(txn),
-            escape(org_id),
-            escape(keyhash),
-            escape(uri)
-        )
-    }
-}
+pub use super::build;
 
 #[cfg(test)]
 mod tests {
@@ -382,9 +452,12 @@ mod tests {
             status: Status::Success,
             ts: "2016-01-11T14:44:48+05:30",
             txn: "tx\"1",
+            echo: &[],
             udfs: &udfs,
+            issued_to: None,
             uri: Some("in.gov.x-MARKS-ABC"),
             doc_content: Some(b"%PDF"),
+            data_content: None,
         }
         .to_xml();
         let root = xml::parse(xml.as_bytes()).expect("well-formed");

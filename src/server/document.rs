@@ -1,0 +1,197 @@
+//! What both pull endpoints do once a document is found, whichever store holds it: the
+//! resident check, then the parts the caller asked for (the PDF, the certificate XML,
+//! made and signed once and then kept), and who it was issued to.
+
+use chrono::Utc;
+
+use super::respond::PullError;
+use super::AppState;
+use crate::auth;
+use crate::docs::certificate::dd_mm_yyyy;
+use crate::doctype::DocType;
+use crate::issuing::{self, Facts, IssueError};
+use crate::resident;
+use crate::store::documents;
+use crate::store::DbConn;
+use crate::uri::DocUri;
+use crate::wire::{resident_field, Person, ResponseFormat};
+
+/// What DigiLocker sent about the resident (current API), for matching.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Resident {
+    pub full_name: Option<String>,
+    pub dob: Option<String>,
+}
+
+impl Resident {
+    pub fn from_request(fields: &[(String, String)]) -> Resident {
+        Resident {
+            full_name: resident_field(fields, "FullName").map(str::to_string),
+            dob: resident_field(fields, "DOB").map(str::to_string),
+        }
+    }
+}
+
+/// A document ready to answer with.
+pub(super) struct Served {
+    /// Answer in the current API's form (see [`is_current`]).
+    pub current: bool,
+    pub uri: DocUri,
+    pub pdf: Option<Vec<u8>>,
+    pub xml: Option<Vec<u8>>,
+    pub holder: Option<Person>,
+    /// Recorded, but its document does not exist yet: Status 9.
+    pub pending: bool,
+}
+
+impl Served {
+    pub fn pending(uri: DocUri, facts: &Facts) -> Served {
+        Served {
+            current: true,
+            uri,
+            pdf: None,
+            xml: None,
+            holder: person(facts),
+            pending: true,
+        }
+    }
+
+    /// A line for the log: never bytes, never the holder.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![self.uri.to_string()];
+        if self.pending {
+            parts.push("pending".into());
+        }
+        if let Some(p) = &self.pdf {
+            parts.push(format!("pdf {} bytes", p.len()));
+        }
+        if let Some(x) = &self.xml {
+            parts.push(format!("xml {} bytes", x.len()));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The HMAC header check: whenever the header is there, and always when required.
+pub(super) fn check_hmac(
+    state: &AppState,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), PullError> {
+    let dl = &state.config.digilocker;
+    auth::verify_hmac(
+        header,
+        body,
+        state.config.api_key(),
+        &dl.hmac_encodings,
+        dl.require_hmac,
+    )?;
+    Ok(())
+}
+
+/// The format asked for: the request's, else the configured default.
+pub(super) fn format_of(state: &AppState, sent: bool, format: ResponseFormat) -> ResponseFormat {
+    if sent {
+        format
+    } else {
+        state.config.digilocker.default_format
+    }
+}
+
+/// Whether to answer in the current API's form (echo, IssuedTo, DataContent): the
+/// request used it, or the department's default format is not the 1.0 PDF.
+pub(super) fn is_current(state: &AppState, sent_current_fields: bool) -> bool {
+    sent_current_fields || state.config.digilocker.default_format != ResponseFormat::Pdf
+}
+
+pub(super) fn person(facts: &Facts) -> Option<Person> {
+    facts.holder_name.as_ref().map(|name| Person {
+        name: name.clone(),
+        dob: facts.dob.as_deref().map(dd_mm_yyyy),
+        gender: facts.gender.clone(),
+        phone: facts.phone.clone(),
+    })
+}
+
+/// The doc type's resident check; the mismatching field goes to the log only.
+pub(super) fn check_resident(
+    doctype: &DocType,
+    sent: &Resident,
+    facts: &Facts,
+) -> Result<(), PullError> {
+    resident::check(
+        doctype.resident_match,
+        sent.full_name.as_deref(),
+        sent.dob.as_deref(),
+        facts.holder_name.as_deref(),
+        facts.dob.as_deref(),
+    )
+    .map_err(PullError::Resident)
+}
+
+/// The parts asked for. `pdf` makes (or reads) the PDF; the certificate XML is read
+/// from `kept_xml`, or made from `facts`, signed and kept (with a signing key).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn serve(
+    state: &AppState,
+    conn: &mut DbConn,
+    doctype: &DocType,
+    uri: DocUri,
+    facts: &Facts,
+    format: ResponseFormat,
+    kept_xml: Option<&str>,
+    pdf: impl FnOnce(&mut DbConn) -> Result<Vec<u8>, PullError>,
+) -> Result<Served, PullError> {
+    let pdf = if format.wants_pdf() {
+        Some(pdf(conn)?)
+    } else {
+        None
+    };
+    let xml = if format.wants_xml() {
+        Some(certificate_xml(
+            state, conn, doctype, &uri, facts, kept_xml,
+        )?)
+    } else {
+        None
+    };
+    Ok(Served {
+        current: false,
+        holder: person(facts),
+        uri,
+        pdf,
+        xml,
+        pending: false,
+    })
+}
+
+fn certificate_xml(
+    state: &AppState,
+    conn: &mut DbConn,
+    doctype: &DocType,
+    uri: &DocUri,
+    facts: &Facts,
+    kept: Option<&str>,
+) -> Result<Vec<u8>, PullError> {
+    let signer = state.signer.as_ref();
+    if let (Some(sha), Some(_)) = (kept, signer) {
+        if let Some(bytes) = documents::xml_blob(conn, sha)? {
+            return Ok(bytes);
+        }
+    }
+    let xml = issuing::certificate_xml(doctype, facts, signer).map_err(|source: IssueError| {
+        PullError::Issue {
+            uri: uri.to_string(),
+            source,
+        }
+    })?;
+    if signer.is_none() {
+        return Ok(xml);
+    }
+    Ok(documents::keep_xml(
+        conn,
+        &doctype.code,
+        &uri.doc_id,
+        &xml,
+        Utc::now().naive_utc(),
+    )?)
+}

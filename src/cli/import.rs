@@ -38,9 +38,10 @@ pub fn import_file(
     }
     let secs = report.elapsed.as_secs_f64();
     println!(
-        "imported {} row(s), rejected {} in {:.2} s ({:.0} rows/s)",
+        "imported {} row(s), rejected {}, {} already issued, unchanged, in {:.2} s ({:.0} rows/s)",
         report.imported,
         report.rejected.len(),
+        report.unchanged,
         secs,
         report.imported as f64 / secs.max(1e-9)
     );

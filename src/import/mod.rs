@@ -65,6 +65,8 @@ pub struct Rejection {
 #[derive(Debug, Default)]
 pub struct ImportReport {
     pub imported: u64,
+    /// Rows whose document was already issued exactly so: a re-run is the resume.
+    pub unchanged: u64,
     pub rejected: Vec<Rejection>,
     pub elapsed: Duration,
 }
@@ -256,17 +258,18 @@ pub fn run(
                 }
                 let first = chunk.rows[0].line;
                 let last = chunk.rows[chunk.rows.len() - 1].line;
-                let (mut done, rejected) =
-                    writer
-                        .write_batch(conn, &mut chunk.rows)
-                        .map_err(|source| ImportError::Store {
-                            first,
-                            last,
-                            source,
-                        })?;
+                let outcome = writer
+                    .write_batch(conn, &mut chunk.rows)
+                    .map_err(|source| ImportError::Store {
+                        first,
+                        last,
+                        source,
+                    })?;
+                let mut done = outcome.done;
                 done.sort_unstable_by_key(|(line, _)| *line);
                 report.imported += done.len() as u64;
-                report.rejected.extend(rejected);
+                report.unchanged += outcome.unchanged;
+                report.rejected.extend(outcome.rejected);
                 if let Some((p, w)) = out.as_mut() {
                     let write_err = |source| ImportError::Write {
                         path: p.to_path_buf(),
@@ -280,8 +283,9 @@ pub fn run(
                 bar.set_position(chunk.byte_pos);
                 let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
-                    "{} rows imported, {} rejected, {:.0} rows/s",
+                    "{} rows imported, {} unchanged, {} rejected, {:.0} rows/s",
                     report.imported,
+                    report.unchanged,
                     report.rejected.len(),
                     rate
                 ));

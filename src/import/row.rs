@@ -52,22 +52,25 @@ pub(super) fn parse_date(s: &str, column: &str) -> Result<String, String> {
 /// Reads, signs and names each distinct PDF once, however many rows name it.
 pub(super) struct PdfCache<'k> {
     pub base: PathBuf,
-    pub by_path: HashMap<String, Blob>,
+    /// The signed blob, and the SHA-256 of the file as read (signing differs per run).
+    pub by_path: HashMap<String, (Blob, String)>,
     pub signer: Option<&'k SigningKey>,
 }
 
 impl PdfCache<'_> {
-    fn load(&mut self, rel: &str) -> Result<Blob, String> {
+    fn load(&mut self, rel: &str) -> Result<(Blob, String), String> {
         if let Some(hit) = self.by_path.get(rel) {
             return Ok(hit.clone());
         }
         let path = self.base.join(rel);
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("pdf '{}' cannot be read: {e}", path.display()))?;
+        let source = documents::blob_id(&bytes);
         let blob = issuing::seal(bytes, self.signer)
             .map_err(|e| format!("pdf '{}': {e}", path.display()))?;
-        self.by_path.insert(rel.to_string(), blob.clone());
-        Ok(blob)
+        self.by_path
+            .insert(rel.to_string(), (blob.clone(), source.clone()));
+        Ok((blob, source))
     }
 }
 
@@ -151,8 +154,13 @@ pub(super) fn validate_row(
             .collect();
         Some(serde_json::Value::Object(map).to_string())
     };
+    let mut source_sha = String::new();
     let content = match cols.get(rec, "pdf") {
-        Some(rel) => Content::File(pdfs.load(rel)?),
+        Some(rel) => {
+            let (blob, source) = pdfs.load(rel)?;
+            source_sha = source;
+            Content::File(blob)
+        }
         None => {
             let mut fields: Vec<(String, String)> = doctype
                 .udfs
@@ -176,11 +184,34 @@ pub(super) fn validate_row(
             }))
         }
     };
+    let udf_key = documents::udf_key(&values);
+    let fingerprint = {
+        let o = |v: &Option<String>| v.clone().unwrap_or_default();
+        documents::blob_id(
+            [
+                udf_key.clone(),
+                doc_name.to_string(),
+                o(&holder_name),
+                o(&aadhaar),
+                issued_on.clone(),
+                o(&valid_from),
+                o(&valid_to),
+                o(&dob),
+                o(&gender),
+                o(&phone),
+                o(&data),
+                doc_id.unwrap_or("").to_string(),
+                source_sha,
+            ]
+            .join("\u{1e}")
+            .as_bytes(),
+        )
+    };
     let doc = NewDocument {
         doctype: doctype.code.clone(),
         doc_id: doc_id.unwrap_or("").to_string(),
         status: status::ISSUED.to_string(),
-        udf_key: Some(documents::udf_key(&values)),
+        udf_key: Some(udf_key),
         doc_name: Some(doc_name.to_string()),
         holder_name,
         aadhaar,
@@ -195,6 +226,7 @@ pub(super) fn validate_row(
         holder_phone: phone,
         data,
         xml_sha256: None,
+        fingerprint: Some(fingerprint),
     };
     Ok((doc, doc_id.is_none(), content))
 }

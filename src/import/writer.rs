@@ -13,12 +13,58 @@ use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
 use crate::issuing::{self, Blob, Facts, PushFacts};
 use crate::push::outbox::{self, Action};
-use crate::store::documents;
+use crate::store::documents::{self, DocRecord, NewDocument};
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 
-/// (line, URI) of each row written, and the rows refused by the database.
-type BatchOutcome = (Vec<(u64, String)>, Vec<Rejection>);
+/// What one batch did.
+pub(super) struct BatchOutcome {
+    /// (line, URI) of each row written.
+    pub done: Vec<(u64, String)>,
+    /// Rows refused by the database side (a conflict, a DocId taken).
+    pub rejected: Vec<Rejection>,
+    /// Rows already issued exactly so (a re-run of the same file).
+    pub unchanged: u64,
+}
+
+/// What became of one row on the row-by-row path.
+enum RowOutcome {
+    Written(Action),
+    Unchanged,
+    Rejected(String),
+}
+
+/// The first field in which a row differs from the live document with its search-field
+/// values; `None` when it says the same.
+fn differing_field(
+    old: &DocRecord,
+    old_fingerprint: Option<&str>,
+    new: &NewDocument,
+) -> Option<&'static str> {
+    let fields: [(&'static str, &Option<String>, &Option<String>); 10] = [
+        ("doc_name", &old.doc_name, &new.doc_name),
+        ("holder_name", &old.holder_name, &new.holder_name),
+        ("aadhaar", &old.aadhaar, &new.aadhaar),
+        ("issued_on", &old.issued_on, &new.issued_on),
+        ("valid_from", &old.valid_from, &new.valid_from),
+        ("valid_to", &old.valid_to, &new.valid_to),
+        ("dob", &old.holder_dob, &new.holder_dob),
+        ("gender", &old.holder_gender, &new.holder_gender),
+        ("phone", &old.holder_phone, &new.holder_phone),
+        ("further columns", &old.data, &new.data),
+    ];
+    if let Some((name, _, _)) = fields.iter().find(|(_, a, b)| a != b) {
+        return Some(name);
+    }
+    if !new.doc_id.is_empty() && new.doc_id != old.doc_id {
+        return Some("doc_id");
+    }
+    // Same values: only the file can differ, and only a fingerprint can tell.
+    match (old_fingerprint, new.fingerprint.as_deref()) {
+        (Some(a), Some(b)) if a != b => Some("pdf"),
+        _ => None,
+    }
+}
 
 const INSERT_CHUNK: usize = documents::FULL_CHUNK;
 
@@ -65,6 +111,7 @@ impl Writer<'_> {
             let mut queued = Vec::new();
             let mut done = Vec::with_capacity(batch.len());
             let mut rejected = Vec::new();
+            let mut unchanged = 0;
             for chunk in batch.chunks_mut(INSERT_CHUNK) {
                 let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
                 for (row, ok) in chunk.iter_mut().zip(written) {
@@ -72,8 +119,12 @@ impl Writer<'_> {
                         Action::Add
                     } else {
                         match self.write_row(conn, row, &mut new_blobs, now)? {
-                            Ok(action) => action,
-                            Err(reason) => {
+                            RowOutcome::Written(action) => action,
+                            RowOutcome::Unchanged => {
+                                unchanged += 1;
+                                continue;
+                            }
+                            RowOutcome::Rejected(reason) => {
                                 rejected.push(Rejection {
                                     line: row.line,
                                     reason,
@@ -101,7 +152,11 @@ impl Writer<'_> {
             // Same transaction as the documents: a row is queued for push iff it is
             // issued.
             outbox::enqueue(conn, &queued)?;
-            Ok::<_, StoreError>((done, rejected))
+            Ok::<_, StoreError>(BatchOutcome {
+                done,
+                rejected,
+                unchanged,
+            })
         })?;
         // Remember blobs only once they are committed.
         self.stored_blobs.extend(new_blobs);
@@ -167,44 +222,31 @@ impl Writer<'_> {
         row: &mut ValidRow,
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
-    ) -> Result<Result<Action, String>, StoreError> {
+    ) -> Result<RowOutcome, StoreError> {
         for _ in 0..documents::MINT_ATTEMPTS {
+            if let Some(done) = self.already_issued(conn, row, new_blobs, now)? {
+                return Ok(done);
+            }
             if row.minted {
                 row.doc.doc_id = self.doctype.id_space.mint();
             }
-            let blob = match &row.content {
-                Content::File(blob) => blob.clone(),
-                Content::Render(facts) => {
-                    let facts = Facts {
-                        doc_id: row.doc.doc_id.clone(),
-                        ..(**facts).clone()
-                    };
-                    let uri = self.uri(&row.doc.doc_id);
-                    match issuing::render_and_seal(
-                        self.config,
-                        self.doctype,
-                        &facts,
-                        &uri,
-                        self.signer,
-                    ) {
-                        Ok(blob) => blob,
-                        Err(e) => return Ok(Err(e.to_string())),
-                    }
-                }
+            let blob = match self.bytes(row) {
+                Ok(blob) => blob,
+                Err(e) => return Ok(RowOutcome::Rejected(e)),
             };
             self.put_blob(conn, &blob, new_blobs, now)?;
             row.doc.blob_sha256 = Some(blob.sha256);
             if !row.minted && documents::issue_reserved(conn, &row.doc)? {
-                return Ok(Ok(Action::Add));
+                return Ok(RowOutcome::Written(Action::Add));
             }
             if documents::insert_if_free(conn, &row.doc)? {
-                return Ok(Ok(Action::Add));
+                return Ok(RowOutcome::Written(Action::Add));
             }
             if !row.minted {
                 if self.correct && documents::correct(conn, &row.doc)? {
-                    return Ok(Ok(Action::Update));
+                    return Ok(RowOutcome::Written(Action::Update));
                 }
-                return Ok(Err(format!(
+                return Ok(RowOutcome::Rejected(format!(
                     "doc_id {} is already issued for {}{}",
                     row.doc.doc_id,
                     self.doctype.code,
@@ -216,10 +258,62 @@ impl Writer<'_> {
                 )));
             }
         }
-        Ok(Err(format!(
+        Ok(RowOutcome::Rejected(format!(
             "no free DocId after {} attempts: raise expected_count of {}",
             documents::MINT_ATTEMPTS,
             self.doctype.code
         )))
+    }
+
+    /// A row whose search-field values already have a live document: unchanged (a
+    /// re-run), a conflict, or with `--correct` an update of that document.
+    fn already_issued(
+        &self,
+        conn: &mut DbConn,
+        row: &mut ValidRow,
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<Option<RowOutcome>, StoreError> {
+        let key = row.doc.udf_key.clone().unwrap_or_default();
+        let Some((old, fingerprint)) = documents::find_live_by_key(conn, &self.doctype.code, &key)?
+        else {
+            return Ok(None);
+        };
+        let Some(field) = differing_field(&old, fingerprint.as_deref(), &row.doc) else {
+            return Ok(Some(RowOutcome::Unchanged));
+        };
+        let uri = self.uri(&old.doc_id);
+        if !self.correct {
+            return Ok(Some(RowOutcome::Rejected(format!(
+                "conflicts with {uri}, issued for the same search fields: {field} differs (import with --correct to update it)"
+            ))));
+        }
+        row.doc.doc_id = old.doc_id.clone();
+        let blob = match self.bytes(row) {
+            Ok(blob) => blob,
+            Err(e) => return Ok(Some(RowOutcome::Rejected(e))),
+        };
+        self.put_blob(conn, &blob, new_blobs, now)?;
+        row.doc.blob_sha256 = Some(blob.sha256);
+        Ok(Some(match documents::correct_by_key(conn, &row.doc)? {
+            Some(_) => RowOutcome::Written(Action::Update),
+            None => RowOutcome::Rejected(format!("{uri} changed while importing; run again")),
+        }))
+    }
+
+    /// The row's document: its file, or rendered under its DocId; signed.
+    fn bytes(&self, row: &ValidRow) -> Result<Blob, String> {
+        match &row.content {
+            Content::File(blob) => Ok(blob.clone()),
+            Content::Render(facts) => {
+                let facts = Facts {
+                    doc_id: row.doc.doc_id.clone(),
+                    ..(**facts).clone()
+                };
+                let uri = self.uri(&row.doc.doc_id);
+                issuing::render_and_seal(self.config, self.doctype, &facts, &uri, self.signer)
+                    .map_err(|e| e.to_string())
+            }
+        }
     }
 }

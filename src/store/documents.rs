@@ -194,6 +194,8 @@ pub struct NewDocument {
     pub holder_phone: Option<String>,
     pub data: Option<String>,
     pub xml_sha256: Option<String>,
+    /// What an imported row said, to recognise it when the same file is imported again.
+    pub fingerprint: Option<String>,
 }
 
 impl NewDocument {
@@ -219,6 +221,7 @@ impl NewDocument {
             holder_phone: None,
             data: None,
             xml_sha256: None,
+            fingerprint: None,
         }
     }
 }
@@ -255,7 +258,7 @@ pub fn insert_many_if_free(
         .get_results(c))?)
 }
 
-/// Rows per multi-row INSERT: 19 columns x 500 rows stays under SQLite's bind limit
+/// Rows per multi-row INSERT: 20 columns x 500 rows stays under SQLite's bind limit
 /// (32766).
 pub const FULL_CHUNK: usize = 500;
 
@@ -284,6 +287,7 @@ fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, S
         documents::data.eq(&doc.data),
         // A correction is a new document: its certificate XML is made afresh.
         documents::xml_sha256.eq(&doc.xml_sha256),
+        documents::fingerprint.eq(&doc.fingerprint),
     ))
     .execute(conn)?;
     Ok(n == 1)
@@ -292,6 +296,98 @@ fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, S
 /// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.
 pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
     overwrite(conn, doc, status::RESERVED)
+}
+
+/// A live document and the fingerprint of the row it was imported from.
+pub type LiveDoc = (DocRecord, Option<String>);
+
+/// The live (issued or pending) document of a doc type with these search-field
+/// values, with what its row said when imported.
+pub fn find_live_by_key(
+    conn: &mut DbConn,
+    doctype: &str,
+    key: &str,
+) -> Result<Option<LiveDoc>, StoreError> {
+    let row: Option<LiveDoc> = documents::table
+        .left_join(blobs::table)
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::udf_key.eq(key))
+        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .select((record_columns!(), documents::fingerprint))
+        .first(conn)
+        .optional()?;
+    Ok(row)
+}
+
+/// More than one live document for the same search-field values: what databases
+/// written before the one-per-key rule may hold. (doc type, DocIds.)
+pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+    let rows: Vec<(String, Option<String>, String)> = documents::table
+        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .filter(documents::udf_key.is_not_null())
+        .select((documents::doctype, documents::udf_key, documents::doc_id))
+        .order((
+            documents::doctype,
+            documents::udf_key,
+            documents::created_at,
+        ))
+        .load(conn)?;
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    type Group = ((String, Option<String>), Vec<String>);
+    let mut group: Option<Group> = None;
+    for (doctype, key, doc_id) in rows {
+        match &mut group {
+            Some((k, ids)) if k.0 == doctype && k.1 == key => ids.push(doc_id),
+            _ => {
+                if let Some((k, ids)) = group.take().filter(|(_, ids)| ids.len() > 1) {
+                    out.push((k.0, ids));
+                }
+                group = Some(((doctype, key), vec![doc_id]));
+            }
+        }
+    }
+    if let Some((k, ids)) = group.filter(|(_, ids)| ids.len() > 1) {
+        out.push((k.0, ids));
+    }
+    Ok(out)
+}
+
+/// A correction of the live document with these search-field values (same DocId).
+pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<String>, StoreError> {
+    let n = diesel::update(
+        documents::table
+            .filter(documents::doctype.eq(&doc.doctype))
+            .filter(documents::udf_key.eq(&doc.udf_key))
+            .filter(documents::status.eq_any([status::ISSUED, status::PENDING])),
+    )
+    .set((
+        documents::status.eq(&doc.status),
+        documents::doc_name.eq(&doc.doc_name),
+        documents::holder_name.eq(&doc.holder_name),
+        documents::aadhaar.eq(&doc.aadhaar),
+        documents::issued_on.eq(&doc.issued_on),
+        documents::valid_from.eq(&doc.valid_from),
+        documents::valid_to.eq(&doc.valid_to),
+        documents::blob_sha256.eq(&doc.blob_sha256),
+        documents::updated_at.eq(doc.updated_at),
+        documents::holder_dob.eq(&doc.holder_dob),
+        documents::holder_gender.eq(&doc.holder_gender),
+        documents::holder_phone.eq(&doc.holder_phone),
+        documents::data.eq(&doc.data),
+        documents::xml_sha256.eq(None::<String>),
+        documents::fingerprint.eq(&doc.fingerprint),
+    ))
+    .execute(conn)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    Ok(documents::table
+        .filter(documents::doctype.eq(&doc.doctype))
+        .filter(documents::udf_key.eq(&doc.udf_key))
+        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .select(documents::doc_id)
+        .first(conn)
+        .optional()?)
 }
 
 /// A correction: replaces an issued document's data and bytes under the same DocId.

@@ -31,6 +31,7 @@ diesel::table! {
         holder_phone -> Nullable<Text>,
         data -> Nullable<Text>,
         xml_sha256 -> Nullable<Text>,
+        fingerprint -> Nullable<Text>,
     }
 }
 

@@ -1,0 +1,2 @@
+ALTER TABLE documents DROP COLUMN fingerprint;
+DROP INDEX documents_live_key;

@@ -5,6 +5,7 @@
 
 mod bench;
 mod check_config;
+mod check_data;
 mod curl;
 mod demo;
 mod documents;
@@ -149,6 +150,9 @@ pub enum Command {
     Migrate,
     /// Validate the configuration and name each problem's field.
     CheckConfig,
+    /// List documents that break the one-document-per-search rule (from databases
+    /// written before it); exits 1 when there are any.
+    CheckData,
     /// Benchmark helpers (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -273,6 +277,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Verify { file, trust } => sign::verify(&file, &trust),
         Command::CheckConfig => Ok(check_config::run(&cli.config)),
+        Command::CheckData => check_data::run(&load_config(&cli.config)?),
         Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),
     }
 }

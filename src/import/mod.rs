@@ -159,6 +159,27 @@ fn read_rows<R: std::io::Read>(
     Ok(())
 }
 
+/// Writes a batch, again when SQLite says another writer holds the database: a
+/// deferred transaction that must upgrade to a write is refused at once rather than
+/// waiting out busy_timeout, so two importers at once would otherwise fail. The batch
+/// was rolled back, so writing it again is safe.
+fn write_with_retry(
+    writer: &mut Writer<'_>,
+    conn: &mut DbConn,
+    rows: &mut [ValidRow],
+) -> Result<writer::BatchOutcome, StoreError> {
+    let mut attempt = 0u64;
+    loop {
+        match writer.write_batch(conn, rows) {
+            Err(e) if attempt < 50 && store::is_busy(&e) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20 * attempt.min(10)));
+            }
+            other => return other,
+        }
+    }
+}
+
 pub fn run(
     config: &Config,
     conn: &mut DbConn,
@@ -258,12 +279,13 @@ pub fn run(
                 }
                 let first = chunk.rows[0].line;
                 let last = chunk.rows[chunk.rows.len() - 1].line;
-                let outcome = writer
-                    .write_batch(conn, &mut chunk.rows)
-                    .map_err(|source| ImportError::Store {
-                        first,
-                        last,
-                        source,
+                let outcome =
+                    write_with_retry(&mut writer, conn, &mut chunk.rows).map_err(|source| {
+                        ImportError::Store {
+                            first,
+                            last,
+                            source,
+                        }
                     })?;
                 let mut done = outcome.done;
                 done.sort_unstable_by_key(|(line, _)| *line);

@@ -40,6 +40,7 @@ fn differing_field(
     old: &DocRecord,
     old_fingerprint: Option<&str>,
     new: &NewDocument,
+    doc_id_given: bool,
 ) -> Option<&'static str> {
     let fields: [(&'static str, &Option<String>, &Option<String>); 10] = [
         ("doc_name", &old.doc_name, &new.doc_name),
@@ -56,7 +57,7 @@ fn differing_field(
     if let Some((name, _, _)) = fields.iter().find(|(_, a, b)| a != b) {
         return Some(name);
     }
-    if !new.doc_id.is_empty() && new.doc_id != old.doc_id {
+    if doc_id_given && new.doc_id != old.doc_id {
         return Some("doc_id");
     }
     // Same values: only the file can differ, and only a fingerprint can tell.
@@ -279,7 +280,8 @@ impl Writer<'_> {
         else {
             return Ok(None);
         };
-        let Some(field) = differing_field(&old, fingerprint.as_deref(), &row.doc) else {
+        let Some(field) = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted)
+        else {
             return Ok(Some(RowOutcome::Unchanged));
         };
         let uri = self.uri(&old.doc_id);

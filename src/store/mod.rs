@@ -168,7 +168,17 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
         DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
     }
-    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    .map_err(|e| {
+        let e = e.to_string();
+        // The one-document-per-search rule cannot be applied over existing duplicates.
+        if e.contains("documents_live_key") || e.to_ascii_lowercase().contains("unique") {
+            StoreError::Migration(format!(
+                "{e}\n  the database holds more than one live document for the same search fields; `dlrepo check-data` lists them, `dlrepo revoke URI` retires the extra ones, then run again"
+            ))
+        } else {
+            StoreError::Migration(e)
+        }
+    })?;
     Ok(applied.iter().map(|v| v.to_string()).collect())
 }
 
@@ -201,4 +211,15 @@ pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
         c.batch_execute("PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;")?;
     }
     Ok(())
+}
+
+/// SQLite's "another connection is writing": worth trying the transaction again.
+pub fn is_busy(e: &StoreError) -> bool {
+    match e {
+        StoreError::Query(q) => {
+            let m = q.to_string();
+            m.contains("database is locked") || m.contains("database is busy")
+        }
+        _ => false,
+    }
 }

@@ -1,0 +1,243 @@
+//! Nothing issued twice: the same file imported again, an import killed midway and run
+//! again, two imports of one file at once; on SQLite and PostgreSQL.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use diesel::RunQueryDsl;
+
+backend_tests!(
+    the_same_file_twice_issues_nothing_twice,
+    kill_9_midway_then_run_again_gives_each_person_one_document,
+    two_imports_of_one_file_at_once_make_no_duplicates,
+);
+
+fn dlrepo(ws: &Workspace) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
+    c.arg("--config")
+        .arg(&ws.config_path)
+        .env("RUST_LOG", "warn");
+    c
+}
+
+fn aadhaar_of(i: u64) -> String {
+    let base = format!("{}", 23_000_000_000u64 + i);
+    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+}
+
+/// `rows` mark sheets, each with its own Aadhaar number; the PDF file (written by
+/// [`write_csv`]) is shared, so the bulk path is what runs.
+fn csv(rows: u64) -> String {
+    let mut s = String::from("RollNo,Year,holder_name,aadhaar,doc_name,issued_on,pdf\n");
+    for i in 0..rows {
+        s.push_str(&format!(
+            "{},2024,Student {i},{},Mark Sheet 2024,15/05/2024,sheet.pdf\n",
+            1_000_000 + i,
+            aadhaar_of(i)
+        ));
+    }
+    s
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(ws: &Workspace, sql: &str) -> i64 {
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+    diesel::sql_query(sql)
+        .get_result::<Count>(&mut conn)
+        .expect("count")
+        .n
+}
+
+fn issued(ws: &Workspace) -> i64 {
+    count(
+        ws,
+        "SELECT COUNT(*) AS n FROM documents WHERE status = 'issued'",
+    )
+}
+
+/// (outbox rows, distinct Aadhaar numbers among them), all of action A.
+fn queued_adds(ws: &Workspace) -> (i64, i64) {
+    (
+        count(
+            ws,
+            "SELECT COUNT(*) AS n FROM push_outbox WHERE action = 'A'",
+        ),
+        count(
+            ws,
+            "SELECT COUNT(DISTINCT aadhaar) AS n FROM push_outbox WHERE action = 'A'",
+        ),
+    )
+}
+
+fn write_csv(ws: &Workspace, name: &str, content: &str) -> std::path::PathBuf {
+    std::fs::write(
+        ws.path("sheet.pdf"),
+        b"%PDF-1.4\n% the board's mark sheet\n%%EOF\n",
+    )
+    .expect("pdf");
+    ws.write(name, content)
+}
+
+fn run_import(ws: &Workspace, file: &std::path::Path, extra: &[&str]) -> (bool, String) {
+    let out = dlrepo(ws)
+        .args(["import", "--doctype", "MARKS"])
+        .args(extra)
+        .arg(file)
+        .output()
+        .expect("run");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn the_same_file_twice_issues_nothing_twice(b: Backend) {
+    let ws = Workspace::new(b);
+    let file = write_csv(&ws, "m.csv", &csv(50));
+    let (ok, text) = run_import(&ws, &file, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 50 row(s), rejected 0, 0 already issued"),
+        "{text}"
+    );
+    let (ok, text) = run_import(&ws, &file, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 0 row(s), rejected 0, 50 already issued"),
+        "{text}"
+    );
+    assert_eq!(issued(&ws), 50);
+    assert_eq!(queued_adds(&ws), (50, 50));
+
+    // One person's row changed: a conflict naming the field, nothing written.
+    let changed = csv(50).replace("Student 7,", "Student Seven,");
+    let file2 = write_csv(&ws, "m2.csv", &changed);
+    let (ok, text) = run_import(&ws, &file2, &[]);
+    assert!(!ok, "a conflict is a rejected row");
+    assert!(
+        text.contains("line 9: conflicts with in.gov.test.board-MARKS-"),
+        "{text}"
+    );
+    assert!(text.contains("holder_name differs"), "{text}");
+    assert!(text.contains("49 already issued"), "{text}");
+    // --correct updates that document (same URI) and queues a U.
+    let (ok, text) = run_import(&ws, &file2, &["--correct"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 1 row(s)"), "{text}");
+    assert_eq!(issued(&ws), 50);
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT COUNT(*) AS n FROM push_outbox WHERE action = 'U'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT COUNT(*) AS n FROM documents WHERE holder_name = 'Student Seven'"
+        ),
+        1
+    );
+    let out = dlrepo(&ws).arg("check-data").output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+async fn kill_9_midway_then_run_again_gives_each_person_one_document(b: Backend) {
+    const ROWS: u64 = 100_000;
+    let ws = Workspace::new(b);
+    let file = write_csv(&ws, "big.csv", &csv(ROWS));
+    let mut child = dlrepo(&ws)
+        .args(["import", "--doctype", "MARKS", "--batch", "5000"])
+        .arg(&file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Kill at a random point once some batches are in (and before the end).
+    let wait_for = rand::random::<u64>() % 40_000 + 5_000;
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        if issued(&ws) as u64 >= wait_for || started.elapsed() > Duration::from_secs(120) {
+            break;
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+    let before = issued(&ws) as u64;
+    assert!(before < ROWS, "killed midway ({before} issued)");
+
+    let (ok, text) = run_import(&ws, &file, &["--batch", "5000"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("{before} already issued")),
+        "the re-run is the resume: {text}"
+    );
+    assert_eq!(issued(&ws) as u64, ROWS);
+    assert_eq!(queued_adds(&ws), (ROWS as i64, ROWS as i64));
+
+    // Pull URI finds a sample of people, each with exactly one document.
+    let app = spawn_on(ws).await;
+    for _ in 0..40 {
+        let i = rand::random::<u64>() % ROWS;
+        let roll = format!("{}", 1_000_000 + i);
+        let r = app.pull_uri(&[("RollNo", &roll), ("Year", "2024")]).await;
+        assert_eq!(r.status(), "1", "row {i}");
+    }
+}
+
+async fn two_imports_of_one_file_at_once_make_no_duplicates(b: Backend) {
+    const ROWS: u64 = 5_000;
+    let ws = Workspace::new(b);
+    let file = write_csv(&ws, "m.csv", &csv(ROWS));
+    let spawn = || {
+        dlrepo(&ws)
+            .args(["import", "--doctype", "MARKS", "--batch", "500"])
+            .arg(&file)
+            .output()
+    };
+    let (a, b2) = std::thread::scope(|s| {
+        let a = s.spawn(spawn);
+        let b2 = s.spawn(spawn);
+        (
+            a.join().expect("thread").expect("run"),
+            b2.join().expect("thread").expect("run"),
+        )
+    });
+    for out in [&a, &b2] {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(issued(&ws) as u64, ROWS);
+    assert_eq!(queued_adds(&ws), (ROWS as i64, ROWS as i64));
+    let out = dlrepo(&ws).arg("check-data").output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -53,6 +53,8 @@ pub struct DocType {
     pub resident_match: MatchMode,
     /// What goes into the certificate XML (DataContent).
     pub certificate: CertificateSpec,
+    /// Rows without a document are pending (Status 9), not rendered.
+    pub await_documents: bool,
 }
 
 #[derive(Debug)]

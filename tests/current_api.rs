@@ -18,6 +18,7 @@ backend_tests!(
     the_resident_must_be_the_holder,
     certificate_fields_come_from_the_doc_types_mapping,
     default_format_and_pull_doc_in_the_current_form,
+    a_record_without_its_document_is_pending_until_it_comes,
 );
 
 const HOLDERS_CSV: &str = "RollNo,Year,holder_name,dob,gender,phone,doc_name,issued_on\n\
@@ -472,4 +473,44 @@ async fn default_format_and_pull_doc_in_the_current_form(b: Backend) {
         &[("FullName", "Ravi Kumar")],
     );
     assert_eq!(app.post("/pulldoc", wrong).await.status(), "0");
+}
+
+async fn a_record_without_its_document_is_pending_until_it_comes(b: Backend) {
+    let mut ws = Workspace::new(b);
+    ws.edit_config(|c| {
+        c.replace(
+            "name = \"Class X Mark Sheet\"",
+            "name = \"Class X Mark Sheet\"\nawait_documents = true",
+        )
+    });
+    let base = "23412341234";
+    let aadhaar = format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(base));
+    let header = "RollNo,Year,holder_name,aadhaar,doc_name,issued_on,pdf\n";
+    let row = format!("1234567,2020,Asha Rao,{aadhaar},Mark Sheet 2020,15/05/2020,");
+    let csv = ws.write("pending.csv", &format!("{header}{row}\n"));
+    assert_eq!(ws.import("MARKS", &csv).imported, 1);
+    let queued = |ws: &Workspace| {
+        let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+        dlrepo::push::outbox::counts(&mut conn)
+            .expect("counts")
+            .queued_rows
+    };
+    assert_eq!(queued(&ws), 0, "nothing to push before the document exists");
+    let app = spawn_on(ws).await;
+    let body = || current_request(r#"xmlns="http://tempuri.org/""#, "3.0", Some("pdf"), ASHA);
+    let r = app.post("/pulluri", body()).await;
+    assert_eq!((r.http, r.status()), (200, "9"));
+    assert_eq!(r.detail("URI"), None);
+    assert_eq!(r.detail("DocContent"), None);
+    assert_eq!(r.detail("RollNo"), Some("1234567"));
+
+    // The document comes: the same row with its file issues it, and queues it for push.
+    std::fs::write(app.ws.path("m.pdf"), b"%PDF-1.4\n% the sheet\n%%EOF\n").expect("pdf");
+    let csv = app.ws.write("done.csv", &format!("{header}{row}m.pdf\n"));
+    let report = app.ws.import("MARKS", &csv);
+    assert_eq!(report.imported, 1, "{:?}", report.rejected);
+    assert_eq!(queued(&app.ws), 1);
+    let r = app.post("/pulluri", body()).await;
+    assert_eq!(r.status(), "1");
+    assert!(r.doc_bytes().starts_with(b"%PDF-1.4"));
 }

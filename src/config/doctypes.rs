@@ -88,6 +88,7 @@ pub(super) fn validate(
                 template,
                 resident_match,
                 certificate,
+                await_documents: d.await_documents,
             });
         }
     }

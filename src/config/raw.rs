@@ -217,6 +217,11 @@ pub struct RawDocType {
     /// What goes into the certificate XML (DataContent).
     #[serde(default)]
     pub certificate: Option<RawCertificate>,
+    /// Rows without a document yet (no `pdf` on import, an empty document column in a
+    /// department table) are recorded and answered Status 9 (pending) instead of being
+    /// rendered; the URI is pushed once the document is there.
+    #[serde(default)]
+    pub await_documents: bool,
 }
 
 /// `[doctypes.certificate]`: the doc type's certificate XML, without code.

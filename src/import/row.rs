@@ -19,6 +19,8 @@ pub(super) enum Content {
     File(Blob),
     /// Rendered once the DocId is known (`facts.doc_id` is filled in then).
     Render(Box<Facts>),
+    /// No document yet: recorded as pending (the doc type awaits documents).
+    Pending,
 }
 
 /// A row that passed every check and only waits to be written.
@@ -161,6 +163,7 @@ pub(super) fn validate_row(
             source_sha = source;
             Content::File(blob)
         }
+        None if doctype.await_documents => Content::Pending,
         None => {
             let mut fields: Vec<(String, String)> = doctype
                 .udfs
@@ -210,7 +213,11 @@ pub(super) fn validate_row(
     let doc = NewDocument {
         doctype: doctype.code.clone(),
         doc_id: doc_id.unwrap_or("").to_string(),
-        status: status::ISSUED.to_string(),
+        status: if matches!(content, Content::Pending) {
+            status::PENDING.to_string()
+        } else {
+            status::ISSUED.to_string()
+        },
         udf_key: Some(udf_key),
         doc_name: Some(doc_name.to_string()),
         holder_name,

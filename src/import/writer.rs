@@ -135,7 +135,9 @@ impl Writer<'_> {
                         }
                     };
                     let uri = self.uri(&row.doc.doc_id);
-                    if let Some(aadhaar) = &row.doc.aadhaar {
+                    // A pending document is pushed once it is there, not before.
+                    let issued = row.doc.status == documents::status::ISSUED;
+                    if let Some(aadhaar) = row.doc.aadhaar.as_ref().filter(|_| issued) {
                         let d = &row.doc;
                         let facts = PushFacts {
                             aadhaar,
@@ -231,12 +233,14 @@ impl Writer<'_> {
             if row.minted {
                 row.doc.doc_id = self.doctype.id_space.mint();
             }
-            let blob = match self.bytes(row) {
-                Ok(blob) => blob,
+            match self.bytes(row) {
+                Ok(Some(blob)) => {
+                    self.put_blob(conn, &blob, new_blobs, now)?;
+                    row.doc.blob_sha256 = Some(blob.sha256);
+                }
+                Ok(None) => {}
                 Err(e) => return Ok(RowOutcome::Rejected(e)),
-            };
-            self.put_blob(conn, &blob, new_blobs, now)?;
-            row.doc.blob_sha256 = Some(blob.sha256);
+            }
             if !row.minted && documents::issue_reserved(conn, &row.doc)? {
                 return Ok(RowOutcome::Written(Action::Add));
             }
@@ -280,33 +284,59 @@ impl Writer<'_> {
         else {
             return Ok(None);
         };
-        let Some(field) = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted)
-        else {
-            return Ok(Some(RowOutcome::Unchanged));
-        };
+        // The document a pending record waited for: issue it now (and push it, as A).
+        let fills_pending =
+            old.status == documents::status::PENDING && row.doc.status == documents::status::ISSUED;
         let uri = self.uri(&old.doc_id);
+        let field = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted);
+        let Some(field) = field.filter(|_| !fills_pending) else {
+            if !fills_pending {
+                return Ok(Some(RowOutcome::Unchanged));
+            }
+            return self.update(conn, row, &old.doc_id, Action::Add, new_blobs, now);
+        };
         if !self.correct {
             return Ok(Some(RowOutcome::Rejected(format!(
                 "conflicts with {uri}, issued for the same search fields: {field} differs (import with --correct to update it)"
             ))));
         }
-        row.doc.doc_id = old.doc_id.clone();
-        let blob = match self.bytes(row) {
-            Ok(blob) => blob,
+        self.update(conn, row, &old.doc_id, Action::Update, new_blobs, now)
+    }
+
+    /// Writes the row over the live document of its search fields, under its DocId.
+    fn update(
+        &self,
+        conn: &mut DbConn,
+        row: &mut ValidRow,
+        doc_id: &str,
+        action: Action,
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<Option<RowOutcome>, StoreError> {
+        row.doc.doc_id = doc_id.to_string();
+        match self.bytes(row) {
+            Ok(Some(blob)) => {
+                self.put_blob(conn, &blob, new_blobs, now)?;
+                row.doc.blob_sha256 = Some(blob.sha256);
+            }
+            Ok(None) => row.doc.blob_sha256 = None,
             Err(e) => return Ok(Some(RowOutcome::Rejected(e))),
-        };
-        self.put_blob(conn, &blob, new_blobs, now)?;
-        row.doc.blob_sha256 = Some(blob.sha256);
+        }
         Ok(Some(match documents::correct_by_key(conn, &row.doc)? {
-            Some(_) => RowOutcome::Written(Action::Update),
-            None => RowOutcome::Rejected(format!("{uri} changed while importing; run again")),
+            Some(_) => RowOutcome::Written(action),
+            None => RowOutcome::Rejected(format!(
+                "{} changed while importing; run again",
+                self.uri(doc_id)
+            )),
         }))
     }
 
-    /// The row's document: its file, or rendered under its DocId; signed.
-    fn bytes(&self, row: &ValidRow) -> Result<Blob, String> {
+    /// The row's document: its file, or rendered under its DocId; signed. None while
+    /// pending.
+    fn bytes(&self, row: &ValidRow) -> Result<Option<Blob>, String> {
         match &row.content {
-            Content::File(blob) => Ok(blob.clone()),
+            Content::Pending => Ok(None),
+            Content::File(blob) => Ok(Some(blob.clone())),
             Content::Render(facts) => {
                 let facts = Facts {
                     doc_id: row.doc.doc_id.clone(),
@@ -314,6 +344,7 @@ impl Writer<'_> {
                 };
                 let uri = self.uri(&row.doc.doc_id);
                 issuing::render_and_seal(self.config, self.doctype, &facts, &uri, self.signer)
+                    .map(Some)
                     .map_err(|e| e.to_string())
             }
         }

@@ -50,6 +50,9 @@ pub(super) fn pull_uri(
     )?;
     facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
+    if awaits_document(doctype, &row) {
+        return Ok(Served::pending(uri, &facts));
+    }
     serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
 }
 
@@ -74,6 +77,11 @@ pub(super) fn pull_doc(
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
     let facts = facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;
+    if awaits_document(doctype, &row) {
+        return Err(uri_err(
+            "the document is recorded but not made yet (pending)",
+        ));
+    }
     serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
 }
 
@@ -99,6 +107,17 @@ fn serve_row(
         kept_xml.as_deref(),
         |conn| document(state, conn, doctype, row, &pdf_uri),
     )
+}
+
+/// A row whose document column is still empty, of a doc type that awaits documents
+/// rather than rendering them.
+fn awaits_document(doctype: &DocType, row: &DeptRow) -> bool {
+    doctype.await_documents
+        && row.content.is_none()
+        && doctype
+            .source
+            .as_ref()
+            .is_some_and(|s| s.document_column.is_some())
 }
 
 fn department_of<'s>(

@@ -17,6 +17,7 @@ backend_tests!(
     export_for_manual_upload,
     kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file,
     serve_pushes_in_the_background_on_its_schedule,
+    uri_mode_pushes_each_document_once_as_a_push_uri_request,
 );
 
 const PUSH_KEY: &str = "push-key-for-tests-0123456789";
@@ -351,4 +352,26 @@ async fn serve_pushes_in_the_background_on_its_schedule(b: Backend) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(accepted_rows(&central).len(), 2);
+}
+
+async fn uri_mode_pushes_each_document_once_as_a_push_uri_request(b: Backend) {
+    let central = standin(0);
+    let mut ws = Workspace::new(b);
+    with_push(&mut ws, &central.url(), 500, "mode = \"uri\"\n");
+    import_with_aadhaar(&ws, 3);
+    // The first attempt of the first request fails: retried, still sent once.
+    central.fail_next([Fault::Http500]);
+    let (code, out, err) = run(&ws, &["push"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("pushed 3 file(s), 3 rows"), "{out}");
+    let rows = accepted_rows(&central);
+    assert_eq!(rows.len(), 3, "{:?}", central.received());
+    let distinct: HashSet<&String> = rows.iter().collect();
+    assert_eq!(distinct.len(), 3, "each URI once: {rows:?}");
+    assert!(rows
+        .iter()
+        .all(|r| r.starts_with("A,in.gov.test.board-MARKS-")));
+    let (_, out, _) = run(&ws, &["push"]);
+    assert!(out.contains("pushed 0 file(s)"), "{out}");
+    assert_eq!(accepted_rows(&central).len(), 3, "nothing is sent twice");
 }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 
 pub use self::digilocker::DigiLockerConfig;
-pub use self::push::PushConfig;
+pub use self::push::{PushConfig, PushMode};
 pub use self::server::ServerConfig;
 pub use self::source::{valid_identifier, Source};
 use crate::doctype::DocType;

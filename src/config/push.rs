@@ -20,6 +20,16 @@ pub struct PushConfig {
     pub backoff_max_ms: u64,
     pub schedule_secs: u64,
     pub file_prefix: String,
+    pub mode: PushMode,
+}
+
+/// How URIs reach the central locker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushMode {
+    /// PushCSVRequest files of up to `rows_per_file` rows.
+    Csv,
+    /// One PushUriRequest per outbox row.
+    Uri,
 }
 
 impl PushConfig {
@@ -101,7 +111,16 @@ pub(super) fn validate(
     {
         problem("file_prefix", "letters, digits, '_' and '-' only".into());
     }
+    let mode = match raw.mode.as_deref().map(str::trim) {
+        None | Some("csv") => PushMode::Csv,
+        Some("uri") => PushMode::Uri,
+        Some(other) => {
+            problem("mode", format!("'{other}' is not one of csv, uri"));
+            PushMode::Csv
+        }
+    };
     PushConfig {
+        mode,
         endpoint: raw.endpoint.clone(),
         org_id: raw.org_id.clone(),
         api_key: key.map(SecretString::from),

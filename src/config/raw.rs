@@ -69,6 +69,10 @@ pub struct RawPush {
     pub schedule_secs: u64,
     #[serde(default = "default_prefix")]
     pub file_prefix: String,
+    /// `csv`: PushCSVRequest files to the CSV Upload API (default); `uri`: one
+    /// PushUriRequest per document to the `issuedoc` API (`endpoint` is then that one).
+    #[serde(default)]
+    pub mode: Option<String>,
 }
 
 impl fmt::Debug for RawPush {

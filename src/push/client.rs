@@ -1,10 +1,10 @@
-//! The client of the central CSV Upload API.
+//! The client of the central push APIs: CSV Upload (many rows) and Push URI (one).
 
 use std::io::Read;
 use std::time::Duration;
 
 use crate::auth;
-use crate::wire::push::{push_csv_request, PushCsvResponse};
+use crate::wire::push::{push_csv_request, push_uri_request, PushCsvResponse};
 
 /// Answers larger than this are not read further: the central API's body is untrusted.
 const MAX_ANSWER: u64 = 256 * 1024;
@@ -40,12 +40,7 @@ impl CentralClient {
     /// Err(reason) for anything else (timeout, connection error, HTTP error, Status 0,
     /// an answer we cannot read).
     pub fn send(&self, file_name: &str, csv: &[u8]) -> Result<String, String> {
-        let ts = auth::now_ts();
-        let txn = format!(
-            "{}{:04}",
-            chrono::Utc::now().timestamp_millis(),
-            rand::random::<u16>() % 10_000
-        );
+        let (ts, txn) = Self::stamp();
         let body = push_csv_request(
             &ts,
             &txn,
@@ -54,6 +49,32 @@ impl CentralClient {
             file_name,
             csv,
         );
+        self.post(body)
+    }
+
+    /// One attempt of a single PushUriRequest (one row's 10 values).
+    pub fn send_uri(&self, values: &[String; 10]) -> Result<String, String> {
+        let (ts, txn) = Self::stamp();
+        let body = push_uri_request(
+            &ts,
+            &txn,
+            &self.org_id,
+            &auth::keyhash(&self.api_key, &ts),
+            values,
+        );
+        self.post(body)
+    }
+
+    fn stamp() -> (String, String) {
+        let txn = format!(
+            "{}{:04}",
+            chrono::Utc::now().timestamp_millis(),
+            rand::random::<u16>() % 10_000
+        );
+        (auth::now_ts(), txn)
+    }
+
+    fn post(&self, body: String) -> Result<String, String> {
         let resp = self
             .http
             .post(&self.endpoint)

@@ -37,6 +37,23 @@ pub fn time_stamp(utc: NaiveDateTime) -> String {
         .to_string()
 }
 
+/// The 10 values of one outbox row, formatted as the spec says (CSV columns, and the
+/// elements of a single PushUriRequest alike).
+pub fn columns(r: &OutboxRow) -> [String; 10] {
+    [
+        r.aadhaar.clone(),
+        r.uri.clone(),
+        r.doc_type.clone(),
+        r.doc_name.clone(),
+        r.doc_id.clone(),
+        r.issued_on.as_deref().map(dmy).unwrap_or_default(),
+        r.valid_from.as_deref().map(dmy).unwrap_or_default(),
+        r.valid_to.as_deref().map(dmy).unwrap_or_default(),
+        time_stamp(r.time_stamp),
+        r.action.clone(),
+    ]
+}
+
 /// The CSV bytes of a file: a header row, then one row per outbox row.
 pub fn write(rows: &[OutboxRow]) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
@@ -45,18 +62,7 @@ pub fn write(rows: &[OutboxRow]) -> Vec<u8> {
     // Writing to a Vec cannot fail.
     let _ = w.write_record(HEADER);
     for r in rows {
-        let _ = w.write_record([
-            r.aadhaar.as_str(),
-            &r.uri,
-            &r.doc_type,
-            &r.doc_name,
-            &r.doc_id,
-            &r.issued_on.as_deref().map(dmy).unwrap_or_default(),
-            &r.valid_from.as_deref().map(dmy).unwrap_or_default(),
-            &r.valid_to.as_deref().map(dmy).unwrap_or_default(),
-            &time_stamp(r.time_stamp),
-            &r.action,
-        ]);
+        let _ = w.write_record(columns(r));
     }
     w.into_inner().unwrap_or_default()
 }

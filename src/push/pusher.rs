@@ -10,7 +10,7 @@ use rand::Rng;
 use super::client::CentralClient;
 use super::csv_file;
 use super::outbox::{self, file_status, PushFile};
-use crate::config::PushConfig;
+use crate::config::{PushConfig, PushMode};
 use crate::store::{DbConn, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -62,9 +62,15 @@ fn claim_is_dead(claimed_by: &Option<String>) -> bool {
 /// Builds files from every queued row.
 pub fn build_all(conn: &mut DbConn, cfg: &PushConfig) -> Result<Vec<PushFile>, PushError> {
     let mut built = Vec::new();
+    // A single PushUriRequest carries one row: a file of one row is its unit of
+    // once-only delivery.
+    let rows_per_file = match cfg.mode {
+        PushMode::Csv => cfg.rows_per_file,
+        PushMode::Uri => 1,
+    };
     while let Some(f) = outbox::build_file(
         conn,
-        cfg.rows_per_file,
+        rows_per_file,
         &cfg.file_prefix,
         Utc::now().naive_utc(),
     )? {
@@ -142,12 +148,25 @@ pub fn push(
             continue;
         }
         let rows = outbox::rows_of(conn, file.id)?;
-        let csv = csv_file::write(&rows);
+        // Files built before a switch to `uri` mode may hold many rows: sent as CSV.
+        let single = match (cfg.mode, &rows[..]) {
+            (PushMode::Uri, [one]) => Some(csv_file::columns(one)),
+            _ => None,
+        };
+        let csv = if single.is_none() {
+            csv_file::write(&rows)
+        } else {
+            Vec::new()
+        };
         drop(rows);
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            match client.send(&file.file_name, &csv) {
+            let sent = match &single {
+                Some(values) => client.send_uri(values),
+                None => client.send(&file.file_name, &csv),
+            };
+            match sent {
                 Ok(message) => {
                     outbox::finish(
                         conn,

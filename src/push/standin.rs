@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use super::csv_file::HEADER;
 use crate::auth::{to_hex, Verifier};
 use crate::uri::DocUri;
-use crate::wire::push::{push_csv_response, PushCsvRequest};
+use crate::wire::push::{push_csv_response, push_response, PushCsvRequest, PushUriRequest};
 
 const MAX_BODY: usize = 256 * 1024 * 1024;
 
@@ -209,7 +209,65 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
     Some(body)
 }
 
+/// A single PushUriRequest, checked as a one-row CSV would be.
+fn handle_uri(body: &[u8], shared: &Shared) -> String {
+    let req = match PushUriRequest::from_xml(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return push_response(
+                "PushUriResponse",
+                "",
+                "",
+                "",
+                "0",
+                &format!("malformed request: {e}"),
+            )
+        }
+    };
+    let answer = |status: &str, msg: &str| {
+        push_response(
+            "PushUriResponse",
+            &req.ts,
+            &req.txn,
+            &req.org_id,
+            status,
+            msg,
+        )
+    };
+    let verifier = Verifier {
+        api_key: &shared.config.api_key,
+        org_id: &shared.config.org_id,
+        window_minutes: 30,
+    };
+    if let Err(e) = verifier.verify(&req.ts, &req.keyhash, &req.org_id, chrono::Utc::now()) {
+        return answer("0", &format!("authentication failed: {e}"));
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(HEADER);
+    let _ = w.write_record(&req.values);
+    let csv = w.into_inner().unwrap_or_default();
+    let (result, rows, count) = check_csv(&csv, shared.config.keep_rows);
+    let (accepted, message) = match result {
+        Ok(()) => (true, "URI pushed".to_string()),
+        Err(e) => (false, e.replace("line 2: ", "")),
+    };
+    if let Ok(mut r) = shared.received.lock() {
+        r.push(Received {
+            file_name: req.values[1].clone(),
+            accepted,
+            message: message.clone(),
+            row_count: count,
+            csv_sha256: to_hex(&Sha256::digest(&csv)),
+            rows,
+        });
+    }
+    answer(if accepted { "1" } else { "0" }, &message)
+}
+
 fn handle(body: &[u8], shared: &Shared) -> String {
+    if body.windows(15).any(|w| w == b"<PushUriRequest") {
+        return handle_uri(body, shared);
+    }
     let req = match PushCsvRequest::from_xml(body) {
         Ok(r) => r,
         Err(e) => return push_csv_response("", "", "", "0", &format!("malformed request: {e}")),

@@ -30,6 +30,83 @@ pub fn push_csv_request(
     out
 }
 
+/// The elements of `UriDetails`, in the order of the CSV columns.
+pub const URI_DETAILS: [&str; 10] = [
+    "Aadhaar",
+    "Uri",
+    "DocType",
+    "DocName",
+    "DocId",
+    "IssuedOn",
+    "ValidFrom",
+    "ValidTo",
+    "Timestamp",
+    "Action",
+];
+
+/// A single PushUriRequest (the `issuedoc` endpoint): one document's row.
+pub fn push_uri_request(
+    ts: &str,
+    txn: &str,
+    org_id: &str,
+    keyhash: &str,
+    values: &[String; 10],
+) -> String {
+    let mut out = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><PushUriRequest xmlns:ns2="http://tempuri.org/" ver="1.0" ts="{}" txn="{}" orgId="{}" keyhash="{}"><UriDetails>"#,
+        escape(ts),
+        escape(txn),
+        escape(org_id),
+        escape(keyhash)
+    );
+    for (name, value) in URI_DETAILS.iter().zip(values) {
+        out.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+    }
+    out.push_str("</UriDetails></PushUriRequest>");
+    out
+}
+
+/// A PushUriRequest as the central API (or our stand-in of it) reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushUriRequest {
+    pub ts: String,
+    pub txn: String,
+    pub org_id: String,
+    pub keyhash: String,
+    pub values: [String; 10],
+}
+
+impl PushUriRequest {
+    pub fn from_xml(body: &[u8]) -> Result<Self, WireError> {
+        let root = xml::parse(body)?;
+        if root.name != "PushUriRequest" {
+            return Err(WireError::WrongRoot {
+                expected: "PushUriRequest",
+                found: root.name,
+            });
+        }
+        let attr = |n: &'static str| {
+            root.attr(n)
+                .map(str::to_string)
+                .ok_or(WireError::MissingAttribute(n))
+        };
+        let d = root
+            .child("UriDetails")
+            .ok_or(WireError::MissingElement("UriDetails"))?;
+        let mut values: [String; 10] = Default::default();
+        for (slot, name) in values.iter_mut().zip(URI_DETAILS) {
+            *slot = d.child(name).map(|e| e.text.clone()).unwrap_or_default();
+        }
+        Ok(PushUriRequest {
+            ts: attr("ts")?,
+            txn: attr("txn")?,
+            org_id: attr("orgId")?,
+            keyhash: attr("keyhash")?,
+            values,
+        })
+    }
+}
+
 /// A PushCSVRequest as the central API (or our stand-in of it) reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushCsvRequest {
@@ -78,8 +155,21 @@ impl PushCsvRequest {
 }
 
 pub fn push_csv_response(ts: &str, txn: &str, org_id: &str, status: &str, message: &str) -> String {
+    push_response("PushCSVResponse", ts, txn, org_id, status, message)
+}
+
+/// The answer to a PushCSVRequest (`PushCSVResponse`) or a PushUriRequest
+/// (`PushUriResponse`): the same two elements.
+pub fn push_response(
+    root: &str,
+    ts: &str,
+    txn: &str,
+    org_id: &str,
+    status: &str,
+    message: &str,
+) -> String {
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><PushCSVResponse xmlns:ns2="http://tempuri.org/" ver="1.0" ts="{}" txn="{}" orgId="{}"><ResponseStatus>{}</ResponseStatus><ResponseMessage>{}</ResponseMessage></PushCSVResponse>"#,
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><{root} xmlns:ns2="http://tempuri.org/" ver="1.0" ts="{}" txn="{}" orgId="{}"><ResponseStatus>{}</ResponseStatus><ResponseMessage>{}</ResponseMessage></{root}>"#,
         escape(ts),
         escape(txn),
         escape(org_id),
@@ -99,8 +189,11 @@ pub struct PushCsvResponse {
 impl PushCsvResponse {
     pub fn from_xml(body: &[u8]) -> Result<Self, String> {
         let root: Element = xml::parse(body).map_err(|e| format!("answer is not XML: {e}"))?;
-        if root.name != "PushCSVResponse" {
-            return Err(format!("answer is <{}>, not <PushCSVResponse>", root.name));
+        if root.name != "PushCSVResponse" && root.name != "PushUriResponse" {
+            return Err(format!(
+                "answer is <{}>, not <PushCSVResponse> or <PushUriResponse>",
+                root.name
+            ));
         }
         let status = root
             .child("ResponseStatus")
@@ -130,6 +223,33 @@ impl PushCsvResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_uri_request_round_trips() {
+        let values: [String; 10] = [
+            "234123412346",
+            "in.gov.x-MARKS-ABC",
+            "MARKS",
+            "Mark <Sheet> & Co",
+            "ABC",
+            "15/05/2024",
+            "",
+            "",
+            "15/05/2024 10:00:00 AM",
+            "A",
+        ]
+        .map(String::from);
+        let body = push_uri_request("t", "1", "o", "k", &values);
+        let r = PushUriRequest::from_xml(body.as_bytes()).expect("parse");
+        assert_eq!(r.values, values);
+        assert_eq!((r.ts.as_str(), r.org_id.as_str()), ("t", "o"));
+        let answer = push_response("PushUriResponse", "t", "1", "o", "1", "ok");
+        assert!(
+            PushCsvResponse::from_xml(answer.as_bytes())
+                .expect("answer")
+                .accepted
+        );
+    }
 
     #[test]
     fn request_round_trips() {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use base64::Engine;
 use common::*;
 use dlrepo::auth::{self, HmacEncoding};
@@ -19,6 +21,7 @@ backend_tests!(
     certificate_fields_come_from_the_doc_types_mapping,
     default_format_and_pull_doc_in_the_current_form,
     a_record_without_its_document_is_pending_until_it_comes,
+    dlrepo_curl_prints_a_current_request_that_is_answered,
 );
 
 const HOLDERS_CSV: &str = "RollNo,Year,holder_name,dob,gender,phone,doc_name,issued_on\n\
@@ -513,4 +516,38 @@ async fn a_record_without_its_document_is_pending_until_it_comes(b: Backend) {
     let r = app.post("/pulluri", body()).await;
     assert_eq!(r.status(), "1");
     assert!(r.doc_bytes().starts_with(b"%PDF-1.4"));
+}
+
+/// `dlrepo curl pull-uri --api current` prints a request whose HMAC header and body the
+/// server accepts, in either encoding.
+async fn dlrepo_curl_prints_a_current_request_that_is_answered(b: Backend) {
+    let app = app_with(b, "require_hmac = true\n").await;
+    for enc in ["hex", "raw"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+            .arg("--config")
+            .arg(&app.ws.config_path)
+            .args(["curl", "pull-uri", "--api", "current", "--format", "both"])
+            .args([
+                "--hmac",
+                enc,
+                "--full-name",
+                "Asha Rao",
+                "--dob",
+                "02-01-2005",
+            ])
+            .args(["RollNo=1234567", "Year=2020"])
+            .output()
+            .expect("run");
+        assert!(out.status.success());
+        let line = String::from_utf8(out.stdout).expect("utf-8");
+        let between = |start: &str, end: &str| {
+            let i = line.find(start).expect(start) + start.len();
+            line[i..][..line[i..].find(end).expect(end)].to_string()
+        };
+        let hmac = between("x-digilocker-hmac: ", "'");
+        let body = between("--data-binary '", "'\n");
+        let r = post_with(&app, "/pulluri", &body, Some(&hmac)).await;
+        assert_eq!(r.status(), "1", "{enc}: {line}");
+        assert!(r.detail("DataContent").is_some() && r.detail("DocContent").is_some());
+    }
 }

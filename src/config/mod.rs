@@ -24,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 pub use self::digilocker::DigiLockerConfig;
 pub use self::push::{PushConfig, PushMode};
 pub use self::server::ServerConfig;
-pub use self::source::{valid_identifier, Source};
+pub use self::source::valid_identifier;
 use crate::doctype::DocType;
 use crate::uri;
 use raw::RawConfig;

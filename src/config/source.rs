@@ -4,31 +4,7 @@ use std::path::Path;
 
 use super::raw::{RawSource, RawUdf};
 use super::{resolve_db_url, Problem};
-
-/// A validated [`RawSource`]: identifiers are well-formed; whether they exist is checked
-/// against the live schema by `store::department` at start-up.
-#[derive(Debug, Clone)]
-pub struct Source {
-    pub schema: Option<String>,
-    pub table: String,
-    /// Resolved like `database.url`; None means dlrepo's own database.
-    pub database_url: Option<String>,
-    /// One column per UDF, in the doc type's UDF order.
-    pub udf_columns: Vec<String>,
-    pub key_columns: Vec<String>,
-    pub holder_name: Option<String>,
-    pub doc_name: Option<String>,
-    pub issued_on: Option<String>,
-    pub valid_from: Option<String>,
-    pub valid_to: Option<String>,
-    pub aadhaar: Option<String>,
-    pub dob: Option<String>,
-    pub gender: Option<String>,
-    pub phone: Option<String>,
-    pub document_column: Option<String>,
-    pub fields: Vec<(String, String)>,
-    pub pool_size: u32,
-}
+use crate::doctype::Source;
 
 /// SQL identifiers we accept: they are quoted when used, and this keeps them plain.
 pub fn valid_identifier(s: &str) -> bool {

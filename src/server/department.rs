@@ -9,7 +9,7 @@ use super::AppState;
 use crate::doctype::DocType;
 use crate::issuing::{self, Facts, IssueError};
 use crate::store::department::{DeptRow, DeptTable};
-use crate::store::documents;
+use crate::store::{documents, linked};
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 use crate::wire::ResponseFormat;
@@ -41,7 +41,7 @@ pub(super) fn pull_uri(
     );
     check_resident(doctype, resident, &facts)?;
     let mut conn = state.pool.get().map_err(StoreError::from)?;
-    let doc_id = documents::link(
+    let doc_id = linked::link(
         &mut conn,
         code,
         &row.row_key,
@@ -70,7 +70,7 @@ pub(super) fn pull_doc(
         reason: reason.to_string(),
     };
     let mut conn = state.pool.get().map_err(StoreError::from)?;
-    let key = documents::linked_row_key(&mut conn, code, doc_id)?
+    let key = linked::linked_row_key(&mut conn, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
     let row = dept
         .find_by_key(&key)?
@@ -141,7 +141,7 @@ fn document(
 ) -> Result<Vec<u8>, PullError> {
     let signer = state.signer.as_ref();
     if signer.is_some() {
-        if let Some(kept) = documents::linked_blob(conn, &doctype.code, &uri.doc_id)? {
+        if let Some(kept) = linked::linked_blob(conn, &doctype.code, &uri.doc_id)? {
             return Ok(kept);
         }
     }
@@ -163,7 +163,7 @@ fn document(
     if signer.is_none() {
         return Ok(blob.bytes.to_vec());
     }
-    Ok(documents::keep_linked_blob(
+    Ok(linked::keep_linked_blob(
         conn,
         &doctype.code,
         &uri.doc_id,

@@ -12,8 +12,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
 use super::{Backend, DbConn, Pool, StoreError};
-use crate::config::{DatabaseConfig, Source};
-use crate::doctype::DocType;
+use crate::config::DatabaseConfig;
+use crate::doctype::{DocType, Source};
 
 /// One row of a department table, as dlrepo needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 
 pub mod department;
 pub mod documents;
+pub mod linked;
 pub mod schema;
 
 use std::time::Duration;

@@ -11,6 +11,7 @@ pub mod config;
 pub mod docs;
 pub mod doctype;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod issuing;
 pub mod push;

@@ -14,7 +14,11 @@ pub fn run(path: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for w in config.warnings() {
+    for w in config
+        .warnings()
+        .into_iter()
+        .chain(crate::config::exposed_files(path, &config))
+    {
         println!("warning: {w}");
     }
     match config.signing_key() {

@@ -17,14 +17,19 @@ const DIPLOMAS: &str = include_str!("../../examples/demo/diplomas.csv");
 const MARKSHEET: &str = include_str!("../../templates/marksheet.toml");
 
 pub fn run(dir: &Path, serve: bool) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    crate::files::create_private_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let config_path = dir.join("dlrepo.toml");
     if !config_path.exists() {
         let mut key = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        std::fs::write(&config_path, CONFIG.replace("@API_KEY@", &to_hex(&key)))?;
-        std::fs::write(dir.join("marks.csv"), MARKS)?;
-        std::fs::write(dir.join("diplomas.csv"), DIPLOMAS)?;
+        // The config holds the API key; the CSVs hold Aadhaar numbers.
+        crate::files::write_private(
+            &config_path,
+            CONFIG.replace("@API_KEY@", &to_hex(&key)).as_bytes(),
+        )?;
+        crate::files::write_private(&dir.join("marks.csv"), MARKS.as_bytes())?;
+        crate::files::write_private(&dir.join("diplomas.csv"), DIPLOMAS.as_bytes())?;
         std::fs::create_dir_all(dir.join("templates"))?;
         std::fs::write(dir.join("templates/marksheet.toml"), MARKSHEET)?;
         println!("created {} with a fresh API key", config_path.display());
@@ -90,7 +95,7 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         config_path.display()
     );
     if serve {
-        super::serve::serve(config)?;
+        super::serve::serve(config, &config_path)?;
     }
     Ok(())
 }

@@ -220,7 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let ok = |_| ExitCode::SUCCESS;
     match cli.command {
         Command::Demo { dir, no_serve } => demo::run(&dir, !no_serve).map(ok),
-        Command::Serve => serve::serve(load_config(&cli.config)?).map(ok),
+        Command::Serve => serve::serve(load_config(&cli.config)?, &cli.config).map(ok),
         Command::Migrate => serve::migrate(&load_config(&cli.config)?).map(ok),
         Command::Import {
             doctype,

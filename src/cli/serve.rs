@@ -1,6 +1,7 @@
 //! `dlrepo serve`: migrate, check department tables, serve until interrupted.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -9,7 +10,10 @@ use crate::config::Config;
 use crate::store;
 
 /// Migrates, then serves until interrupted.
-pub fn serve(config: Config) -> Result<()> {
+pub fn serve(config: Config, config_path: &Path) -> Result<()> {
+    for w in crate::config::exposed_files(config_path, &config) {
+        tracing::warn!("{w}");
+    }
     let applied = store::open_and_migrate(&config.database).with_context(|| {
         format!(
             "cannot prepare the database at {}",

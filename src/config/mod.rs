@@ -266,6 +266,30 @@ impl Config {
     }
 }
 
+/// Files that hold secrets or citizens' data and that others than their owner can read:
+/// the config (the API key), the API key file, the SQLite database. Warnings, for
+/// `serve` and `check-config`; a readable private key is refused when it is loaded.
+pub fn exposed_files(config_path: &Path, config: &Config) -> Vec<String> {
+    let mut files = vec![("config", config_path.to_path_buf())];
+    if crate::store::backend_of(&config.database.url) == crate::store::Backend::Sqlite {
+        files.push(("database", PathBuf::from(&config.database.url)));
+    }
+    if let Some(f) = &config.digilocker.api_key_file {
+        files.push(("digilocker.api_key_file", f.clone()));
+    }
+    files
+        .into_iter()
+        .filter_map(|(what, path)| {
+            crate::files::open_to_others(&path).map(|mode| {
+                format!(
+                    "{what} {} can be read by group or others (mode {mode:o}): chmod 600 it",
+                    path.display()
+                )
+            })
+        })
+        .collect()
+}
+
 /// `sqlite://x`, `file:x` and bare paths are SQLite files, resolved against the config's
 /// folder; `postgres://` URLs pass through.
 pub(crate) fn resolve_db_url(url: &str, base: &Path) -> String {

@@ -102,7 +102,7 @@ pub fn generate(
     days: i64,
     p12_password: Option<&str>,
 ) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    crate::files::create_private_dir(dir)?;
     let ca_key = new_key(alg)?;
     let ca = cert("dlrepo test CA", &ca_key, None, true, 3650)?;
     let key = new_key(alg)?;
@@ -115,11 +115,10 @@ pub fn generate(
     )?;
     let write = |name: &str, bytes: &[u8]| -> anyhow::Result<()> {
         let path = dir.join(name);
-        std::fs::write(&path, bytes)?;
-        #[cfg(unix)]
         if name.ends_with(".key") || name.ends_with(".p12") {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+            crate::files::write_private(&path, bytes)?;
+        } else {
+            std::fs::write(&path, bytes)?;
         }
         Ok(())
     };

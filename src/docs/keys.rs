@@ -10,6 +10,10 @@ use openssl::x509::X509;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    #[error(
+        "{path} can be read by group or others (mode {mode:o}): a private key must be chmod 600"
+    )]
+    OpenToOthers { path: PathBuf, mode: u32 },
     #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
@@ -64,6 +68,17 @@ pub fn subject(cert: &openssl::x509::X509Ref) -> String {
         .join(", ")
 }
 
+/// Reads a file that holds a private key, refusing one that others can read.
+fn read_secret(path: &Path) -> Result<Vec<u8>, KeyError> {
+    if let Some(mode) = crate::files::open_to_others(path) {
+        return Err(KeyError::OpenToOthers {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    read(path)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, KeyError> {
     std::fs::read(path).map_err(|source| KeyError::Read {
         path: path.to_owned(),
@@ -83,7 +98,7 @@ impl SigningKey {
     pub fn load(src: &KeySource<'_>) -> Result<SigningKey, KeyError> {
         let (key, cert, chain) = match (src.key, src.chain, src.pkcs12) {
             (_, _, Some(p12)) => {
-                let parsed = Pkcs12::from_der(&read(p12)?)
+                let parsed = Pkcs12::from_der(&read_secret(p12)?)
                     .and_then(|p| p.parse2(src.pkcs12_password.unwrap_or("")))
                     .map_err(|e| KeyError::Pkcs12 {
                         path: p12.to_owned(),
@@ -99,10 +114,11 @@ impl SigningKey {
                 (key, cert, chain)
             }
             (Some(k), Some(c), None) => {
-                let key = PKey::private_key_from_pem(&read(k)?).map_err(|e| KeyError::Key {
-                    path: k.to_owned(),
-                    reason: e.to_string(),
-                })?;
+                let key =
+                    PKey::private_key_from_pem(&read_secret(k)?).map_err(|e| KeyError::Key {
+                        path: k.to_owned(),
+                        reason: e.to_string(),
+                    })?;
                 let mut certs = X509::stack_from_pem(&read(c)?).map_err(|e| KeyError::Chain {
                     path: c.to_owned(),
                     reason: e.to_string(),

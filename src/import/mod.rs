@@ -228,7 +228,8 @@ pub fn run(
                 path: p.to_owned(),
                 source,
             };
-            let mut w = std::io::BufWriter::new(std::fs::File::create(p).map_err(write_err)?);
+            let mut w =
+                std::io::BufWriter::new(crate::files::create_private(p).map_err(write_err)?);
             writeln!(w, "line,uri").map_err(write_err)?;
             Some((p, w))
         }

@@ -215,7 +215,7 @@ pub fn push(
 /// `--export DIR`: the same files, written for manual upload; nothing counts as pushed
 /// until `--mark-uploaded`.
 pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<String>, PushError> {
-    std::fs::create_dir_all(dir).map_err(|source| PushError::Write {
+    crate::files::create_private_dir(dir).map_err(|source| PushError::Write {
         path: dir.display().to_string(),
         source,
     })?;
@@ -226,7 +226,7 @@ pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<Str
         let csv = csv_file::write(&outbox::rows_of(conn, file.id)?);
         // Write then rename, so a half-written file never sits under the real name.
         let tmp = dir.join(format!(".{}.tmp", file.file_name));
-        std::fs::write(&tmp, &csv)
+        crate::files::write_private(&tmp, &csv)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|source| PushError::Write {
                 path: path.display().to_string(),

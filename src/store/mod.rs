@@ -195,6 +195,11 @@ pub fn open_and_migrate(cfg: &DatabaseConfig) -> Result<Vec<String>, StoreError>
             }
         }
     }
+    if backend_of(&cfg.url) == Backend::Sqlite && !cfg.url.is_empty() && cfg.url != ":memory:" {
+        // SQLite would create the file readable by all; it holds Aadhaar numbers.
+        crate::files::ensure_private(std::path::Path::new(&cfg.url))
+            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", cfg.url)))?;
+    }
     let mut conn = establish(&cfg.url)?;
     migrate(&mut conn)
 }

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use chrono::{NaiveDateTime, Utc};
 use diesel::Connection;
 
-use crate::aadhaar;
 use crate::config::Config;
 use crate::docs::certificate::{self, CertificateFacts, Holder};
 use crate::docs::keys::SigningKey;
@@ -42,7 +41,7 @@ pub struct Facts {
     pub dob: Option<String>,
     pub gender: Option<String>,
     pub phone: Option<String>,
-    /// Only its last four digits are ever printed.
+    /// The number, or its vault reference: only the last four digits are ever printed.
     pub aadhaar: Option<String>,
     /// Dates as the department wrote them.
     pub issued_on: Option<String>,
@@ -72,7 +71,7 @@ impl Facts {
             }
         }
         if let Some(a) = &self.aadhaar {
-            values.insert("aadhaar_last4".into(), aadhaar::mask(a));
+            values.insert("aadhaar_last4".into(), masked(a));
         }
         values
     }
@@ -161,7 +160,7 @@ pub fn certificate_xml(
                 dob: facts.dob.clone(),
                 gender: facts.gender.clone(),
                 phone: facts.phone.clone(),
-                uid: facts.aadhaar.as_deref().map(aadhaar::mask),
+                uid: facts.aadhaar.as_deref().map(masked),
             },
             fields: &facts.fields,
         },
@@ -172,6 +171,11 @@ pub fn certificate_xml(
             .map_err(|e| IssueError::Sign(e.to_string())),
         None => Ok(format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{xml}").into_bytes()),
     }
+}
+
+/// An Aadhaar number or vault reference as it may be shown: its last four digits.
+fn masked(a: &str) -> String {
+    format!("********{}", crate::vault::last4(a))
 }
 
 /// Bytes ready to store: signed (when a key is configured) and named.

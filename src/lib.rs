@@ -19,4 +19,5 @@ pub mod resident;
 pub mod server;
 pub mod store;
 pub mod uri;
+pub mod vault;
 pub mod wire;

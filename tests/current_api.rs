@@ -389,6 +389,7 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
             progress: false,
             correct: false,
             signer: None,
+            vault: None,
         },
     )
     .expect_err("Result is mapped but missing");

@@ -34,6 +34,10 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         std::fs::write(dir.join("templates/marksheet.toml"), MARKSHEET)?;
         println!("created {} with a fresh API key", config_path.display());
     }
+    let vault_keys = dir.join("vault.key");
+    if !vault_keys.exists() {
+        crate::files::write_private(&vault_keys, crate::vault::Vault::new_key_file()?.as_bytes())?;
+    }
     if !dir.join("certs/signer.key").exists() {
         crate::docs::keygen::generate(
             &dir.join("certs"),

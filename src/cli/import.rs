@@ -19,6 +19,7 @@ pub fn import_file(
 ) -> Result<import::ImportReport> {
     store::open_and_migrate(&config.database)?;
     let signer = config.signing_key()?;
+    let vault = config.vault()?;
     let mut conn = store::establish(&config.database.url)?;
     let report = import::run(
         config,
@@ -31,6 +32,7 @@ pub fn import_file(
             progress: std::io::stderr().is_terminal(),
             correct,
             signer: signer.as_ref(),
+            vault: vault.as_ref(),
         },
     )?;
     for r in &report.rejected {

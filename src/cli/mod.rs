@@ -13,6 +13,7 @@ mod import;
 mod push;
 mod serve;
 mod sign;
+mod vault;
 
 pub use curl::curl_line;
 pub use serve::redact_url;
@@ -153,6 +154,9 @@ pub enum Command {
     /// List documents that break the one-document-per-search rule (from databases
     /// written before it); exits 1 when there are any.
     CheckData,
+    /// The Aadhaar vault: keygen, add-key, rotate-key, status.
+    #[command(subcommand)]
+    Vault(vault::VaultCommand),
     /// Benchmark helpers (see BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -279,5 +283,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckConfig => Ok(check_config::run(&cli.config)),
         Command::CheckData => check_data::run(&load_config(&cli.config)?),
         Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),
+        Command::Vault(cmd) => vault::run(cmd, &cli.config).map(ok),
     }
 }

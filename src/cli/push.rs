@@ -53,8 +53,9 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let cfg = push_config(config)?;
+    let vault = config.vault()?;
     if let Some(dir) = export {
-        let files = pusher::export(&mut conn, cfg, &dir)?;
+        let files = pusher::export(&mut conn, cfg, &dir, vault.as_ref())?;
         for f in &files {
             println!("{f}");
         }
@@ -70,6 +71,7 @@ pub fn run(
         &PushOptions {
             retry_failed,
             progress: std::io::stderr().is_terminal(),
+            vault: vault.as_ref(),
         },
     )?;
     let secs = report.elapsed.as_secs_f64();

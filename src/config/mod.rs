@@ -41,6 +41,24 @@ pub struct Config {
     pub push: Option<PushConfig>,
     /// The key is loaded by [`Config::signing_key`], once.
     pub signing: Option<SigningConfig>,
+    /// Where the Aadhaar vault's keys come from; loaded by [`Config::vault`].
+    pub vault: Option<VaultKeys>,
+}
+
+/// The vault's keys: a file (resolved against the config's folder) or the text of
+/// `DLREPO_VAULT_KEYS`.
+pub enum VaultKeys {
+    File(PathBuf),
+    Env(SecretString),
+}
+
+impl fmt::Debug for VaultKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VaultKeys::File(p) => write!(f, "VaultKeys::File({})", p.display()),
+            VaultKeys::Env(_) => write!(f, "VaultKeys::Env([redacted])"),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +136,8 @@ pub struct EnvOverrides {
     pub push_key: Option<String>,
     /// The password of `signing.pkcs12`.
     pub signing_password: Option<String>,
+    /// The Aadhaar vault's key lines, `;`-separated.
+    pub vault_keys: Option<String>,
 }
 
 impl EnvOverrides {
@@ -129,6 +149,7 @@ impl EnvOverrides {
             database_url: get("DLREPO_DATABASE_URL"),
             push_key: get("DLREPO_PUSH_KEY"),
             signing_password: get("DLREPO_SIGNING_PASSWORD"),
+            vault_keys: get("DLREPO_VAULT_KEYS"),
         }
     }
 }
@@ -210,6 +231,11 @@ impl Config {
                 pkcs12_password: env.signing_password.clone().map(SecretString::from),
                 allow_expired: s.allow_expired,
             }),
+            vault: match (&env.vault_keys, raw.vault) {
+                (Some(k), _) => Some(VaultKeys::Env(SecretString::from(k.clone()))),
+                (None, Some(v)) => Some(VaultKeys::File(base.join(v.key_file))),
+                (None, None) => None,
+            },
         })
     }
 
@@ -228,6 +254,17 @@ impl Config {
             allow_expired: s.allow_expired,
         })
         .map(Some)
+    }
+
+    /// Loads the Aadhaar vault's keys (None without `[vault]` or DLREPO_VAULT_KEYS).
+    pub fn vault(&self) -> Result<Option<crate::vault::Vault>, crate::vault::VaultError> {
+        match &self.vault {
+            None => Ok(None),
+            Some(VaultKeys::File(p)) => crate::vault::Vault::load(p).map(Some),
+            Some(VaultKeys::Env(k)) => {
+                crate::vault::Vault::parse(k.expose_secret(), "DLREPO_VAULT_KEYS").map(Some)
+            }
+        }
     }
 
     pub fn doctype(&self, code: &str) -> Option<&DocType> {

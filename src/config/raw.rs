@@ -22,6 +22,15 @@ pub struct RawConfig {
     pub push: Option<RawPush>,
     #[serde(default)]
     pub signing: Option<RawSigning>,
+    #[serde(default)]
+    pub vault: Option<RawVault>,
+}
+
+/// `[vault]`: where the keys of the Aadhaar vault are (DLREPO_VAULT_KEYS overrides).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawVault {
+    pub key_file: PathBuf,
 }
 
 /// The issuer's signing key: PEM key + PEM chain (signing certificate first), or a

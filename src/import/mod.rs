@@ -23,8 +23,9 @@ use crate::config::Config;
 use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
 use crate::store::{self, DbConn, StoreError};
+use crate::vault::Vault;
 use columns::Columns;
-use row::{validate_row, PdfCache, ValidRow};
+use row::{validate_row, Inputs, ValidRow};
 use writer::Writer;
 
 pub const DEFAULT_BATCH: usize = 50_000;
@@ -81,6 +82,8 @@ pub struct ImportOptions<'a> {
     pub correct: bool,
     /// Sign every document before it is stored (sign once, serve the same bytes).
     pub signer: Option<&'a SigningKey>,
+    /// Seals Aadhaar numbers; a file with an `aadhaar` column needs it.
+    pub vault: Option<&'a Vault>,
 }
 
 /// What the reading thread hands the writing one.
@@ -96,7 +99,7 @@ fn read_rows<R: std::io::Read>(
     mut reader: csv::Reader<R>,
     cols: &Columns,
     doctype: &DocType,
-    mut pdfs: PdfCache<'_>,
+    mut pdfs: Inputs<'_>,
     batch_size: usize,
     tx: mpsc::SyncSender<Chunk>,
 ) -> Result<(), ImportError> {
@@ -114,12 +117,7 @@ fn read_rows<R: std::io::Read>(
             Ok(true) => {
                 let line = record.position().map_or(line, |p| p.line());
                 match validate_row(&record, cols, doctype, &mut pdfs, now) {
-                    Ok((doc, minted, content)) => chunk.rows.push(ValidRow {
-                        line,
-                        doc,
-                        minted,
-                        content,
-                    }),
+                    Ok(row) => chunk.rows.push(ValidRow { line, ..row }),
                     Err(reason) => chunk.rejected.push(Rejection { line, reason }),
                 }
             }
@@ -221,6 +219,12 @@ pub fn run(
         path: opts.csv.to_owned(),
         reason,
     })?;
+    if cols.optional.contains_key("aadhaar") && opts.vault.is_none() {
+        return Err(ImportError::Header {
+            path: opts.csv.to_owned(),
+            reason: "it has an aadhaar column, and Aadhaar numbers are stored only encrypted: add [vault] key_file to the config (`dlrepo vault keygen` makes one)".into(),
+        });
+    }
 
     let mut out = match opts.out {
         Some(p) => {
@@ -249,7 +253,7 @@ pub fn run(
         ProgressBar::hidden()
     };
 
-    let pdfs = PdfCache {
+    let pdfs = Inputs {
         base: opts
             .csv
             .parent()
@@ -257,6 +261,7 @@ pub fn run(
             .unwrap_or_else(|| PathBuf::from(".")),
         by_path: HashMap::new(),
         signer: opts.signer,
+        vault: opts.vault,
     };
     let mut writer = Writer {
         signer: opts.signer,
@@ -264,6 +269,7 @@ pub fn run(
         doctype,
         stored_blobs: HashSet::new(),
         correct: opts.correct,
+        vault: opts.vault,
     };
     let mut report = ImportReport::default();
     let batch_size = opts.batch_size.max(1);

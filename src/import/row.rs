@@ -12,6 +12,7 @@ use crate::doctype::DocType;
 use crate::issuing::{self, Blob, Facts};
 use crate::store::documents::{self, status, NewDocument};
 use crate::uri;
+use crate::vault::Vault;
 
 /// Where the row's bytes come from.
 pub(super) enum Content {
@@ -29,6 +30,9 @@ pub(super) struct ValidRow {
     pub doc: NewDocument,
     /// No `doc_id` column: the writer mints one.
     pub minted: bool,
+    /// The Aadhaar number itself, sealed into the vault by the writer; the document
+    /// holds only its reference.
+    pub aadhaar: Option<String>,
     pub content: Content,
 }
 
@@ -51,15 +55,17 @@ pub(super) fn parse_date(s: &str, column: &str) -> Result<String, String> {
     Ok(format!("{y:04}-{m:02}-{d:02}"))
 }
 
-/// Reads, signs and names each distinct PDF once, however many rows name it.
-pub(super) struct PdfCache<'k> {
+/// What rows need besides the CSV: each distinct PDF read, signed and named once,
+/// however many rows name it; the vault that turns Aadhaar numbers into references.
+pub(super) struct Inputs<'k> {
+    pub vault: Option<&'k Vault>,
     pub base: PathBuf,
     /// The signed blob, and the SHA-256 of the file as read (signing differs per run).
     pub by_path: HashMap<String, (Blob, String)>,
     pub signer: Option<&'k SigningKey>,
 }
 
-impl PdfCache<'_> {
+impl Inputs<'_> {
     fn load(&mut self, rel: &str) -> Result<(Blob, String), String> {
         if let Some(hit) = self.by_path.get(rel) {
             return Ok(hit.clone());
@@ -80,9 +86,9 @@ pub(super) fn validate_row(
     rec: &csv::StringRecord,
     cols: &Columns,
     doctype: &DocType,
-    pdfs: &mut PdfCache<'_>,
+    pdfs: &mut Inputs<'_>,
     now: NaiveDateTime,
-) -> Result<(NewDocument, bool, Content), String> {
+) -> Result<ValidRow, String> {
     let mut values = Vec::with_capacity(cols.udfs.len());
     for (u, &i) in doctype.udfs.iter().zip(&cols.udfs) {
         values.push(
@@ -116,10 +122,16 @@ pub(super) fn validate_row(
     if matches!(&valid_to, Some(t) if *t < issued_on) {
         return Err("valid_to is before issued_on".into());
     }
-    let aadhaar = cols
+    let aadhaar_number = cols
         .get(rec, "aadhaar")
         .map(|a| aadhaar::normalize(a).map_err(|e| e.to_string()))
         .transpose()?;
+    // Checked at the header: a file with Aadhaar numbers is only read with a vault.
+    let aadhaar = match (&aadhaar_number, pdfs.vault) {
+        (Some(a), Some(v)) => Some(v.reference(a)),
+        (Some(_), None) => return Err("an Aadhaar number needs the vault ([vault])".into()),
+        (None, _) => None,
+    };
     let doc_id = cols.get(rec, "doc_id");
     if let Some(id) = doc_id {
         uri::validate_doc_id(id).map_err(|e| e.to_string())?;
@@ -235,5 +247,11 @@ pub(super) fn validate_row(
         xml_sha256: None,
         fingerprint: Some(fingerprint),
     };
-    Ok((doc, doc_id.is_none(), content))
+    Ok(ValidRow {
+        line: 0,
+        doc,
+        minted: doc_id.is_none(),
+        aadhaar: aadhaar_number,
+        content,
+    })
 }

@@ -16,6 +16,7 @@ use crate::push::outbox::{self, Action};
 use crate::store::documents::{self, DocRecord, NewDocument};
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
+use crate::vault::Vault;
 
 /// What one batch did.
 pub(super) struct BatchOutcome {
@@ -78,6 +79,7 @@ pub(super) struct Writer<'a> {
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     pub correct: bool,
     pub signer: Option<&'a SigningKey>,
+    pub vault: Option<&'a Vault>,
 }
 
 impl Writer<'_> {
@@ -109,6 +111,18 @@ impl Writer<'_> {
         batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
         let mut new_blobs = Vec::new();
         let outcome = conn.transaction(|conn| {
+            // Sealed in the same transaction as the documents that refer to them.
+            if let Some(vault) = self.vault {
+                let mut seen = HashSet::new();
+                let numbers: Vec<&str> = batch
+                    .iter()
+                    .filter_map(|r| r.aadhaar.as_deref())
+                    .filter(|n| seen.insert(*n))
+                    .collect();
+                vault
+                    .store_many(conn, &numbers, now)
+                    .map_err(StoreError::from)?;
+            }
             let mut queued = Vec::new();
             let mut done = Vec::with_capacity(batch.len());
             let mut rejected = Vec::new();

@@ -9,9 +9,10 @@ use rand::Rng;
 
 use super::client::CentralClient;
 use super::csv_file;
-use super::outbox::{self, file_status, PushFile};
+use super::outbox::{self, file_status, OutboxRow, PushFile};
 use crate::config::{PushConfig, PushMode};
 use crate::store::{DbConn, StoreError};
+use crate::vault::Vault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
@@ -86,16 +87,38 @@ fn backoff(cfg: &PushConfig, attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(capped / 2..=capped.max(1)))
 }
 
-pub struct PushOptions {
+pub struct PushOptions<'a> {
     pub retry_failed: bool,
     pub progress: bool,
+    /// Opens the Aadhaar numbers of the rows, only while a file is built.
+    pub vault: Option<&'a Vault>,
+}
+
+/// The rows of a file with their Aadhaar numbers opened from the vault: what goes
+/// into the push file, and nowhere else.
+fn opened(
+    conn: &mut DbConn,
+    vault: Option<&Vault>,
+    mut rows: Vec<OutboxRow>,
+) -> Result<Vec<OutboxRow>, PushError> {
+    for r in &mut rows {
+        if r.aadhaar.starts_with("vault:") {
+            let v = vault.ok_or(PushError::NotConfigured(
+                "[vault] (the outbox holds sealed Aadhaar numbers)",
+            ))?;
+            r.aadhaar = v
+                .reveal(conn, &r.aadhaar)
+                .map_err(|e| PushError::Store(e.into()))?;
+        }
+    }
+    Ok(rows)
 }
 
 /// Sends every sendable file. A file is marked pushed only after ResponseStatus 1.
 pub fn push(
     conn: &mut DbConn,
     cfg: &PushConfig,
-    opts: &PushOptions,
+    opts: &PushOptions<'_>,
 ) -> Result<PushReport, PushError> {
     let started = Instant::now();
     let endpoint = cfg
@@ -148,6 +171,7 @@ pub fn push(
             continue;
         }
         let rows = outbox::rows_of(conn, file.id)?;
+        let rows = opened(conn, opts.vault, rows)?;
         // Files built before a switch to `uri` mode may hold many rows: sent as CSV.
         let single = match (cfg.mode, &rows[..]) {
             (PushMode::Uri, [one]) => Some(csv_file::columns(one)),
@@ -214,7 +238,12 @@ pub fn push(
 
 /// `--export DIR`: the same files, written for manual upload; nothing counts as pushed
 /// until `--mark-uploaded`.
-pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<String>, PushError> {
+pub fn export(
+    conn: &mut DbConn,
+    cfg: &PushConfig,
+    dir: &Path,
+    vault: Option<&Vault>,
+) -> Result<Vec<String>, PushError> {
     crate::files::create_private_dir(dir).map_err(|source| PushError::Write {
         path: dir.display().to_string(),
         source,
@@ -223,7 +252,8 @@ pub fn export(conn: &mut DbConn, cfg: &PushConfig, dir: &Path) -> Result<Vec<Str
     let mut written = Vec::new();
     for file in outbox::files_with_status(conn, file_status::READY)? {
         let path = dir.join(&file.file_name);
-        let csv = csv_file::write(&outbox::rows_of(conn, file.id)?);
+        let rows = outbox::rows_of(conn, file.id)?;
+        let csv = csv_file::write(&opened(conn, vault, rows)?);
         // Write then rename, so a half-written file never sits under the real name.
         let tmp = dir.join(format!(".{}.tmp", file.file_name));
         crate::files::write_private(&tmp, &csv)
@@ -254,12 +284,14 @@ pub fn spawn_background(config: std::sync::Arc<crate::config::Config>, every: u6
         let result = crate::store::establish(&config.database.url)
             .map_err(anyhow::Error::from)
             .and_then(|mut conn| {
+                let vault = config.vault()?;
                 push(
                     &mut conn,
                     cfg,
                     &PushOptions {
                         retry_failed: false,
                         progress: false,
+                        vault: vault.as_ref(),
                     },
                 )
                 .map_err(anyhow::Error::from)

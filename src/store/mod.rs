@@ -40,6 +40,8 @@ pub enum StoreError {
     Query(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error("Aadhaar vault: {0}")]
+    Vault(String),
 }
 
 impl From<diesel::result::Error> for StoreError {

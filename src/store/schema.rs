@@ -71,3 +71,14 @@ diesel::table! {
 
 diesel::joinable!(push_outbox -> push_files (file_id));
 diesel::allow_tables_to_appear_in_same_query!(push_files, push_outbox);
+
+diesel::table! {
+    aadhaar_vault (id) {
+        id -> BigInt,
+        lookup_hash -> Text,
+        key_id -> Text,
+        sealed -> Binary,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}

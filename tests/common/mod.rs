@@ -34,6 +34,8 @@ connect_timeout_secs = 2
 org_id = "{ORG}"
 api_key = "{API_KEY}"
 ts_window_minutes = 30
+[vault]
+key_file = "vault.key"
 [[doctypes]]
 code = "MARKS"
 name = "Class X Mark Sheet"
@@ -168,6 +170,13 @@ impl Workspace {
             .as_ref()
             .map_or("dlrepo.sqlite3".to_string(), |d| d.url());
         std::fs::write(&config_path, config_text(&url)).expect("write config");
+        dlrepo::files::write_private(
+            &dir.path().join("vault.key"),
+            dlrepo::vault::Vault::new_key_file()
+                .expect("keys")
+                .as_bytes(),
+        )
+        .expect("vault keys");
         let config = Config::load(&config_path, &EnvOverrides::default()).expect("config");
         store::open_and_migrate(&config.database).expect("migrate");
         Workspace {
@@ -198,6 +207,7 @@ impl Workspace {
 
     pub fn import(&self, doctype: &str, csv: &Path) -> import::ImportReport {
         let key = self.config.signing_key().expect("signing key");
+        let vault = self.config.vault().expect("vault");
         let mut conn = store::establish(&self.config.database.url).expect("connect");
         import::run(
             &self.config,
@@ -210,6 +220,7 @@ impl Workspace {
                 progress: false,
                 correct: false,
                 signer: key.as_ref(),
+                vault: vault.as_ref(),
             },
         )
         .expect("import")

@@ -1,0 +1,1 @@
+DROP TABLE aadhaar_vault;

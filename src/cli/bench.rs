@@ -254,8 +254,8 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
 
 fn gen(dir: &Path, rows: u64, pdfs: u64, pdf_kb: usize, bind: &str) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    std::fs::write(
-        dir.join("dlrepo.toml"),
+    crate::files::write_private(
+        &dir.join("dlrepo.toml"),
         format!(
             r#"[issuer]
 id = "in.gov.bench.board"
@@ -274,7 +274,8 @@ expected_count = {expected}
 udfs = [ {{ name = "RollNo", pattern = "[0-9]{{8}}" }}, {{ name = "Year", pattern = "(19|20)[0-9]{{2}}" }} ]
 "#,
             expected = rows.max(1_000_000)
-        ),
+        )
+        .as_bytes(),
     )?;
     for n in 0..pdfs.max(1) {
         std::fs::write(dir.join(format!("doc{n}.pdf")), filler_pdf(pdf_kb, n)?)?;

@@ -45,6 +45,8 @@ pub struct Received {
     pub csv_sha256: String,
     /// `Action,Uri` of each row, when rows are kept.
     pub rows: Vec<String>,
+    /// The Aadhaar number of each row, when rows are kept: what the issuer really sent.
+    pub aadhaar: Vec<String>,
 }
 
 pub struct StandInConfig {
@@ -259,6 +261,11 @@ fn handle_uri(body: &[u8], shared: &Shared) -> String {
             row_count: count,
             csv_sha256: to_hex(&Sha256::digest(&csv)),
             rows,
+            aadhaar: if shared.config.keep_rows {
+                aadhaar_column(&csv)
+            } else {
+                Vec::new()
+            },
         });
     }
     answer(if accepted { "1" } else { "0" }, &message)
@@ -295,6 +302,11 @@ fn handle(body: &[u8], shared: &Shared) -> String {
             row_count: count,
             csv_sha256: to_hex(&Sha256::digest(&req.csv)),
             rows,
+            aadhaar: if shared.config.keep_rows {
+                aadhaar_column(&req.csv)
+            } else {
+                Vec::new()
+            },
         });
     }
     answer(if accepted { "1" } else { "0" }, &message)
@@ -313,8 +325,23 @@ fn record_fault(body: &[u8], shared: &Shared, message: &str) {
             row_count: count,
             csv_sha256: to_hex(&Sha256::digest(&req.csv)),
             rows,
+            aadhaar: if shared.config.keep_rows {
+                aadhaar_column(&req.csv)
+            } else {
+                Vec::new()
+            },
         });
     }
+}
+
+/// The first column of every row (tests compare it with what was imported).
+fn aadhaar_column(csv: &[u8]) -> Vec<String> {
+    csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_reader(csv)
+        .records()
+        .filter_map(|r| r.ok().and_then(|r| r.get(0).map(str::to_string)))
+        .collect()
 }
 
 fn check_date(v: &str) -> bool {

@@ -129,8 +129,9 @@ pub enum Command {
         /// Validity of the signing certificate in days (negative: already expired).
         #[arg(long, default_value_t = 365, allow_negative_numbers = true)]
         days: i64,
-        /// Also write signer.p12 protected by this password.
-        #[arg(long, env = "DLREPO_SIGNING_PASSWORD")]
+        /// Also write signer.p12 protected by this password (default:
+        /// DLREPO_SIGNING_PASSWORD, read with the other environment overrides).
+        #[arg(long)]
         p12_password: Option<String>,
     },
     /// Sign a PDF (PAdES B-B, incremental update) with the configured key, or the given one.
@@ -275,7 +276,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             algo,
             days,
             p12_password,
-        } => sign::keygen(&dir, algo, days, p12_password.as_deref()).map(ok),
+        } => {
+            let password = p12_password.or(EnvOverrides::from_env().signing_password);
+            sign::keygen(&dir, algo, days, password.as_deref()).map(ok)
+        }
         Command::Sign { input, output, key } => {
             sign::sign(&cli.config, &key, &input, &output).map(ok)
         }

@@ -52,11 +52,22 @@ async fn app_with(b: Backend, extra_config: &str) -> TestApp {
 }
 
 /// A current-API request, namespace and version as given.
+/// A current-API request, namespace and version as given, with a fresh txn.
 fn current_request(ns: &str, ver: &str, format: Option<&str>, details: &str) -> String {
+    current_request_txn(&fresh_txn("t-"), ns, ver, format, details)
+}
+
+fn current_request_txn(
+    txn: &str,
+    ns: &str,
+    ver: &str,
+    format: Option<&str>,
+    details: &str,
+) -> String {
     let ts = auth::now_ts();
     let format = format.map_or(String::new(), |f| format!(" format=\"{f}\""));
     format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><PullURIRequest {ns} ver="{ver}" ts="{ts}" txn="t-42" orgId="{ORG}" keyhash="{}"{format}><DocDetails>{details}</DocDetails></PullURIRequest>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?><PullURIRequest {ns} ver="{ver}" ts="{ts}" txn="{txn}" orgId="{ORG}" keyhash="{}"{format}><DocDetails>{details}</DocDetails></PullURIRequest>"#,
         signed(&ts)
     )
 }
@@ -111,12 +122,13 @@ async fn every_namespace_version_and_format_answers_from_the_same_data(b: Backen
     ] {
         for ver in ["1.0", "2.0", "3.0"] {
             for format in [None, Some("pdf"), Some("xml"), Some("both")] {
-                let body = current_request(ns, ver, format, ASHA);
+                let txn = fresh_txn("t-42-");
+                let body = current_request_txn(&txn, ns, ver, format, ASHA);
                 let r = app.post("/pulluri", body).await;
                 let what = format!("{ns} ver={ver} format={format:?}");
                 assert_eq!((r.http, r.status()), (200, "1"), "{what}");
                 let st = r.root.child("ResponseStatus").expect("status");
-                assert_eq!(st.attr("txn"), Some("t-42"));
+                assert_eq!(st.attr("txn"), Some(txn.as_str()));
                 let mut expected: Vec<&str> = vec![
                     "DocType",
                     "DigiLockerId",
@@ -269,8 +281,9 @@ fn xmlsec1() -> Option<String> {
 
 async fn the_hmac_header_in_both_encodings_and_a_changed_byte(b: Backend) {
     let app = app_with(b, "").await;
-    let body = current_request(r#"xmlns="http://tempuri.org/""#, "3.0", Some("pdf"), ASHA);
+    let fresh = || current_request(r#"xmlns="http://tempuri.org/""#, "3.0", Some("pdf"), ASHA);
     for enc in [HmacEncoding::Raw, HmacEncoding::Hex] {
+        let body = fresh();
         let h = auth::hmac_header(body.as_bytes(), API_KEY, enc);
         let r = post_with(&app, "/pulluri", &body, Some(&h)).await;
         assert_eq!(r.status(), "1", "{enc:?}");
@@ -279,6 +292,7 @@ async fn the_hmac_header_in_both_encodings_and_a_changed_byte(b: Backend) {
         let r = post_with(&app, "/pulluri", &changed, Some(&h)).await;
         assert_eq!((r.http, r.status()), (200, "0"), "{enc:?}");
     }
+    let body = fresh();
     let r = post_with(&app, "/pulluri", &body, Some("not base64 at all")).await;
     assert_eq!(r.status(), "0");
     let r = post_with(&app, "/pulluri", &body, None).await;
@@ -455,7 +469,7 @@ async fn default_format_and_pull_doc_in_the_current_form(b: Backend) {
     let ts = auth::now_ts();
     let doc = build::pull_doc_request_current(
         &ts,
-        "d-1",
+        &fresh_txn("d-1-"),
         ORG,
         &signed(&ts),
         "xml",
@@ -469,7 +483,7 @@ async fn default_format_and_pull_doc_in_the_current_form(b: Backend) {
     let ts = auth::now_ts();
     let wrong = build::pull_doc_request_current(
         &ts,
-        "d-2",
+        &fresh_txn("d-2-"),
         ORG,
         &signed(&ts),
         "pdf",

@@ -14,6 +14,7 @@ backend_tests!(
     malformed_requests_get_status_0_and_a_4xx,
     healthz_reports_the_database,
     udf_values_are_trimmed_and_empty_ones_refused_as_on_import,
+    a_replayed_request_is_refused,
 );
 use dlrepo::auth;
 use dlrepo::wire::pull::build;
@@ -283,4 +284,40 @@ async fn udf_values_are_trimmed_and_empty_ones_refused_as_on_import(b: Backend) 
         .pull_uri(&[("RollNo", "2222222"), ("Year", "2022")])
         .await;
     assert_eq!(found.status(), "1");
+}
+
+/// A captured request sent again within its ts window gets Status 0; the memory is in
+/// the database, so it holds across restarts and for every server on it.
+async fn a_replayed_request_is_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    let body = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
+    assert_eq!(app.post("/pulluri", body.clone()).await.status(), "1");
+    let again = app.post("/pulluri", body).await;
+    assert_eq!((again.http, again.status()), (200, "0"), "replayed");
+    assert_eq!(again.detail("URI"), None);
+    let uri = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await
+        .detail("URI")
+        .expect("a fresh txn is answered")
+        .to_string();
+    // Pull Doc without a txn (the seed's samples leave it empty): the keyhash, unique
+    // per ts, stands for the request.
+    let ts = auth::now_ts();
+    let no_txn = build::pull_doc_request(&ts, "", ORG, &signed(&ts), &uri);
+    assert_eq!(app.post("/pulldoc", no_txn.clone()).await.status(), "1");
+    assert_eq!(app.post("/pulldoc", no_txn).await.status(), "0");
+
+    // A department that turns the check off (e.g. a test harness replaying requests).
+    let mut ws = app.ws;
+    ws.edit_config(|c| {
+        c.replace(
+            "ts_window_minutes = 30\n",
+            "ts_window_minutes = 30\nrefuse_replays = false\n",
+        )
+    });
+    let open = spawn_on(ws).await;
+    let body = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
+    assert_eq!(open.post("/pulluri", body.clone()).await.status(), "1");
+    assert_eq!(open.post("/pulluri", body).await.status(), "1");
 }

@@ -267,6 +267,8 @@ pool_size = 8
 [digilocker]
 org_id = "BENCH"
 api_key = "{BENCH_KEY}"
+# wrk sends the same pre-signed requests again and again.
+refuse_replays = false
 [[doctypes]]
 code = "MARKS"
 name = "Mark Sheet"

@@ -94,7 +94,7 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         dir.join("certs/ca.crt").display()
     );
     println!(
-        "\nPull the mark sheet of RollNo 2024100 (valid for {} minutes; `dlrepo -c {} curl pull-uri RollNo=2024100 Year=2024` makes a fresh one):\n\n{pull_uri}\n\nPull the same document by its URI {uri}:\n\n{pull_doc}\n",
+        "\nPull the mark sheet of RollNo 2024100 (answered once, within {} minutes: a replayed request is refused; `dlrepo -c {} curl pull-uri RollNo=2024100 Year=2024` makes a fresh one):\n\n{pull_uri}\n\nPull the same document by its URI {uri}:\n\n{pull_doc}\n",
         config.digilocker.ts_window_minutes,
         config_path.display()
     );

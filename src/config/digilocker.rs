@@ -18,6 +18,8 @@ pub struct DigiLockerConfig {
     pub default_format: ResponseFormat,
     pub require_hmac: bool,
     pub hmac_encodings: Vec<HmacEncoding>,
+    /// Remember answered (orgId, txn) in the database and refuse them again.
+    pub refuse_replays: bool,
     /// Where the API key was read from, if a file (its mode is checked).
     pub api_key_file: Option<std::path::PathBuf>,
 }
@@ -137,6 +139,7 @@ pub(super) fn validate(
         default_format,
         require_hmac: raw.require_hmac,
         hmac_encodings,
+        refuse_replays: raw.refuse_replays,
         api_key_file: raw.api_key_file.as_ref().map(|f| base.join(f)),
     }
 }

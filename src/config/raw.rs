@@ -182,6 +182,13 @@ pub struct RawDigiLocker {
     /// words) and `hex` (base64 of its lowercase hex, what working issuers check).
     #[serde(default = "default_hmac_encodings")]
     pub hmac_encodings: Vec<String>,
+    /// Refuse a request whose (orgId, txn) was already answered within the ts window.
+    #[serde(default = "default_true")]
+    pub refuse_replays: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_hmac_encodings() -> Vec<String> {

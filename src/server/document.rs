@@ -11,10 +11,10 @@ use crate::docs::certificate::dd_mm_yyyy;
 use crate::doctype::DocType;
 use crate::issuing::{self, Facts, IssueError};
 use crate::resident;
-use crate::store::documents;
 use crate::store::DbConn;
+use crate::store::{documents, replay};
 use crate::uri::DocUri;
-use crate::wire::{resident_field, Person, ResponseFormat};
+use crate::wire::{resident_field, Person, RequestHeader, ResponseFormat};
 
 /// What DigiLocker sent about the resident (current API), for matching.
 #[derive(Debug, Clone, Default)]
@@ -87,6 +87,76 @@ pub(super) fn check_hmac(
         dl.require_hmac,
     )?;
     Ok(())
+}
+
+/// What identifies a request for the replay memory, and until when it must be kept.
+#[derive(Debug, Clone)]
+pub(super) struct RequestId {
+    org_id: String,
+    txn: String,
+    expires_at: chrono::NaiveDateTime,
+}
+
+impl RequestId {
+    /// For an authenticated request (its ts was checked): kept until its window ends.
+    pub fn of(state: &AppState, h: &RequestHeader) -> RequestId {
+        let window = chrono::Duration::minutes(state.config.digilocker.ts_window_minutes);
+        let expires_at = auth::parse_ts(&h.ts)
+            .map(|t| t.naive_utc())
+            .unwrap_or_else(|_| Utc::now().naive_utc())
+            + window;
+        // Without a txn, the keyhash (unique per ts) stands for the request.
+        let txn = if h.txn.trim().is_empty() {
+            format!("keyhash:{}", h.keyhash)
+        } else {
+            h.txn.clone()
+        };
+        RequestId {
+            org_id: h.org_id.clone(),
+            txn,
+            expires_at,
+        }
+    }
+}
+
+/// Refuses a request already answered (any server on this database); now and then
+/// forgets the ones whose window has ended. Runs on a blocking thread.
+fn check_replay(state: &AppState, id: &RequestId) -> Result<(), PullError> {
+    if !state.config.digilocker.refuse_replays {
+        return Ok(());
+    }
+    let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
+    if !replay::first_time(&mut conn, &id.org_id, &id.txn, id.expires_at)? {
+        return Err(PullError::Replay);
+    }
+    use std::sync::atomic::Ordering;
+    if state
+        .requests
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(1000)
+    {
+        replay::prune(&mut conn, Utc::now().naive_utc())?;
+    }
+    Ok(())
+}
+
+/// Runs `answer` as a request that may be answered once: refused when replayed, and
+/// forgotten again when it fails on our side (5xx), so that a retry gets through.
+pub(super) fn once<T>(
+    state: &AppState,
+    id: &RequestId,
+    answer: impl FnOnce() -> Result<T, PullError>,
+) -> Result<T, PullError> {
+    check_replay(state, id)?;
+    let result = answer();
+    if let Err(e) = &result {
+        if state.config.digilocker.refuse_replays && e.http_status().is_server_error() {
+            if let Ok(mut conn) = state.pool.get() {
+                let _ = replay::forget(&mut conn, &id.org_id, &id.txn);
+            }
+        }
+    }
+    result
 }
 
 /// The format asked for: the request's, else the configured default.

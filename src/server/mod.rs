@@ -29,6 +29,8 @@ pub struct AppState {
     /// Signs department-table documents on their first pull (imported ones are signed
     /// at import). Loaded once.
     pub signer: Option<crate::docs::keys::SigningKey>,
+    /// Requests answered, to prune the replay memory now and then.
+    pub requests: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             pool,
             departments,
             signer,
+            requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }

@@ -3,7 +3,9 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::document::{check_hmac, check_resident, format_of, is_current, serve, Resident, Served};
+use super::document::{
+    check_hmac, check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
+};
 use super::respond::{receive, respond, Endpoint, PullError};
 use super::{authenticate, department, hmac_header, AppState};
 use crate::config::Config;
@@ -186,12 +188,15 @@ async fn answer(
     let resident = Resident::from_request(&request.resident);
     let code = doctype.code.clone();
     let st = state.clone().into_inner();
+    let id = RequestId::of(state, &request.header);
     let mut served = web::block(move || {
-        if st.departments.contains_key(&code) {
-            department::pull_uri(&st, &code, &values, &resident, format)
-        } else {
-            imported(&st, &code, &values, &resident, format)
-        }
+        once(&st, &id, || {
+            if st.departments.contains_key(&code) {
+                department::pull_uri(&st, &code, &values, &resident, format)
+            } else {
+                imported(&st, &code, &values, &resident, format)
+            }
+        })
     })
     .await
     .map_err(|_| PullError::Cancelled)??;

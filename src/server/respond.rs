@@ -52,6 +52,8 @@ pub enum PullError {
     Hmac(#[from] HmacError),
     #[error("resident check failed: {0}")]
     Resident(Mismatch),
+    #[error("replayed request: orgId and txn were already answered within the ts window")]
+    Replay,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the database worker was cancelled")]

@@ -7,6 +7,7 @@
 pub mod department;
 pub mod documents;
 pub mod linked;
+pub mod replay;
 pub mod schema;
 
 use std::time::Duration;

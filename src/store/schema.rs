@@ -82,3 +82,11 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    seen_requests (org_id, txn) {
+        org_id -> Text,
+        txn -> Text,
+        expires_at -> Timestamp,
+    }
+}

@@ -283,14 +283,21 @@ pub fn signed(ts: &str) -> String {
     auth::keyhash(API_KEY, ts)
 }
 
+/// A txn not used before in this test run: the server refuses a replayed one.
+pub fn fresh_txn(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
 pub fn pull_uri_body(udfs: &[(&str, &str)]) -> String {
     let ts = auth::now_ts();
-    build::pull_uri_request(&ts, "txn-1", ORG, &signed(&ts), udfs)
+    build::pull_uri_request(&ts, &fresh_txn("txn-1-"), ORG, &signed(&ts), udfs)
 }
 
 pub fn pull_doc_body(uri: &str) -> String {
     let ts = auth::now_ts();
-    build::pull_doc_request(&ts, "txn-2", ORG, &signed(&ts), uri)
+    build::pull_doc_request(&ts, &fresh_txn("txn-2-"), ORG, &signed(&ts), uri)
 }
 
 pub struct Reply {

@@ -1,0 +1,65 @@
+//! Replay memory: which (orgId, txn) were already answered, until their ts window ends.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::seen_requests;
+use super::{DbConn, StoreError};
+
+/// Records a request; false when the same (org_id, txn) was recorded before and has not
+/// expired: a replay. The primary key decides, so two servers cannot both accept it.
+pub fn first_time(
+    conn: &mut DbConn,
+    org_id: &str,
+    txn: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    let row = (
+        seen_requests::org_id.eq(org_id),
+        seen_requests::txn.eq(txn),
+        seen_requests::expires_at.eq(expires_at),
+    );
+    let inserted = match conn {
+        DbConn::Sqlite(c) => diesel::insert_into(seen_requests::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Postgres(c) => diesel::insert_into(seen_requests::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    if inserted == 1 {
+        return Ok(true);
+    }
+    // A row whose window has ended but that is not pruned yet does not count.
+    let revived = diesel::update(
+        seen_requests::table
+            .filter(seen_requests::org_id.eq(org_id))
+            .filter(seen_requests::txn.eq(txn))
+            .filter(seen_requests::expires_at.lt(chrono::Utc::now().naive_utc())),
+    )
+    .set(seen_requests::expires_at.eq(expires_at))
+    .execute(conn)?;
+    Ok(revived == 1)
+}
+
+/// Forgets one request: it was not answered after all (the database or a document
+/// failed), so DigiLocker's retry with the same txn must get through.
+pub fn forget(conn: &mut DbConn, org_id: &str, txn: &str) -> Result<(), StoreError> {
+    diesel::delete(
+        seen_requests::table
+            .filter(seen_requests::org_id.eq(org_id))
+            .filter(seen_requests::txn.eq(txn)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets requests whose window has ended; returns how many.
+pub fn prune(conn: &mut DbConn, now: NaiveDateTime) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(seen_requests::table.filter(seen_requests::expires_at.lt(now)))
+            .execute(conn)?,
+    )
+}

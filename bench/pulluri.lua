@@ -1,13 +1,19 @@
 -- wrk script: POST pre-signed PullURIRequest bodies (one per line of $WRK_REQUESTS),
 -- drawn at random, and count answers that are not HTTP 200 with Status="1".
+-- WRK_FRESH_TXN=1 gives every request its own txn (the keyhash does not cover it), as
+-- DigiLocker does, so that a server that refuses replays answers each one.
 local path = os.getenv("WRK_PATH") or "/pulluri"
 local file = os.getenv("WRK_REQUESTS")
 local bodies = {}
 local threads = {}
 local headers = { ["Content-Type"] = "application/xml" }
 
+local fresh = os.getenv("WRK_FRESH_TXN") == "1"
+local sent = 0
+
 function setup(thread)
   table.insert(threads, thread)
+  thread:set("tid", #threads)
 end
 
 function init(args)
@@ -19,7 +25,12 @@ function init(args)
 end
 
 function request()
-  return wrk.format("POST", path, headers, bodies[math.random(#bodies)])
+  local body = bodies[math.random(#bodies)]
+  if fresh then
+    sent = sent + 1
+    body = string.gsub(body, 'txn="[^"]*"', 'txn="' .. tid .. "-" .. os.time() .. "-" .. sent .. '"', 1)
+  end
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, hdrs, body)

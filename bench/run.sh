@@ -41,6 +41,15 @@ WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri wrk -t2 -c"$CONNECTIONS" -d"$
     -s bench/pulluri.lua http://127.0.0.1:8088
 kill $SERVER; wait $SERVER 2>/dev/null || true
 
+echo "## Pull URI, SQLite, replays refused (every request its own txn: one INSERT each)"
+sed 's/^refuse_replays = false/refuse_replays = true/' "$CFG" > "$DIR/replay.toml"
+$BIN -c "$DIR/replay.toml" serve & SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+wait_up http://127.0.0.1:8088/healthz
+WRK_FRESH_TXN=1 WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
+    -s bench/pulluri.lua http://127.0.0.1:8088
+kill $SERVER; wait $SERVER 2>/dev/null || true
+
 echo "## ceiling: bare actix-web hello, same bodies posted"
 $BIN bench hello --bind 127.0.0.1:8089 & SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

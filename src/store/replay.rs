@@ -14,6 +14,27 @@ pub fn first_time(
     txn: &str,
     expires_at: NaiveDateTime,
 ) -> Result<bool, StoreError> {
+    // The memory of a request is not worth an fsync (synchronous=FULL is for documents
+    // and the outbox): in WAL mode NORMAL still keeps the database consistent, and at
+    // worst a power cut forgets the last few requests, whose windows are short.
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA synchronous = NORMAL")?;
+    }
+    let result = record(conn, org_id, txn, expires_at);
+    if let DbConn::Sqlite(c) = conn {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute("PRAGMA synchronous = FULL")?;
+    }
+    result
+}
+
+fn record(
+    conn: &mut DbConn,
+    org_id: &str,
+    txn: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, StoreError> {
     let row = (
         seen_requests::org_id.eq(org_id),
         seen_requests::txn.eq(txn),

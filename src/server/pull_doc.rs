@@ -3,10 +3,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::{
-    check_hmac, check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
+    check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
 };
-use super::respond::{receive, respond, Endpoint, PullError};
-use super::{authenticate, department, hmac_header, AppState};
+use super::respond::{self, Endpoint, PullError};
+use super::{authenticate, department, AppState};
 use crate::issuing::Facts;
 use crate::store::documents::{self, status};
 use crate::store::StoreError;
@@ -59,16 +59,10 @@ pub async fn pull_doc(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let limit = state.config.server.max_body_bytes;
-    let (request, body) = match receive::<PullDocRequest>(&req, payload, limit).await {
-        Ok(r) => r,
-        Err(refused) => return refused,
-    };
-    let outcome = match check_hmac(&state, hmac_header(&req), &body) {
-        Ok(()) => answer(&state, &request).await,
-        Err(e) => Err(e),
-    };
-    respond(&request, outcome)
+    respond::handle(&state, &req, payload, async |r: &PullDocRequest| {
+        answer(&state, r).await
+    })
+    .await
 }
 
 async fn answer(

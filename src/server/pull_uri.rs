@@ -4,10 +4,10 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::{
-    check_hmac, check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
+    check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
 };
-use super::respond::{receive, respond, Endpoint, PullError};
-use super::{authenticate, department, hmac_header, AppState};
+use super::respond::{self, Endpoint, PullError};
+use super::{authenticate, department, AppState};
 use crate::config::Config;
 use crate::doctype::DocType;
 use crate::issuing::Facts;
@@ -120,17 +120,10 @@ async fn handle(
     payload: web::Payload,
     path_doctype: Option<String>,
 ) -> HttpResponse {
-    let limit = state.config.server.max_body_bytes;
-    let (request, body) = match receive::<PullUriRequest>(&req, payload, limit).await {
-        Ok(r) => r,
-        Err(refused) => return refused,
-    };
-    let hmac = hmac_header(&req);
-    let outcome = match check_hmac(&state, hmac, &body) {
-        Ok(()) => answer(&state, &request, path_doctype).await,
-        Err(e) => Err(e),
-    };
-    respond(&request, outcome)
+    respond::handle(&state, &req, payload, async |r: &PullUriRequest| {
+        answer(&state, r, path_doctype).await
+    })
+    .await
 }
 
 /// Which configured doc type a Pull URI request is for: the path, then `DocType`, then

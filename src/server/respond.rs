@@ -13,6 +13,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use super::document::check_hmac;
+use super::{hmac_header, AppState};
 use crate::auth::{AuthError, HmacError};
 use crate::doctype::UdfError;
 use crate::error::chain;
@@ -124,8 +126,28 @@ async fn read_body(
     Ok(body)
 }
 
+/// The skeleton of every endpoint: read and parse the body, check the HMAC header over
+/// its exact bytes, let `answer` find the document, and respond.
+pub(super) async fn handle<E: Endpoint>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    payload: web::Payload,
+    answer: impl AsyncFnOnce(&E) -> Result<E::Answer, PullError>,
+) -> HttpResponse {
+    let limit = state.config.server.max_body_bytes;
+    let (request, body) = match receive::<E>(req, payload, limit).await {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
+    let outcome = match check_hmac(state, hmac_header(req), &body) {
+        Ok(()) => answer(&request).await,
+        Err(e) => Err(e),
+    };
+    respond(&request, outcome)
+}
+
 /// A parsed request with the exact bytes it came in, or the response that refuses it.
-pub(super) async fn receive<E: Endpoint>(
+async fn receive<E: Endpoint>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
@@ -144,10 +166,7 @@ pub(super) async fn receive<E: Endpoint>(
 }
 
 /// The one place an endpoint's outcome becomes an HTTP response.
-pub(super) fn respond<E: Endpoint>(
-    request: &E,
-    outcome: Result<E::Answer, PullError>,
-) -> HttpResponse {
+fn respond<E: Endpoint>(request: &E, outcome: Result<E::Answer, PullError>) -> HttpResponse {
     let txn = &request.header().txn;
     match outcome {
         Ok(answer) => {

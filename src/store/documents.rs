@@ -267,6 +267,52 @@ pub fn insert_many_if_free(
 /// (32766).
 pub const FULL_CHUNK: usize = 500;
 
+/// What overwriting a document writes: everything it says, never its identity or its
+/// creation time. The certificate XML is made afresh from the new data.
+#[derive(AsChangeset)]
+#[diesel(table_name = documents, treat_none_as_null = true)]
+struct Overwrite<'a> {
+    status: &'a str,
+    udf_key: Option<&'a str>,
+    doc_name: Option<&'a str>,
+    holder_name: Option<&'a str>,
+    aadhaar: Option<&'a str>,
+    issued_on: Option<&'a str>,
+    valid_from: Option<&'a str>,
+    valid_to: Option<&'a str>,
+    blob_sha256: Option<&'a str>,
+    updated_at: NaiveDateTime,
+    holder_dob: Option<&'a str>,
+    holder_gender: Option<&'a str>,
+    holder_phone: Option<&'a str>,
+    data: Option<&'a str>,
+    xml_sha256: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+}
+
+impl<'a> From<&'a NewDocument> for Overwrite<'a> {
+    fn from(d: &'a NewDocument) -> Self {
+        Overwrite {
+            status: &d.status,
+            udf_key: d.udf_key.as_deref(),
+            doc_name: d.doc_name.as_deref(),
+            holder_name: d.holder_name.as_deref(),
+            aadhaar: d.aadhaar.as_deref(),
+            issued_on: d.issued_on.as_deref(),
+            valid_from: d.valid_from.as_deref(),
+            valid_to: d.valid_to.as_deref(),
+            blob_sha256: d.blob_sha256.as_deref(),
+            updated_at: d.updated_at,
+            holder_dob: d.holder_dob.as_deref(),
+            holder_gender: d.holder_gender.as_deref(),
+            holder_phone: d.holder_phone.as_deref(),
+            data: d.data.as_deref(),
+            xml_sha256: None,
+            fingerprint: d.fingerprint.as_deref(),
+        }
+    }
+}
+
 /// Writes `doc`'s data over the row of its DocId if that row is in status `from`.
 fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, StoreError> {
     let n = diesel::update(
@@ -275,25 +321,7 @@ fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, S
             .filter(documents::doc_id.eq(&doc.doc_id))
             .filter(documents::status.eq(from)),
     )
-    .set((
-        documents::status.eq(&doc.status),
-        documents::udf_key.eq(&doc.udf_key),
-        documents::doc_name.eq(&doc.doc_name),
-        documents::holder_name.eq(&doc.holder_name),
-        documents::aadhaar.eq(&doc.aadhaar),
-        documents::issued_on.eq(&doc.issued_on),
-        documents::valid_from.eq(&doc.valid_from),
-        documents::valid_to.eq(&doc.valid_to),
-        documents::blob_sha256.eq(&doc.blob_sha256),
-        documents::updated_at.eq(doc.updated_at),
-        documents::holder_dob.eq(&doc.holder_dob),
-        documents::holder_gender.eq(&doc.holder_gender),
-        documents::holder_phone.eq(&doc.holder_phone),
-        documents::data.eq(&doc.data),
-        // A correction is a new document: its certificate XML is made afresh.
-        documents::xml_sha256.eq(&doc.xml_sha256),
-        documents::fingerprint.eq(&doc.fingerprint),
-    ))
+    .set(Overwrite::from(doc))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -357,42 +385,23 @@ pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, Store
     Ok(out)
 }
 
-/// A correction of the live document with these search-field values (same DocId).
+/// A correction of the live document with these search-field values (same DocId);
+/// its DocId, or None when there was none.
 pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<String>, StoreError> {
-    let n = diesel::update(
+    let live = || {
         documents::table
             .filter(documents::doctype.eq(&doc.doctype))
             .filter(documents::udf_key.eq(&doc.udf_key))
-            .filter(documents::status.eq_any([status::ISSUED, status::PENDING])),
-    )
-    .set((
-        documents::status.eq(&doc.status),
-        documents::doc_name.eq(&doc.doc_name),
-        documents::holder_name.eq(&doc.holder_name),
-        documents::aadhaar.eq(&doc.aadhaar),
-        documents::issued_on.eq(&doc.issued_on),
-        documents::valid_from.eq(&doc.valid_from),
-        documents::valid_to.eq(&doc.valid_to),
-        documents::blob_sha256.eq(&doc.blob_sha256),
-        documents::updated_at.eq(doc.updated_at),
-        documents::holder_dob.eq(&doc.holder_dob),
-        documents::holder_gender.eq(&doc.holder_gender),
-        documents::holder_phone.eq(&doc.holder_phone),
-        documents::data.eq(&doc.data),
-        documents::xml_sha256.eq(None::<String>),
-        documents::fingerprint.eq(&doc.fingerprint),
-    ))
-    .execute(conn)?;
-    if n == 0 {
+            .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+    };
+    if diesel::update(live())
+        .set(Overwrite::from(doc))
+        .execute(conn)?
+        == 0
+    {
         return Ok(None);
     }
-    Ok(documents::table
-        .filter(documents::doctype.eq(&doc.doctype))
-        .filter(documents::udf_key.eq(&doc.udf_key))
-        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
-        .select(documents::doc_id)
-        .first(conn)
-        .optional()?)
+    Ok(live().select(documents::doc_id).first(conn).optional()?)
 }
 
 /// A correction: replaces an issued document's data and bytes under the same DocId.

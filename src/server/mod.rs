@@ -94,10 +94,11 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("ok: database answers\n"),
         Ok(Err(e)) => {
+            // The host, port and error text are for the log, not an anonymous caller.
             tracing::warn!(error = %crate::error::chain(&e), "healthz: database check failed");
             HttpResponse::ServiceUnavailable()
                 .content_type("text/plain")
-                .body(format!("unavailable: {e}\n"))
+                .body("unavailable: the database does not answer\n")
         }
         Err(_) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

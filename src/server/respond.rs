@@ -17,7 +17,7 @@ use super::document::check_hmac;
 use super::{hmac_header, AppState};
 use crate::auth::{AuthError, HmacError};
 use crate::doctype::UdfError;
-use crate::error::chain;
+use crate::error::{chain, loggable};
 use crate::issuing::IssueError;
 use crate::resident::Mismatch;
 use crate::store::StoreError;
@@ -170,6 +170,7 @@ fn respond<E: Endpoint>(request: &E, outcome: Result<E::Answer, PullError>) -> H
     let txn = &request.header().txn;
     match outcome {
         Ok(answer) => {
+            let txn = loggable(txn);
             tracing::info!(endpoint = E::NAME, %txn, served = %request.served(&answer), "answered");
             xml_response(StatusCode::OK, request.success(&answer))
         }
@@ -186,10 +187,13 @@ fn xml_response(code: StatusCode, body: String) -> HttpResponse {
         .body(body)
 }
 
+/// Every value a caller chose is passed through `loggable` first.
 fn log_failure(endpoint: &str, txn: &str, e: &PullError) {
+    let txn = loggable(txn);
+    let reason = loggable(&chain(e));
     if e.is_operator_error() {
-        tracing::error!(endpoint, txn, reason = %chain(e), "request failed");
+        tracing::error!(endpoint, %txn, %reason, "request failed");
     } else {
-        tracing::warn!(endpoint, txn, reason = %chain(e), "request answered Status 0");
+        tracing::warn!(endpoint, %txn, %reason, "request answered Status 0");
     }
 }

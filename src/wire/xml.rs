@@ -11,6 +11,8 @@ use quick_xml::Reader;
 
 const MAX_DEPTH: usize = 8;
 const MAX_ELEMENTS: usize = 512;
+/// A request's root carries 7 attributes; the duplicate check is quadratic in this.
+const MAX_ATTRIBUTES: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum XmlError {
@@ -30,6 +32,8 @@ pub enum XmlError {
     TooDeep,
     #[error("more than {MAX_ELEMENTS} elements")]
     TooMany,
+    #[error("an element with more than {MAX_ATTRIBUTES} attributes")]
+    TooManyAttributes,
 }
 
 /// One element: local name, attributes (local names, namespace declarations dropped),
@@ -140,7 +144,11 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
 fn element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
-    for a in e.attributes() {
+    for (n, a) in e.attributes().enumerate() {
+        // Refused before the (quadratic) duplicate check gets expensive.
+        if n >= MAX_ATTRIBUTES {
+            return Err(XmlError::TooManyAttributes);
+        }
         let a = a.map_err(|e| XmlError::Malformed(e.to_string()))?;
         if a.key.as_namespace_binding().is_some() {
             continue;
@@ -168,6 +176,13 @@ pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_attributes_are_refused_cheaply() {
+        let attrs: String = (0..7_500).map(|i| format!(" a{i}=\"\"")).collect();
+        let body = format!("<PullURIRequest{attrs}/>");
+        assert_eq!(parse(body.as_bytes()), Err(XmlError::TooManyAttributes));
+    }
 
     #[test]
     fn reads_local_names_in_any_namespace() {

@@ -206,3 +206,23 @@ fn demo_sets_up_a_working_folder_and_prints_a_signed_request() {
     assert!(again.status.success());
     assert!(!String::from_utf8_lossy(&again.stdout).contains("imported"));
 }
+
+/// `--help` never shows a secret taken from the environment.
+#[test]
+fn help_never_prints_a_secret() {
+    for args in [
+        vec!["central-standin", "--help"],
+        vec!["keygen", "--help"],
+        vec!["--help"],
+    ] {
+        let out = dlrepo()
+            .args(&args)
+            .env("DLREPO_PUSH_KEY", "secret-push-key-value")
+            .env("DLREPO_SIGNING_PASSWORD", "secret-p12-password")
+            .env("DLREPO_API_KEY", "secret-api-key-value")
+            .output()
+            .expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("secret-"), "{args:?}: {text}");
+    }
+}

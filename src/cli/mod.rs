@@ -97,7 +97,7 @@ pub enum Command {
         bind: String,
         #[arg(long)]
         org_id: String,
-        #[arg(long, env = "DLREPO_PUSH_KEY")]
+        #[arg(long, env = "DLREPO_PUSH_KEY", hide_env_values = true)]
         key: String,
     },
     /// Reserve N fresh, unused DocIds and print their URIs.

@@ -508,17 +508,31 @@ pub fn reserve(
     count: usize,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, StoreError> {
-    conn.transaction(|conn| {
-        let mut ids = Vec::with_capacity(count);
-        let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);
-        for _ in 0..count {
-            match insert_minted(conn, &mut doc, space)? {
-                Ok(id) => ids.push(id),
-                Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+    // Two minters that draw each other's DocIds wait on each other's uncommitted rows;
+    // PostgreSQL breaks that by aborting one ("deadlock detected"): it tries again.
+    let mut attempt = 0u64;
+    loop {
+        let result = conn.transaction(|conn| {
+            let mut ids = Vec::with_capacity(count);
+            let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);
+            for _ in 0..count {
+                match insert_minted(conn, &mut doc, space)? {
+                    Ok(id) => ids.push(id),
+                    Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+                }
             }
+            Ok(ids)
+        });
+        match result {
+            Err(e) if attempt < 10 && super::is_retryable(&e) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(
+                    rand::random::<u64>() % (50 * attempt) + 10,
+                ));
+            }
+            other => return other,
         }
-        Ok(ids)
-    })
+    }
 }
 
 pub fn count_by_status(conn: &mut DbConn, doctype: &str, st: &str) -> Result<i64, StoreError> {

@@ -222,6 +222,20 @@ pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A transaction the database aborted to resolve a conflict with another one
+/// (PostgreSQL's deadlock or serialization failure, SQLite's busy): worth running again.
+pub fn is_retryable(e: &StoreError) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        StoreError::Query(Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _)) => true,
+        StoreError::Query(q) => {
+            let m = q.to_string();
+            m.contains("deadlock detected") || is_busy(e)
+        }
+        _ => false,
+    }
+}
+
 /// SQLite's "another connection is writing": worth trying the transaction again.
 pub fn is_busy(e: &StoreError) -> bool {
     match e {

@@ -485,21 +485,6 @@ pub const MINT_ATTEMPTS: usize = 16;
 #[error("no free DocId after {MINT_ATTEMPTS} attempts: the DocId space of {0} is nearly full; raise expected_count")]
 pub struct SpaceExhausted(pub String);
 
-/// Inserts `doc` under a freshly minted DocId, retrying on a clash; returns the DocId.
-pub fn insert_minted(
-    conn: &mut DbConn,
-    doc: &mut NewDocument,
-    space: &DocIdSpace,
-) -> Result<Result<String, SpaceExhausted>, StoreError> {
-    for _ in 0..MINT_ATTEMPTS {
-        doc.doc_id = space.mint();
-        if insert_if_free(conn, doc)? {
-            return Ok(Ok(doc.doc_id.clone()));
-        }
-    }
-    Ok(Err(SpaceExhausted(doc.doctype.clone())))
-}
-
 /// `dlrepo mint`: reserves `count` fresh DocIds in one transaction.
 pub fn reserve(
     conn: &mut DbConn,
@@ -508,26 +493,39 @@ pub fn reserve(
     count: usize,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, StoreError> {
-    // Two minters that draw each other's DocIds wait on each other's uncommitted rows;
-    // PostgreSQL breaks that by aborting one ("deadlock detected"): it tries again.
+    // Two minters that draw each other's DocIds wait on each other's uncommitted rows.
+    // Inserting each round's ids in sorted order keeps those waits from forming a cycle;
+    // a deadlock PostgreSQL still breaks by aborting one transaction is tried again.
     let mut attempt = 0u64;
     loop {
         let result = conn.transaction(|conn| {
             let mut ids = Vec::with_capacity(count);
             let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);
-            for _ in 0..count {
-                match insert_minted(conn, &mut doc, space)? {
-                    Ok(id) => ids.push(id),
-                    Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+            for _ in 0..MINT_ATTEMPTS {
+                let mut round: Vec<String> = std::iter::repeat_with(|| space.mint())
+                    .take(count - ids.len())
+                    .collect();
+                round.sort_unstable();
+                round.dedup();
+                for id in round {
+                    doc.doc_id = id;
+                    if insert_if_free(conn, &doc)? {
+                        ids.push(doc.doc_id.clone());
+                    }
+                }
+                if ids.len() == count {
+                    return Ok(ids);
                 }
             }
-            Ok(ids)
+            Err(StoreError::Unavailable(
+                SpaceExhausted(doctype.to_string()).to_string(),
+            ))
         });
         match result {
-            Err(e) if attempt < 10 && super::is_retryable(&e) => {
+            Err(e) if attempt < 30 && super::is_retryable(&e) => {
                 attempt += 1;
                 std::thread::sleep(std::time::Duration::from_millis(
-                    rand::random::<u64>() % (50 * attempt) + 10,
+                    rand::random::<u64>() % (20 * attempt.min(10)) + 10,
                 ));
             }
             other => return other,

@@ -142,6 +142,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn refuses_a_key_xmldsig_has_no_method_for() {
+        let dir = tempfile::tempdir().expect("tmp");
+        keygen::generate(dir.path(), Algorithm::Rsa, 30, None).expect("keygen");
+        // Only the key matters here: the certificate is never reached.
+        let key = SigningKey {
+            key: openssl::pkey::PKey::generate_ed25519().expect("ed25519"),
+            ..load(dir.path())
+        };
+        let err = sign_enveloped("<a></a>", &key).expect_err("ed25519 must be refused");
+        assert!(matches!(err, XmlSigError::KeyType(Id::ED25519)), "{err}");
+    }
+
     fn load(dir: &std::path::Path) -> SigningKey {
         SigningKey::load(&KeySource {
             key: Some(&dir.join("signer.key")),
@@ -197,10 +210,20 @@ mod tests {
             keygen::generate(dir.path(), algo, 30, None).expect("keygen");
             let signed = sign_enveloped(&doc, &load(dir.path())).expect("sign");
             let (ok, msg) = verify(dir.path(), &signed);
-            assert!(ok, "{algo:?}: xmlsec1 refused: {msg}\n{signed}");
+            // xmlsec1 reports its verdict as a line of its own on stderr.
+            let said = |msg: &str, word: &str| msg.lines().any(|l| l == word);
+            assert!(
+                ok && said(&msg, "OK"),
+                "{algo:?}: xmlsec1 refused: {msg}\n{signed}"
+            );
             let tampered = signed.replace("number=\"ABC234\"", "number=\"ABC235\"");
-            let (ok, _) = verify(dir.path(), &tampered);
-            assert!(!ok, "{algo:?}: a changed attribute must fail");
+            assert_ne!(tampered, signed);
+            let (ok, msg) = verify(dir.path(), &tampered);
+            // FAIL (not a parse error): the digest no longer matches.
+            assert!(
+                !ok && said(&msg, "FAIL"),
+                "{algo:?}: a changed attribute must fail: {msg}"
+            );
         }
     }
 }

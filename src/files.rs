@@ -40,6 +40,15 @@ pub fn create_private_dir(path: &Path) -> io::Result<()> {
     b.create(path)
 }
 
+/// Opens a file for a lock (never truncated), created only its owner can read.
+pub fn open_private_append(path: &Path) -> io::Result<File> {
+    let mut o = OpenOptions::new();
+    o.append(true).create(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    o.open(path)
+}
+
 /// Makes sure a file exists before another program (SQLite) creates it with the
 /// default mode: a new file is created 0600, an existing one is left alone.
 pub fn ensure_private(path: &Path) -> io::Result<()> {

@@ -173,7 +173,12 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                         let base = format!("{}", 23_000_000_000u64 + k % 70_000_000_000);
                         crate::push::outbox::NewOutboxRow {
                             aadhaar: format!("{base}{}", crate::aadhaar::verhoeff_digit(&base)),
-                            uri: format!("{}-MARKS-Q{k:09}", config.issuer_id),
+                            uri: crate::uri::DocUri::of(
+                                &config.issuer_id,
+                                "MARKS",
+                                &format!("Q{k:09}"),
+                            )
+                            .to_string(),
                             doc_type: "MARKS".into(),
                             doc_name: "Mark Sheet, Class X".into(),
                             doc_id: format!("Q{k:09}"),

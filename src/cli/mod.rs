@@ -21,7 +21,7 @@ pub use serve::redact_url;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use crate::config::{Config, EnvOverrides};
@@ -33,15 +33,9 @@ use crate::config::{Config, EnvOverrides};
     about = "A DigiLocker issuer's dedicated repository"
 )]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "DLREPO_CONFIG",
-        default_value = "dlrepo.toml"
-    )]
-    pub config: PathBuf,
+    /// The configuration file [default: $DLREPO_CONFIG, else dlrepo.toml].
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -97,8 +91,9 @@ pub enum Command {
         bind: String,
         #[arg(long)]
         org_id: String,
-        #[arg(long, env = "DLREPO_PUSH_KEY", hide_env_values = true)]
-        key: String,
+        /// The push API key [default: $DLREPO_PUSH_KEY].
+        #[arg(long)]
+        key: Option<String>,
     },
     /// Reserve N fresh, unused DocIds and print their URIs.
     Mint {
@@ -223,9 +218,20 @@ pub fn load_config(path: &Path) -> Result<Config> {
     Ok(config)
 }
 
+/// The config file: `--config`, else `DLREPO_CONFIG`, else `dlrepo.toml`.
+struct ConfigPath {
+    config: PathBuf,
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
     let ok = |_| ExitCode::SUCCESS;
-    match cli.command {
+    let cli_config = cli
+        .config
+        .or(EnvOverrides::from_env().config_path)
+        .unwrap_or_else(|| PathBuf::from("dlrepo.toml"));
+    let command = cli.command;
+    let cli = ConfigPath { config: cli_config };
+    match command {
         Command::Demo { dir, no_serve } => demo::run(&dir, !no_serve).map(ok),
         Command::Serve => serve::serve(load_config(&cli.config)?, &cli.config).map(ok),
         Command::Migrate => serve::migrate(&load_config(&cli.config)?).map(ok),
@@ -265,6 +271,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mark_uploaded,
         ),
         Command::CentralStandin { bind, org_id, key } => {
+            let key = key
+                .or(EnvOverrides::from_env().push_key)
+                .context("--key (or DLREPO_PUSH_KEY) is required")?;
             push::standin(&bind, &org_id, &key).map(ok)
         }
         Command::Curl { request, url } => {

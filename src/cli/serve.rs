@@ -14,32 +14,43 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
     for w in crate::config::exposed_files(config_path, &config) {
         tracing::warn!("{w}");
     }
-    let applied = store::open_and_migrate(&config.database).with_context(|| {
-        format!(
-            "cannot prepare the database at {}",
-            redact_url(&config.database.url)
-        )
-    })?;
-    for m in applied {
-        tracing::info!("applied migration {m}");
-    }
     let pool = store::pool(&config.database)?;
     let config = Arc::new(config);
-    let state = crate::server::AppState::prepare(config.clone(), pool).map_err(|problems| {
-        anyhow::anyhow!(
-            "department tables do not match the config:\n  {}",
-            problems.join("\n  ")
-        )
-    })?;
+    let state = Arc::new(
+        crate::server::AppState::new(config.clone(), pool)
+            .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n  ")))?,
+    );
+    match get_ready(&state) {
+        Ok(()) => {}
+        // Down at start-up: serve 503s and get ready as soon as it answers.
+        Err(Unready::Unavailable(why)) => {
+            tracing::error!(
+                database = %redact_url(&config.database.url),
+                reason = %why,
+                "the database does not answer: pulls and /healthz answer 503 until it does"
+            );
+            let state = state.clone();
+            std::thread::spawn(move || wait_until_ready(&state));
+        }
+        Err(Unready::Broken(e)) => return Err(e),
+    }
     if config.signing.is_none() {
         tracing::warn!("no [signing] section: documents are served unsigned");
     }
     let listener = TcpListener::bind(&config.server.bind)
         .with_context(|| format!("cannot listen on {}", config.server.bind))?;
+    let health = match &config.server.health_bind {
+        Some(addr) => {
+            Some(TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?)
+        }
+        None => None,
+    };
     tracing::info!(
         bind = %config.server.bind,
         pull_uri = %config.server.pull_uri_path,
         pull_doc = %config.server.pull_doc_path,
+        https = config.server.tls.is_some(),
+        healthz = %config.server.health_bind.as_deref().unwrap_or(&config.server.bind),
         database = %redact_url(&config.database.url),
         "dlrepo serving"
     );
@@ -47,8 +58,72 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
         crate::push::pusher::spawn_background(config.clone(), p.schedule_secs);
     }
     actix_web::rt::System::new()
-        .block_on(async move { crate::server::run(state, listener)?.await })?;
+        .block_on(async move { crate::server::run_with(state, listener, health)?.await })?;
     Ok(())
+}
+
+enum Unready {
+    /// Worth waiting for: the database (or a department's) does not answer.
+    Unavailable(String),
+    /// A refused migration or a config that does not match the tables: an operator's fix.
+    Broken(anyhow::Error),
+}
+
+/// Migrates and checks the department tables; the server then serves pulls.
+fn get_ready(state: &crate::server::AppState) -> Result<(), Unready> {
+    let config = &state.config;
+    match store::open_and_migrate(&config.database) {
+        Ok(applied) => {
+            for m in applied {
+                tracing::info!("applied migration {m}");
+            }
+        }
+        Err(store::StoreError::Unavailable(why)) => return Err(Unready::Unavailable(why)),
+        Err(e) => {
+            return Err(Unready::Broken(anyhow::Error::from(e).context(format!(
+                "cannot prepare the database at {}",
+                redact_url(&config.database.url)
+            ))))
+        }
+    }
+    state.become_ready().map_err(|problems| {
+        let unavailable = problems.iter().any(|p| p.contains("unavailable"));
+        let text = format!(
+            "department tables do not match the config:\n  {}",
+            problems.join("\n  ")
+        );
+        if unavailable {
+            Unready::Unavailable(text)
+        } else {
+            Unready::Broken(anyhow::anyhow!(text))
+        }
+    })
+}
+
+/// Retries until the database answers, logging each new reason once.
+fn wait_until_ready(state: &crate::server::AppState) {
+    let every =
+        std::time::Duration::from_secs(state.config.database.connect_timeout_secs.clamp(1, 5));
+    let mut last = String::new();
+    loop {
+        std::thread::sleep(every);
+        match get_ready(state) {
+            Ok(()) => {
+                tracing::info!("the database answers: serving pulls");
+                return;
+            }
+            Err(e) => {
+                let why = match e {
+                    Unready::Unavailable(why) => why,
+                    Unready::Broken(e) => format!("{e:#}"),
+                };
+                if why != last {
+                    tracing::warn!(reason = %why, "still waiting for the database");
+                    last = why;
+                }
+            }
+        }
+    }
 }
 
 /// A database URL without its password, for logs.

@@ -5,8 +5,9 @@
 //! problem names its field (`doctypes[0].udfs[1].pattern`) so that `dlrepo check-config`
 //! can list them all at once.
 //!
-//! Environment overrides, read in one place ([`EnvOverrides`]): `DLREPO_BIND`,
-//! `DLREPO_API_KEY`, `DLREPO_DATABASE_URL`, `DLREPO_PUSH_KEY`, `DLREPO_SIGNING_PASSWORD`.
+//! Environment overrides, read in one place ([`EnvOverrides`]): `DLREPO_CONFIG`, `DLREPO_BIND`,
+//! `DLREPO_API_KEY`, `DLREPO_DATABASE_URL`, `DLREPO_PUSH_KEY`, `DLREPO_SIGNING_PASSWORD`, `DLREPO_VAULT_KEYS`,
+//! `DLREPO_TLS_PASSWORD`.
 
 mod certificate;
 mod digilocker;
@@ -23,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 pub use self::digilocker::DigiLockerConfig;
 pub use self::push::{PushConfig, PushMode};
-pub use self::server::ServerConfig;
+pub use self::server::{IpNet, ServerConfig, TlsConfig};
 pub use self::source::valid_identifier;
 use crate::doctype::DocType;
 use crate::uri;
@@ -61,14 +62,8 @@ impl fmt::Debug for VaultKeys {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct DatabaseConfig {
-    /// Either a SQLite file path (absolute, resolved against the config file's folder)
-    /// or a `postgres://` URL.
-    pub url: String,
-    pub pool_size: u32,
-    pub connect_timeout_secs: u64,
-}
+/// `[database]`: defined by the store, which is what uses it.
+pub use crate::store::DatabaseConfig;
 
 /// `[signing]`, paths resolved against the config's folder.
 pub struct SigningConfig {
@@ -130,6 +125,8 @@ pub enum ConfigError {
 /// Environment overrides, read once so tests can pass their own.
 #[derive(Debug, Default, Clone)]
 pub struct EnvOverrides {
+    /// `DLREPO_CONFIG`: the config file when `--config` is not given.
+    pub config_path: Option<std::path::PathBuf>,
     pub bind: Option<String>,
     pub api_key: Option<String>,
     pub database_url: Option<String>,
@@ -138,18 +135,22 @@ pub struct EnvOverrides {
     pub signing_password: Option<String>,
     /// The Aadhaar vault's key lines, `;`-separated.
     pub vault_keys: Option<String>,
+    /// The password of `server.tls_pkcs12`.
+    pub tls_password: Option<String>,
 }
 
 impl EnvOverrides {
     pub fn from_env() -> Self {
         let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         EnvOverrides {
+            config_path: get("DLREPO_CONFIG").map(std::path::PathBuf::from),
             bind: get("DLREPO_BIND"),
             api_key: get("DLREPO_API_KEY"),
             database_url: get("DLREPO_DATABASE_URL"),
             push_key: get("DLREPO_PUSH_KEY"),
             signing_password: get("DLREPO_SIGNING_PASSWORD"),
             vault_keys: get("DLREPO_VAULT_KEYS"),
+            tls_password: get("DLREPO_TLS_PASSWORD"),
         }
     }
 }
@@ -188,7 +189,7 @@ impl Config {
         if let Err(e) = uri::validate_issuer_id(&raw.issuer.id) {
             problems.push(Problem::new("issuer.id", e.to_string()));
         }
-        let server = server::validate(raw.server, &mut problems);
+        let server = server::validate(raw.server, base, env, &mut problems);
         if raw.database.pool_size == 0 || raw.database.pool_size > 256 {
             problems.push(Problem::new(
                 "database.pool_size",
@@ -196,6 +197,17 @@ impl Config {
             ));
         }
         let db_url = resolve_db_url(&raw.database.url, base);
+        let replica_url = raw.database.replica_url.clone();
+        if let Some(r) = &replica_url {
+            if crate::store::backend_of(r) != crate::store::Backend::Postgres
+                || crate::store::backend_of(&db_url) != crate::store::Backend::Postgres
+            {
+                problems.push(Problem::new(
+                    "database.replica_url",
+                    "a read replica is a postgres:// URL, beside a PostgreSQL database.url".into(),
+                ));
+            }
+        }
         if db_url.is_empty() {
             problems.push(Problem::new("database.url", "must not be empty".into()));
         }
@@ -220,6 +232,7 @@ impl Config {
                 url: db_url,
                 pool_size: raw.database.pool_size,
                 connect_timeout_secs: raw.database.connect_timeout_secs.max(1),
+                replica_url,
             },
             digilocker,
             doctypes,

@@ -129,6 +129,15 @@ pub struct RawServer {
     pub pull_doc_path: String,
     pub workers: usize,
     pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub keep_alive_secs: u64,
+    pub max_connections: usize,
+    pub max_blocking: usize,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_pkcs12: Option<String>,
+    pub allow_callers: Vec<String>,
+    pub health_bind: Option<String>,
 }
 
 impl Default for RawServer {
@@ -139,6 +148,15 @@ impl Default for RawServer {
             pull_doc_path: "/pulldoc".into(),
             workers: 0,
             max_body_bytes: 64 * 1024,
+            request_timeout_secs: 10,
+            keep_alive_secs: 5,
+            max_connections: 0,
+            max_blocking: 256,
+            tls_cert: None,
+            tls_key: None,
+            tls_pkcs12: None,
+            allow_callers: Vec::new(),
+            health_bind: None,
         }
     }
 }
@@ -149,6 +167,7 @@ pub struct RawDatabase {
     pub url: String,
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
+    pub replica_url: Option<String>,
 }
 
 impl Default for RawDatabase {
@@ -157,6 +176,7 @@ impl Default for RawDatabase {
             url: "dlrepo.sqlite3".into(),
             pool_size: 8,
             connect_timeout_secs: 5,
+            replica_url: None,
         }
     }
 }

@@ -43,6 +43,8 @@ pub fn c14n_attr(s: &str) -> String {
             '\t' => out.push_str("&#x9;"),
             '\n' => out.push_str("&#xA;"),
             '\r' => out.push_str("&#xD;"),
+            // Not representable in XML 1.0 at all (a CSV value could hold one).
+            c if c < ' ' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -58,6 +60,7 @@ pub fn c14n_text(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '\r' => out.push_str("&#xD;"),
+            c if c < ' ' && c != '\t' && c != '\n' => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }

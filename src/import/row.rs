@@ -255,3 +255,85 @@ pub(super) fn validate_row(
         content,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::raw::RawConfig;
+    use crate::config::{Config, EnvOverrides};
+    use proptest::prelude::*;
+
+    const CONFIG: &str = r#"
+[issuer]
+id = "in.gov.test"
+[digilocker]
+org_id = "ORG"
+api_key = "a-long-enough-api-key-0123456789"
+[[doctypes]]
+code = "MARKS"
+name = "Mark Sheet"
+udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern = "20[0-9]{2}" } ]
+"#;
+
+    fn config() -> Config {
+        let raw: RawConfig = toml::from_str(CONFIG).expect("toml");
+        Config::from_raw(raw, std::path::Path::new("."), &EnvOverrides::default()).expect("config")
+    }
+
+    fn check(fields: &[String]) -> Result<ValidRow, String> {
+        let config = config();
+        let d = &config.doctypes[0];
+        let header = csv::StringRecord::from(vec![
+            "RollNo",
+            "Year",
+            "doc_name",
+            "issued_on",
+            "valid_to",
+            "holder_name",
+            "phone",
+        ]);
+        let cols = Columns::from_header(&header, d).expect("header");
+        let mut inputs = Inputs {
+            vault: None,
+            base: PathBuf::from("."),
+            by_path: HashMap::new(),
+            signer: None,
+        };
+        let rec = csv::StringRecord::from(fields.to_vec());
+        validate_row(&rec, &cols, d, &mut inputs, chrono::Utc::now().naive_utc())
+    }
+
+    proptest! {
+        /// Whatever a CSV cell holds, a row is either valid or refused with a reason.
+        #[test]
+        fn any_row_is_checked_without_panicking(fields in proptest::collection::vec(any::<String>(), 0..9)) {
+            if let Err(reason) = check(&fields) {
+                prop_assert!(!reason.is_empty());
+            }
+        }
+
+        /// A valid row keeps what it said: search fields, name and dates.
+        #[test]
+        fn valid_rows_round_trip(
+            roll in "[0-9]{6,8}",
+            year in 2000u32..2100,
+            name in "[A-Za-z][A-Za-z ,.'-]{0,30}[A-Za-z]",
+            (d, m, y) in (1u32..=28, 1u32..=12, 1990i32..2099),
+            phone in "[0-9+ -]{0,20}",
+        ) {
+            let fields = vec![
+                format!(" {roll} "),
+                year.to_string(),
+                name.clone(),
+                format!("{d:02}/{m:02}/{y}"),
+                String::new(),
+                name.clone(),
+                phone,
+            ];
+            let row = check(&fields).map_err(TestCaseError::fail)?;
+            prop_assert_eq!(row.doc.udf_key, Some(documents::udf_key(&[roll, year.to_string()])));
+            prop_assert_eq!(row.doc.doc_name.as_deref(), Some(name.as_str()));
+            prop_assert_eq!(row.doc.issued_on, Some(format!("{y:04}-{m:02}-{d:02}")));
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //!   built from them, whose rows never change afterwards.
 //! - [`csv_file`]: the 10-column CSV, exactly as the spec lays it out.
 //! - [`client`]: the PushCSVRequest POST to the central CSV Upload API.
+//! - [`lock`]: one pusher at a time per database, across servers.
 //! - [`pusher`]: build, send, retry with backoff, mark: `dlrepo push`.
 //! - [`standin`]: a local stand-in of the central API for tests, benchmarks and a
 //!   department's own trials.
@@ -13,6 +14,7 @@
 
 pub mod client;
 pub mod csv_file;
+pub mod lock;
 pub mod outbox;
 pub mod pusher;
 pub mod standin;

@@ -76,6 +76,9 @@ pub struct PushFile {
     pub last_message: Option<String>,
 }
 
+/// The transaction-level advisory lock that serialises file builders on PostgreSQL.
+const BUILD_LOCK_ID: i64 = 0x646c_7265_706f_6266;
+
 /// Queues rows; call inside the transaction of the change they record.
 pub fn enqueue(conn: &mut DbConn, rows: &[NewOutboxRow]) -> Result<(), StoreError> {
     for chunk in rows.chunks(1000) {
@@ -101,6 +104,13 @@ pub fn build_file(
     now: NaiveDateTime,
 ) -> Result<Option<PushFile>, StoreError> {
     conn.transaction(|conn| {
+        if let DbConn::Postgres(c) = conn {
+            // Builders take turns: under READ COMMITTED two of them would both see the
+            // same queued rows, and the second would build a file of none.
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(BUILD_LOCK_ID)
+                .execute(c)?;
+        }
         let queued: i64 = push_outbox::table
             .filter(push_outbox::file_id.is_null())
             .select(push_outbox::id)
@@ -144,6 +154,11 @@ pub fn build_file(
                 .set(push_outbox::file_id.eq(id))
                 .execute(conn)?,
         } as i64;
+        if n == 0 {
+            // Never build (or send) a file without rows.
+            diesel::delete(push_files::table.find(id)).execute(conn)?;
+            return Ok(None);
+        }
         let name = format!("{prefix}-{}-{id:07}.csv", now.format("%Y%m%d"));
         diesel::update(push_files::table.find(id))
             .set((push_files::file_name.eq(&name), push_files::row_count.eq(n)))

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use super::client::CentralClient;
 use super::csv_file;
+use super::lock::PushLock;
 use super::outbox::{self, file_status, OutboxRow, PushFile};
 use crate::config::{PushConfig, PushMode};
 use crate::store::{DbConn, StoreError};
@@ -22,6 +23,8 @@ pub enum PushError {
     NotConfigured(&'static str),
     #[error("{0}")]
     Client(String),
+    #[error("another dlrepo is pushing from this database (the background push of a `serve`, or a `dlrepo push`); it sends the queued rows")]
+    Busy,
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -51,13 +54,15 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// A file claimed by a process of this host that no longer runs can be taken over.
-fn claim_is_dead(claimed_by: &Option<String>) -> bool {
-    let Some(c) = claimed_by else { return true };
-    let Some((host, pid)) = c.rsplit_once(':') else {
-        return true;
-    };
-    host == hostname() && !Path::new(&format!("/proc/{pid}")).exists()
+/// Runs `work` as the one pusher of the database, or answers [`PushError::Busy`].
+fn as_the_pusher<T>(
+    conn: &mut DbConn,
+    work: impl FnOnce(&mut DbConn) -> Result<T, PushError>,
+) -> Result<T, PushError> {
+    let lock = PushLock::try_acquire(conn)?.ok_or(PushError::Busy)?;
+    let result = work(conn);
+    lock.release(conn);
+    result
 }
 
 /// Builds files from every queued row.
@@ -114,8 +119,17 @@ fn opened(
     Ok(rows)
 }
 
-/// Sends every sendable file. A file is marked pushed only after ResponseStatus 1.
+/// Sends every sendable file, as the one pusher of the database (else
+/// [`PushError::Busy`]). A file is marked pushed only after ResponseStatus 1.
 pub fn push(
+    conn: &mut DbConn,
+    cfg: &PushConfig,
+    opts: &PushOptions<'_>,
+) -> Result<PushReport, PushError> {
+    as_the_pusher(conn, |conn| push_locked(conn, cfg, opts))
+}
+
+fn push_locked(
     conn: &mut DbConn,
     cfg: &PushConfig,
     opts: &PushOptions<'_>,
@@ -162,9 +176,9 @@ pub fn push(
     };
     let me = me();
     for file in files {
-        if file.status == file_status::IN_FLIGHT && !claim_is_dead(&file.claimed_by) {
-            report.files_skipped += 1;
-            continue;
+        // A file still in flight was left by a sender that is gone: we hold the lock.
+        if file.status == file_status::IN_FLIGHT {
+            tracing::warn!(file = %file.file_name, sender = %loggable_sender(&file.claimed_by), "taking over a file its sender left in flight");
         }
         if !outbox::claim(conn, &file, &me, Utc::now().naive_utc())? {
             report.files_skipped += 1;
@@ -236,9 +250,22 @@ pub fn push(
     Ok(report)
 }
 
+fn loggable_sender(claimed_by: &Option<String>) -> String {
+    claimed_by.as_deref().unwrap_or("unknown").to_string()
+}
+
 /// `--export DIR`: the same files, written for manual upload; nothing counts as pushed
 /// until `--mark-uploaded`.
 pub fn export(
+    conn: &mut DbConn,
+    cfg: &PushConfig,
+    dir: &Path,
+    vault: Option<&Vault>,
+) -> Result<Vec<String>, PushError> {
+    as_the_pusher(conn, |conn| export_locked(conn, cfg, dir, vault))
+}
+
+fn export_locked(
     conn: &mut DbConn,
     cfg: &PushConfig,
     dir: &Path,
@@ -297,6 +324,9 @@ pub fn spawn_background(config: std::sync::Arc<crate::config::Config>, every: u6
                 .map_err(anyhow::Error::from)
             });
         match result {
+            Err(e) if matches!(e.downcast_ref(), Some(PushError::Busy)) => {
+                tracing::debug!("background push: another server is pushing");
+            }
             Ok(r) if r.files_pushed + r.files_failed > 0 => tracing::info!(
                 pushed = r.files_pushed,
                 rows = r.rows_pushed,

@@ -9,8 +9,8 @@ use super::AppState;
 use crate::doctype::DocType;
 use crate::issuing::{self, Facts, IssueError};
 use crate::store::department::{DeptRow, DeptTable};
+use crate::store::DbConn;
 use crate::store::{documents, linked};
-use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 use crate::wire::ResponseFormat;
 
@@ -40,7 +40,7 @@ pub(super) fn pull_uri(
             .map(|(u, v)| (u.name.clone(), v.clone())),
     );
     check_resident(doctype, resident, &facts)?;
-    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let mut conn = state.conn()?;
     let doc_id = linked::link(
         &mut conn,
         code,
@@ -69,7 +69,7 @@ pub(super) fn pull_doc(
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    let mut conn = state.pool.get().map_err(StoreError::from)?;
+    let mut conn = state.conn()?;
     let key = linked::linked_row_key(&mut conn, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
     let row = dept
@@ -124,7 +124,7 @@ fn department_of<'s>(
     state: &'s AppState,
     code: &str,
 ) -> Result<(&'s DocType, &'s DeptTable), PullError> {
-    match (state.config.doctype(code), state.departments.get(code)) {
+    match (state.config.doctype(code), state.departments().get(code)) {
         (Some(d), Some(t)) => Ok((d, t)),
         _ => Err(PullError::DocType(format!("'{code}'"))),
     }

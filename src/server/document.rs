@@ -72,23 +72,6 @@ impl Served {
     }
 }
 
-/// The HMAC header check: whenever the header is there, and always when required.
-pub(super) fn check_hmac(
-    state: &AppState,
-    header: Option<&str>,
-    body: &[u8],
-) -> Result<(), PullError> {
-    let dl = &state.config.digilocker;
-    auth::verify_hmac(
-        header,
-        body,
-        state.config.api_key(),
-        &dl.hmac_encodings,
-        dl.require_hmac,
-    )?;
-    Ok(())
-}
-
 /// What identifies a request for the replay memory, and until when it must be kept.
 #[derive(Debug, Clone)]
 pub(super) struct RequestId {
@@ -125,7 +108,7 @@ fn check_replay(state: &AppState, id: &RequestId) -> Result<(), PullError> {
     if !state.config.digilocker.refuse_replays {
         return Ok(());
     }
-    let mut conn = state.pool.get().map_err(crate::store::StoreError::from)?;
+    let mut conn = state.conn()?;
     if !replay::first_time(&mut conn, &id.org_id, &id.txn, id.expires_at)? {
         return Err(PullError::Replay);
     }
@@ -147,6 +130,12 @@ pub(super) fn once<T>(
     id: &RequestId,
     answer: impl FnOnce() -> Result<T, PullError>,
 ) -> Result<T, PullError> {
+    if !state.is_ready() {
+        return Err(crate::store::StoreError::Unavailable(
+            "the database has not answered since start-up".into(),
+        )
+        .into());
+    }
     check_replay(state, id)?;
     let result = answer();
     if let Err(e) = &result {

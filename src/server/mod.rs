@@ -2,15 +2,17 @@
 
 mod department;
 mod document;
+pub mod limits;
 mod pull_doc;
 mod pull_uri;
 mod respond;
+mod tls;
 
 pub use respond::PullError;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -24,37 +26,176 @@ use crate::wire::RequestHeader;
 pub struct AppState {
     pub config: Arc<Config>,
     pub pool: Pool,
-    /// Doc types served from a department's own table, by code.
-    pub departments: HashMap<String, DeptTable>,
+    /// Doc types served from a department's own table, by code; set once the database
+    /// has answered, migrated and matched the config (until then every pull is a 503).
+    departments: OnceLock<HashMap<String, DeptTable>>,
     /// Signs department-table documents on their first pull (imported ones are signed
     /// at import). Loaded once.
     pub signer: Option<crate::docs::keys::SigningKey>,
     /// Requests answered, to prune the replay memory now and then.
     pub requests: std::sync::atomic::AtomicU64,
+    /// The SQLite file the server opened: one deleted or replaced under it is an
+    /// outage, not an empty database.
+    sqlite_file: OnceLock<Option<store::FileIdentity>>,
+    /// Places for lookups on blocking threads (`server.max_blocking`).
+    slots: limits::BlockingSlots,
+    /// Where `/healthz` listens when apart from the DigiLocker endpoints.
+    health_addr: OnceLock<std::net::SocketAddr>,
+    /// `database.replica_url`: where pulls read documents, when it answers.
+    replica: Option<Pool>,
+    /// After a replica failure, pulls go to the primary until then.
+    replica_down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
+static NO_DEPARTMENTS: LazyLock<HashMap<String, DeptTable>> = LazyLock::new(HashMap::new);
+
 impl AppState {
-    /// Checks every department table against its live schema; each problem names its
-    /// doc type.
-    pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
+    /// What needs no database: the config and the signing key.
+    pub fn new(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
         let signer = config
             .signing_key()
             .map_err(|e| vec![format!("signing: {e}")])?;
-        let departments = prepare_all(&config.doctypes, &config.database, &pool)?;
+        let slots = limits::BlockingSlots::new(config.server.max_blocking);
+        let replica = store::replica_pool(&config.database);
         Ok(AppState {
             config,
             pool,
-            departments,
+            departments: OnceLock::new(),
             signer,
             requests: std::sync::atomic::AtomicU64::new(0),
+            sqlite_file: OnceLock::new(),
+            slots,
+            health_addr: OnceLock::new(),
+            replica,
+            replica_down_until: std::sync::Mutex::new(None),
         })
+    }
+
+    /// A state ready to serve: the database (already migrated) answers and every
+    /// department table matches its live schema; each problem names its doc type.
+    pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
+        let state = AppState::new(config, pool)?;
+        state.become_ready()?;
+        Ok(state)
+    }
+
+    /// Checks the department tables and starts serving pulls. Needs the database.
+    pub fn become_ready(&self) -> Result<(), Vec<String>> {
+        let departments = prepare_all(&self.config.doctypes, &self.config.database, &self.pool)?;
+        let _ = self
+            .sqlite_file
+            .set(store::FileIdentity::of_database(&self.config.database.url));
+        let _ = self.departments.set(departments);
+        Ok(())
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.departments.get().is_some()
+    }
+
+    pub fn departments(&self) -> &HashMap<String, DeptTable> {
+        self.departments.get().unwrap_or(&NO_DEPARTMENTS)
+    }
+
+    /// A connection to dlrepo's database, once it is ready and still the file it
+    /// opened; otherwise "unavailable" (503).
+    pub fn conn(&self) -> Result<store::PooledConn, store::StoreError> {
+        if !self.is_ready() {
+            return Err(store::StoreError::Unavailable(
+                "the database has not answered since start-up".into(),
+            ));
+        }
+        if let Some(Some(file)) = self.sqlite_file.get() {
+            file.still_there()?;
+        }
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs a read on the replica when one is configured and answering; what it does
+    /// not have (yet: replication lags behind the primary) or cannot answer is read on
+    /// the primary. Writes never come here.
+    pub fn read<T>(
+        &self,
+        mut query: impl FnMut(&mut store::DbConn) -> Result<T, store::StoreError>,
+        missing: impl Fn(&T) -> bool,
+    ) -> Result<T, store::StoreError> {
+        if let Some(replica) = self.replica_if_up() {
+            match replica
+                .get()
+                .map_err(store::StoreError::from)
+                .and_then(|mut c| query(&mut c))
+            {
+                Ok(v) if !missing(&v) => return Ok(v),
+                Ok(_) => {}
+                Err(e) => self.replica_failed(&e),
+            }
+        }
+        query(&mut *self.conn()?)
+    }
+
+    fn replica_if_up(&self) -> Option<&Pool> {
+        let replica = self.replica.as_ref()?;
+        let down = self
+            .replica_down_until
+            .lock()
+            .map(|until| until.is_some_and(|t| std::time::Instant::now() < t))
+            .unwrap_or(false);
+        (!down).then_some(replica)
+    }
+
+    /// Sends pulls to the primary for a while; said once per outage.
+    fn replica_failed(&self, e: &store::StoreError) {
+        if let Ok(mut until) = self.replica_down_until.lock() {
+            let was_up = until.is_none_or(|t| std::time::Instant::now() >= t);
+            *until = Some(std::time::Instant::now() + std::time::Duration::from_secs(5));
+            if was_up {
+                tracing::warn!(error = %crate::error::chain(e), "read replica failed: reading from the primary for 5 s");
+            }
+        }
     }
 }
 
-/// Builds the server on an already-bound listener (tests bind port 0).
-pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
-    let workers = state.config.server.workers;
-    let state = web::Data::new(state);
+/// Builds the server on an already-bound listener (tests bind port 0); with
+/// `server.health_bind`, `/healthz` answers only on `health` and the DigiLocker
+/// endpoints only on `listener`.
+pub fn run(state: impl Into<Arc<AppState>>, listener: TcpListener) -> std::io::Result<Server> {
+    run_with(state, listener, None)
+}
+
+pub fn run_with(
+    state: impl Into<Arc<AppState>>,
+    listener: TcpListener,
+    health: Option<TcpListener>,
+) -> std::io::Result<Server> {
+    let state: Arc<AppState> = state.into();
+    let cfg = &state.config.server;
+    let workers = match cfg.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let (soft, hard) = limits::raise_open_files()?;
+    let pools = u64::from(state.config.database.pool_size)
+        + state
+            .config
+            .doctypes
+            .iter()
+            .filter_map(|d| d.source.as_ref().map(|s| u64::from(s.pool_size)))
+            .sum::<u64>();
+    let cap = limits::connection_cap(cfg.max_connections, soft, pools);
+    tracing::info!(
+        open_files_soft = soft,
+        open_files_hard = hard,
+        max_connections = cap,
+        "connection limits"
+    );
+    let per_worker = cap.div_ceil(workers).max(1);
+    if let Some(h) = &health {
+        let _ = state.health_addr.set(h.local_addr()?);
+    }
+    let tls = cfg.tls.as_ref().map(tls::acceptor).transpose()?;
+    let request_timeout = cfg.request_timeout;
+    let keep_alive = cfg.keep_alive;
+    let state = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         let cfg = &state.config.server;
         App::new()
@@ -67,20 +208,44 @@ pub fn run(state: AppState, listener: TcpListener) -> std::io::Result<Server> {
             .route(&cfg.pull_doc_path, web::post().to(pull_doc::pull_doc))
             .route("/healthz", web::get().to(healthz))
     })
-    .listen(listener)?;
-    if workers > 0 {
-        server = server.workers(workers);
+    .client_request_timeout(request_timeout)
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .keep_alive(keep_alive)
+    .max_connections(per_worker)
+    .workers(workers);
+    server = match tls {
+        Some(acceptor) => server.listen_openssl(listener, acceptor)?,
+        None => server.listen(listener)?,
+    };
+    if let Some(h) = health {
+        server = server.listen(h)?;
     }
     Ok(server.run())
 }
 
+/// Whether the request came in on the health listener (`server.health_bind`): that
+/// one answers `/healthz` only, and the public one never does.
+fn on_health_listener(state: &AppState, req: &actix_web::HttpRequest) -> Option<bool> {
+    let health = state.health_addr.get()?;
+    Some(req.app_config().local_addr() == *health)
+}
+
 /// 200 when dlrepo's database and every department database answer `SELECT 1`, 503
 /// with the reason otherwise.
-async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    if on_health_listener(&state, &req) == Some(false) {
+        return HttpResponse::NotFound().finish();
+    }
+    let Some(slot) = state.slots.take() else {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("unavailable: too many requests at once\n");
+    };
     let state = state.into_inner();
     let result = web::block(move || -> Result<(), store::StoreError> {
-        store::ping(&mut *state.pool.get()?)?;
-        for (code, d) in &state.departments {
+        let _slot = slot;
+        store::ping(&mut *state.conn()?)?;
+        for (code, d) in state.departments() {
             let mut conn = d.pool.get().map_err(|e| {
                 store::StoreError::Unavailable(format!("department table of {code}: {e}"))
             })?;
@@ -104,6 +269,21 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("unavailable: worker cancelled\n"),
     }
+}
+
+/// Runs a lookup on a blocking thread, if one of `server.max_blocking` places is
+/// free; a saturated server answers 503 at once instead of queueing without end.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce() -> Result<T, PullError> + Send + 'static,
+) -> Result<T, PullError> {
+    let slot = state.slots.take().ok_or(PullError::Busy)?;
+    web::block(move || {
+        let _slot = slot;
+        f()
+    })
+    .await
+    .map_err(|_| PullError::Cancelled)?
 }
 
 /// keyhash, ts window and orgId: every request from DigiLocker passes these first.

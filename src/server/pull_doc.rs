@@ -9,7 +9,6 @@ use super::respond::{self, Endpoint, PullError};
 use super::{authenticate, department, AppState};
 use crate::issuing::Facts;
 use crate::store::documents::{self, status};
-use crate::store::StoreError;
 use crate::uri::DocUri;
 use crate::wire::{
     PullDocRequest, PullDocResponse, RequestHeader, ResponseFormat, Status, WireError,
@@ -93,17 +92,16 @@ async fn answer(
     let st = state.clone().into_inner();
     let sent_uri = request.uri.clone();
     let id = RequestId::of(state, &request.header);
-    let mut served = web::block(move || {
+    let mut served = super::blocking(state, move || {
         once(&st, &id, || {
-            if st.departments.contains_key(&code) {
+            if st.departments().contains_key(&code) {
                 department::pull_doc(&st, &code, &doc_id, &resident, format)
             } else {
                 imported(&st, &code, &doc_id, &sent_uri, &resident, format)
             }
         })
     })
-    .await
-    .map_err(|_| PullError::Cancelled)??;
+    .await?;
     served.current |= current;
     Ok(served)
 }
@@ -125,8 +123,13 @@ fn imported(
         .config
         .doctype(code)
         .ok_or_else(|| uri_err("doc type is not configured"))?;
-    let mut conn = state.pool.get().map_err(StoreError::from)?;
-    let record = match documents::find_by_doc_id(&mut conn, code, doc_id)? {
+    let found = state.read(
+        |c| documents::find_by_doc_id(c, code, doc_id),
+        Option::is_none,
+    )?;
+    // The primary: the certificate XML is made and kept there on first request.
+    let mut conn = state.conn()?;
+    let record = match found {
         None => return Err(uri_err("no such document")),
         Some(r) if r.status == status::REVOKED => {
             return Err(PullError::Revoked(sent_uri.to_string()))

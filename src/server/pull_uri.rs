@@ -12,7 +12,6 @@ use crate::config::Config;
 use crate::doctype::DocType;
 use crate::issuing::Facts;
 use crate::store::documents::{self, status, Lookup};
-use crate::store::StoreError;
 use crate::uri::DocUri;
 use crate::wire::{
     PullUriRequest, PullUriResponse, RequestHeader, ResponseFormat, Status, WireError,
@@ -182,17 +181,16 @@ async fn answer(
     let code = doctype.code.clone();
     let st = state.clone().into_inner();
     let id = RequestId::of(state, &request.header);
-    let mut served = web::block(move || {
+    let mut served = super::blocking(state, move || {
         once(&st, &id, || {
-            if st.departments.contains_key(&code) {
+            if st.departments().contains_key(&code) {
                 department::pull_uri(&st, &code, &values, &resident, format)
             } else {
                 imported(&st, &code, &values, &resident, format)
             }
         })
     })
-    .await
-    .map_err(|_| PullError::Cancelled)??;
+    .await?;
     served.current |= current;
     Ok(served)
 }
@@ -209,8 +207,14 @@ fn imported(
         .config
         .doctype(code)
         .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
-    let mut conn = state.pool.get().map_err(StoreError::from)?;
-    let record = match documents::find_by_udfs(&mut conn, code, &documents::udf_key(values))? {
+    let key = documents::udf_key(values);
+    let found = state.read(
+        |c| documents::find_by_udfs(c, code, &key),
+        |l| matches!(l, Lookup::NotFound),
+    )?;
+    // The primary: the certificate XML is made and kept there on first request.
+    let mut conn = state.conn()?;
+    let record = match found {
         Lookup::NotFound => return Err(PullError::NotFound),
         Lookup::Ambiguous => return Err(PullError::Ambiguous),
         Lookup::Found(r) => r,

@@ -13,9 +13,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
-use super::document::check_hmac;
 use super::{hmac_header, AppState};
-use crate::auth::{AuthError, HmacError};
+use crate::auth::{self, AuthError, HmacError};
 use crate::doctype::UdfError;
 use crate::error::{chain, loggable};
 use crate::issuing::IssueError;
@@ -60,6 +59,12 @@ pub enum PullError {
     Store(#[from] StoreError),
     #[error("the database worker was cancelled")]
     Cancelled,
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
+    #[error("caller {0} is not in server.allow_callers")]
+    Forbidden(String),
+    #[error("too many lookups at once (server.max_blocking)")]
+    Busy,
 }
 
 impl PullError {
@@ -67,9 +72,11 @@ impl PullError {
         match self {
             PullError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PullError::BodyRead(_) | PullError::Wire(_) => StatusCode::BAD_REQUEST,
-            PullError::Store(StoreError::Unavailable(_)) | PullError::Cancelled => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            PullError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            PullError::Forbidden(_) => StatusCode::FORBIDDEN,
+            PullError::Store(StoreError::Unavailable(_))
+            | PullError::Cancelled
+            | PullError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             PullError::Store(_) | PullError::Issue { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::OK,
         }
@@ -134,8 +141,16 @@ pub(super) async fn handle<E: Endpoint>(
     payload: web::Payload,
     answer: impl AsyncFnOnce(&E) -> Result<E::Answer, PullError>,
 ) -> HttpResponse {
+    if super::on_health_listener(state, req) == Some(true) {
+        return HttpResponse::NotFound().finish();
+    }
+    if let Err(e) = check_caller(state, req) {
+        log_failure(E::NAME, "", &e);
+        return xml_response(e.http_status(), E::failure(None));
+    }
     let limit = state.config.server.max_body_bytes;
-    let (request, body) = match receive::<E>(req, payload, limit).await {
+    let timeout = state.config.server.request_timeout;
+    let (request, body) = match receive::<E>(req, payload, limit, timeout).await {
         Ok(r) => r,
         Err(refused) => return refused,
     };
@@ -146,13 +161,46 @@ pub(super) async fn handle<E: Endpoint>(
     respond(&request, outcome)
 }
 
+/// The HMAC header check: whenever the header is there, and always when required.
+fn check_hmac(state: &AppState, header: Option<&str>, body: &[u8]) -> Result<(), PullError> {
+    let dl = &state.config.digilocker;
+    auth::verify_hmac(
+        header,
+        body,
+        state.config.api_key(),
+        &dl.hmac_encodings,
+        dl.require_hmac,
+    )?;
+    Ok(())
+}
+
+/// `server.allow_callers`: the peer must be in one of the networks (when any is set).
+/// Behind a reverse proxy the peer is the proxy: filter there instead.
+fn check_caller(state: &AppState, req: &HttpRequest) -> Result<(), PullError> {
+    let allowed = &state.config.server.allow_callers;
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    let peer = req.peer_addr().map(|a| a.ip());
+    match peer {
+        Some(ip) if allowed.iter().any(|n| n.contains(&ip)) => Ok(()),
+        Some(ip) => Err(PullError::Forbidden(ip.to_string())),
+        None => Err(PullError::Forbidden("unknown".into())),
+    }
+}
+
 /// A parsed request with the exact bytes it came in, or the response that refuses it.
 async fn receive<E: Endpoint>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
+    timeout: std::time::Duration,
 ) -> Result<(E, web::Bytes), HttpResponse> {
-    let parsed = match read_body(req, payload, limit).await {
+    // A body that never finishes would hold its connection for ever.
+    let read = actix_web::rt::time::timeout(timeout, read_body(req, payload, limit))
+        .await
+        .unwrap_or(Err(PullError::BodyTimeout(timeout.as_secs())));
+    let parsed = match read {
         Ok(body) => {
             let body = body.freeze();
             E::parse(&body).map(|r| (r, body)).map_err(PullError::from)

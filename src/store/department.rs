@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 
+use super::DatabaseConfig;
 use super::{Backend, DbConn, Pool, StoreError};
-use crate::config::DatabaseConfig;
 use crate::doctype::{DocType, Source};
 
 /// One row of a department table, as dlrepo needs it.
@@ -374,6 +374,7 @@ pub fn prepare_all(
                 url: url.clone(),
                 pool_size: source.pool_size,
                 connect_timeout_secs: own.connect_timeout_secs,
+                replica_url: None,
             }) {
                 Ok(p) => p,
                 Err(e) => {

@@ -19,8 +19,6 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::config::DatabaseConfig;
-
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
@@ -28,6 +26,19 @@ pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migration
 pub enum DbConn {
     Sqlite(SqliteConnection),
     Postgres(PgConnection),
+}
+
+/// Where the database is and how many connections to keep: the validated
+/// `[database]` section of the config.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// Either a SQLite file path (absolute, resolved against the config file's folder)
+    /// or a `postgres://` URL.
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+    /// A PostgreSQL streaming replica that pulls read from (falling back to `url`).
+    pub replica_url: Option<String>,
 }
 
 pub type Pool = r2d2::Pool<Manager>;
@@ -43,6 +54,9 @@ pub enum StoreError {
     Migration(String),
     #[error("Aadhaar vault: {0}")]
     Vault(String),
+    /// The configured place cannot hold a database: an operator's fix, not an outage.
+    #[error("cannot open the database: {0}")]
+    Setup(String),
 }
 
 impl From<diesel::result::Error> for StoreError {
@@ -157,6 +171,20 @@ pub fn backend_of_conn(conn: &DbConn) -> Backend {
 
 /// A pool that does not block start-up when the database is down: connections are made
 /// on demand and a checkout waits at most `connect_timeout_secs`.
+/// The replica's pool: a short wait for a connection, since a pull that cannot have
+/// one goes to the primary instead.
+pub fn replica_pool(cfg: &DatabaseConfig) -> Option<Pool> {
+    let url = cfg.replica_url.as_ref()?;
+    Some(
+        r2d2::Pool::builder()
+            .max_size(cfg.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(Duration::from_millis(500))
+            .test_on_check_out(false)
+            .build_unchecked(Manager::new(url)),
+    )
+}
+
 pub fn pool(cfg: &DatabaseConfig) -> Result<Pool, StoreError> {
     Ok(r2d2::Pool::builder()
         .max_size(cfg.pool_size)
@@ -166,11 +194,36 @@ pub fn pool(cfg: &DatabaseConfig) -> Result<Pool, StoreError> {
         .build_unchecked(Manager::new(&cfg.url)))
 }
 
+/// The advisory lock id that serialises migrations ("dlrepomi" as bytes).
+const MIGRATION_LOCK_ID: i64 = 0x646c_7265_706f_6d69;
+
 /// Applies the pending migrations of the connection's backend; returns their names.
+/// One migrator at a time: servers started together on a fresh database would
+/// otherwise race to create the same tables (on PostgreSQL one died on a duplicate
+/// type name). PostgreSQL: an advisory lock; SQLite: one immediate transaction.
 pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     let applied = match conn {
-        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
-        DbConn::Postgres(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+        // One writer from the first read of the applied versions to the last
+        // migration, so two processes cannot both apply the same one.
+        DbConn::Sqlite(c) => c.immediate_transaction(|c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+        }),
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT pg_advisory_lock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_ID)
+                .execute(c)?;
+            let applied = c
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>());
+            let unlocked = diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK_ID)
+                .execute(c);
+            if let Err(e) = unlocked {
+                tracing::warn!(error = %e, "could not release the migration lock; it goes with the connection");
+            }
+            applied
+        }
     }
     .map_err(|e| {
         let e = e.to_string();
@@ -183,7 +236,7 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
             StoreError::Migration(e)
         }
     })?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+    Ok(applied)
 }
 
 /// Opens one connection and migrates: what `serve`, `import` and `mint` do first.
@@ -191,7 +244,7 @@ pub fn open_and_migrate(cfg: &DatabaseConfig) -> Result<Vec<String>, StoreError>
     if backend_of(&cfg.url) == Backend::Sqlite {
         if let Some(dir) = std::path::Path::new(&cfg.url).parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
-                return Err(StoreError::Unavailable(format!(
+                return Err(StoreError::Setup(format!(
                     "folder {} of the SQLite database does not exist",
                     dir.display()
                 )));
@@ -201,10 +254,62 @@ pub fn open_and_migrate(cfg: &DatabaseConfig) -> Result<Vec<String>, StoreError>
     if backend_of(&cfg.url) == Backend::Sqlite && !cfg.url.is_empty() && cfg.url != ":memory:" {
         // SQLite would create the file readable by all; it holds Aadhaar numbers.
         crate::files::ensure_private(std::path::Path::new(&cfg.url))
-            .map_err(|e| StoreError::Unavailable(format!("cannot create {}: {e}", cfg.url)))?;
+            .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", cfg.url)))?;
     }
     let mut conn = establish(&cfg.url)?;
     migrate(&mut conn)
+}
+
+/// Which file a SQLite database was when the server opened it (device and inode). A
+/// file deleted or replaced under a running server still answers on the connections
+/// already open, from the old inode: those answers would be about a database nobody
+/// can see any more.
+#[derive(Debug, Clone)]
+pub struct FileIdentity {
+    path: std::path::PathBuf,
+    id: (u64, u64),
+}
+
+impl FileIdentity {
+    /// `None` for PostgreSQL, an in-memory database or a system without inodes.
+    pub fn of_database(url: &str) -> Option<FileIdentity> {
+        if backend_of(url) != Backend::Sqlite || url.is_empty() || url == ":memory:" {
+            return None;
+        }
+        let path = std::path::PathBuf::from(url);
+        let id = Self::of(&path).ok()?;
+        Some(FileIdentity { path, id })
+    }
+
+    #[cfg(unix)]
+    fn of(path: &std::path::Path) -> std::io::Result<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok((m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn of(_: &std::path::Path) -> std::io::Result<(u64, u64)> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+}
+
+impl FileIdentity {
+    /// "Unavailable" once the path no longer names the file that was opened.
+    pub fn still_there(&self) -> Result<(), StoreError> {
+        let path = &self.path;
+        match Self::of(path) {
+            Ok(now) if now == self.id => Ok(()),
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "the SQLite file {} was replaced while the server ran; restart it",
+                path.display()
+            ))),
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "the SQLite file {} is gone: {e}",
+                path.display()
+            ))),
+        }
+    }
 }
 
 pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {

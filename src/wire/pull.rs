@@ -374,6 +374,48 @@ impl PullDocResponse<'_> {
 pub use super::build;
 
 #[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes at all: a request, or a refusal; never a panic.
+        #[test]
+        fn any_body_is_read_or_refused(body in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = PullUriRequest::from_xml(&body);
+            let _ = PullDocRequest::from_xml(&body);
+        }
+
+        /// Text mangled from a good request: still a request or a refusal.
+        #[test]
+        fn a_mangled_request_is_read_or_refused(cut in 0usize..400, junk in "\\PC{0,20}") {
+            let good = build::pull_uri_request("2016-01-11T14:44:48+05:30", "1", "ORG", "k", &[("RollNo", "1")]);
+            let at = cut.min(good.len());
+            let at = (0..=at).rev().find(|&i| good.is_char_boundary(i)).unwrap_or(0);
+            let body = format!("{}{junk}{}", &good[..at], &good[at..]);
+            let _ = PullUriRequest::from_xml(body.as_bytes());
+        }
+
+        /// What a request builder writes, the reader reads back: every UDF value, with
+        /// its XML metacharacters, as sent.
+        #[test]
+        fn built_requests_round_trip(
+            values in proptest::collection::vec("[^\\s\\x00-\\x1f][^\\x00-\\x1f]{0,20}[^\\s\\x00-\\x1f]", 1..4),
+            txn in "[A-Za-z0-9<&>\"']{0,12}",
+        ) {
+            let names: Vec<String> = (0..values.len()).map(|i| format!("Udf{i}")).collect();
+            let udfs: Vec<(&str, &str)> = names.iter().map(String::as_str).zip(values.iter().map(String::as_str)).collect();
+            let body = build::pull_uri_request("2016-01-11T14:44:48+05:30", &txn, "ORG", "k", &udfs);
+            let r = PullUriRequest::from_xml(body.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&r.header.txn, &txn);
+            let got: Vec<(String, String)> = r.udfs.clone();
+            let want: Vec<(String, String)> = names.iter().cloned().zip(values.iter().cloned()).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

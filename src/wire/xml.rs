@@ -20,6 +20,9 @@ pub enum XmlError {
     Malformed(String),
     #[error("body is not UTF-8")]
     NotUtf8,
+    /// XML 1.0 allows no C0 control character but tab, LF and CR, even escaped.
+    #[error("body holds a control character (byte {0:#04x})")]
+    ControlCharacter(u8),
     #[error("DOCTYPE and entity declarations are not accepted")]
     Doctype,
     #[error("processing instructions are not accepted")]
@@ -61,6 +64,12 @@ impl Element {
 
 pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
     std::str::from_utf8(body).map_err(|_| XmlError::NotUtf8)?;
+    if let Some(&b) = body
+        .iter()
+        .find(|&&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        return Err(XmlError::ControlCharacter(b));
+    }
     let mut reader = Reader::from_reader(body);
     reader.config_mut().check_end_names = true;
     let malformed = |e: quick_xml::Error| XmlError::Malformed(e.to_string());
@@ -168,14 +177,34 @@ fn element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
     })
 }
 
-/// Escape text or an attribute value for output.
+/// Escape text or an attribute value for output. A C0 control character (but tab, LF
+/// and CR) cannot appear in XML 1.0 even as a reference: echoing one a caller sent
+/// would make the whole answer unreadable, so it goes out as U+FFFD.
 pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    let forbidden = |c: char| c < ' ' && !matches!(c, '\t' | '\n' | '\r');
+    if s.contains(forbidden) {
+        let cleaned: String = s
+            .chars()
+            .map(|c| if forbidden(c) { '\u{fffd}' } else { c })
+            .collect();
+        return std::borrow::Cow::Owned(quick_xml::escape::escape(&cleaned).into_owned());
+    }
     quick_xml::escape::escape(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_output() {
+        assert_eq!(escape("a\u{1}b<"), "a\u{fffd}b&lt;");
+        assert_eq!(escape("tab\tok"), "tab\tok");
+        assert!(parse(
+            format!("<r a=\"{}\">{}</r>", escape("\u{1b}[31m"), escape("\0")).as_bytes()
+        )
+        .is_ok());
+    }
 
     #[test]
     fn many_attributes_are_refused_cheaply() {

@@ -134,6 +134,18 @@ impl PgDatabase {
         PgDatabase { name }
     }
 
+    /// Creates the database of that name (which a server may already be waiting for).
+    pub fn named(name: &str) -> PgDatabase {
+        use diesel::{Connection, RunQueryDsl};
+        let mut admin = diesel::PgConnection::establish(&pg_admin_url()).expect("pg admin");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create database");
+        PgDatabase {
+            name: name.to_string(),
+        }
+    }
+
     pub fn url(&self) -> String {
         pg_url(&self.name)
     }

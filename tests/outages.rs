@@ -1,0 +1,279 @@
+//! A server whose database is not there: at start-up, or gone from under it.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+async fn get_healthz(client: &reqwest::Client, addr: &str) -> Option<(u16, String)> {
+    let r = client
+        .get(format!("{addr}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.text().await.unwrap_or_default()))
+}
+
+async fn pull(client: &reqwest::Client, addr: &str) -> (u16, String) {
+    let r = client
+        .post(format!("{addr}/pulluri"))
+        .body(pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("pull");
+    let code = r.status().as_u16();
+    let root = dlrepo::wire::xml::parse(&r.bytes().await.expect("body")).expect("XML");
+    let status = root
+        .child("ResponseStatus")
+        .and_then(|s| s.attr("Status"))
+        .unwrap_or("?")
+        .to_string();
+    (code, status)
+}
+
+/// PostgreSQL: the database does not exist yet when `serve` starts (as when the
+/// database server is still coming up): 503s, then it serves without a restart.
+#[tokio::test]
+async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
+    let Some(_) = Backend::postgres() else { return };
+    let name = format!(
+        "dlrepo_t_late_{}_{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("dlrepo.toml");
+    std::fs::write(&config, config_text(&pg_url(&name))).expect("config");
+    dlrepo::files::write_private(
+        &dir.path().join("vault.key"),
+        dlrepo::vault::Vault::new_key_file()
+            .expect("keys")
+            .as_bytes(),
+    )
+    .expect("keys");
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .env("DLREPO_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let (code, text) = loop {
+        if let Some(h) = get_healthz(&client, &addr).await {
+            break h;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, 503, "{text}");
+    assert!(!text.contains(&name), "healthz names no database: {text}");
+    assert_eq!(pull(&client, &addr).await, (503, "0".to_string()));
+
+    // The database appears; the server migrates and serves by itself.
+    let db = PgDatabase::named(&name);
+    let started = Instant::now();
+    while get_healthz(&client, &addr).await.map(|h| h.0) != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never served after the database came"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        pull(&client, &addr).await,
+        (200, "0".to_string()),
+        "not found yet"
+    );
+    let conf = dlrepo::config::Config::load(&config, &Default::default()).expect("config");
+    let csv = dir.path().join("marks.csv");
+    std::fs::write(&csv, MARKS_CSV).expect("csv");
+    let vault = conf.vault().expect("vault");
+    let mut conn = dlrepo::store::establish(&db.url()).expect("conn");
+    dlrepo::import::run(
+        &conf,
+        &mut conn,
+        &dlrepo::import::ImportOptions {
+            doctype: "MARKS",
+            csv: &csv,
+            out: None,
+            batch_size: 100,
+            progress: false,
+            correct: false,
+            signer: None,
+            vault: vault.as_ref(),
+        },
+    )
+    .expect("import");
+    assert_eq!(pull(&client, &addr).await, (200, "1".to_string()));
+}
+
+/// SQLite: the database file deleted, or replaced by another, under a running server is
+/// an outage (503), not an empty database or a 500.
+#[tokio::test]
+async fn a_sqlite_file_deleted_or_replaced_under_the_server_is_a_503() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let db = std::path::PathBuf::from(&app.ws.config.database.url);
+    assert_eq!(
+        app.pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+            .await
+            .status(),
+        "1"
+    );
+    let moved = db.with_extension("moved");
+    std::fs::rename(&db, &moved).expect("move away");
+    let healthz = |app: &TestApp| {
+        let url = format!("{}/healthz", app.addr);
+        let client = app.client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("healthz")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(healthz(&app).await, 503);
+    let r = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await;
+    assert_eq!((r.http, r.status()), (503, "0"));
+
+    // Another file under the old name is not the database the server opened either.
+    std::fs::copy(&moved, &db).expect("copy back");
+    assert_eq!(healthz(&app).await, 503);
+    let r = app
+        .pull_uri(&[("RollNo", "7654321"), ("Year", "2021")])
+        .await;
+    assert_eq!((r.http, r.status()), (503, "0"));
+
+    // The very file moved back: served again.
+    std::fs::remove_file(&db).expect("remove copy");
+    std::fs::rename(&moved, &db).expect("move back");
+    assert_eq!(healthz(&app).await, 200);
+    let r = app
+        .pull_uri(&[("RollNo", "7654321"), ("Year", "2021")])
+        .await;
+    assert_eq!((r.http, r.status()), (200, "1"));
+}
+
+fn doc_id_in(url: &str, roll: &str, year: &str) -> Option<String> {
+    use dlrepo::store::documents::{find_by_udfs, udf_key, Lookup};
+    let mut conn = dlrepo::store::establish(url).expect("conn");
+    match find_by_udfs(&mut conn, "MARKS", &udf_key(&[roll, year])).expect("lookup") {
+        Lookup::Found(r) => Some(r.doc_id),
+        _ => None,
+    }
+}
+
+/// PostgreSQL with `database.replica_url`: pulls read the replica; a document the
+/// replica does not have yet, or a replica that does not answer, is read on the
+/// primary. (The "replica" here is a second database holding less than the primary,
+/// which is what a lagging streaming replica looks like to dlrepo.)
+#[tokio::test]
+async fn pulls_read_the_replica_and_fall_back_to_the_primary() {
+    let Some(b) = Backend::postgres() else { return };
+    let mut primary = Workspace::new(b);
+    let csv = primary.write("marks.csv", MARKS_CSV);
+    primary.import("MARKS", &csv);
+    let replica = Workspace::new(b);
+    let behind = replica.write(
+        "marks.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on\n1234567,2020,Asha Rao,Mark Sheet 2020,15/05/2020\n",
+    );
+    replica.import("MARKS", &behind);
+    let on_replica = doc_id_in(&replica.config.database.url, "1234567", "2020").expect("replica");
+    let on_primary = doc_id_in(&primary.config.database.url, "1234567", "2020").expect("primary");
+    assert_ne!(on_replica, on_primary);
+    let replica_url = replica.config.database.url.clone();
+    primary.edit_config(|c| {
+        c.replace(
+            "connect_timeout_secs = 2\n",
+            &format!("connect_timeout_secs = 2\nreplica_url = \"{replica_url}\"\n"),
+        )
+    });
+    let primary_url = primary.config.database.url.clone();
+    let app = spawn_on(primary).await;
+    let r = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await;
+    assert_eq!(r.status(), "1");
+    assert!(
+        r.detail("URI").expect("uri").ends_with(&on_replica),
+        "read on the replica"
+    );
+    let r = app
+        .pull_uri(&[("RollNo", "7654321"), ("Year", "2021")])
+        .await;
+    assert_eq!(
+        r.status(),
+        "1",
+        "not on the replica yet: read on the primary"
+    );
+    let uri = r.detail("URI").expect("uri").to_string();
+    assert_eq!(
+        app.pull_doc(&uri).await.status(),
+        "1",
+        "Pull Doc falls back too"
+    );
+    // Writes go to the primary: the replay memory is there, not on the replica.
+    {
+        use diesel::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let count = |url: &str| {
+            let mut c = dlrepo::store::establish(url).expect("conn");
+            diesel::sql_query("SELECT count(*) AS n FROM seen_requests")
+                .get_result::<N>(&mut c)
+                .expect("count")
+                .n
+        };
+        assert!(count(&primary_url) >= 3);
+        assert_eq!(count(&replica_url), 0);
+    }
+
+    // The replica goes away: pulls are answered from the primary.
+    drop(replica);
+    let r = app
+        .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
+        .await;
+    assert_eq!((r.http, r.status()), (200, "1"));
+    assert!(r.detail("URI").expect("uri").ends_with(&on_primary));
+}

@@ -12,6 +12,7 @@ backend_tests!(
     start_up_names_a_missing_column,
     a_template_on_a_department_row_prints_its_doc_id_and_aadhaar_tail,
     a_document_that_cannot_be_made_is_an_operator_error,
+    the_current_api_on_department_rows,
 );
 
 const PDF: &[u8] = b"%PDF-1.4\n% the board's own signed file\n%%EOF\n";
@@ -363,5 +364,65 @@ async fn a_document_that_cannot_be_made_is_an_operator_error(b: Backend) {
         .await;
     assert_eq!((r.http, r.status()), (500, "0"));
     assert_eq!(r.detail("URI"), None);
+    drop_role(&app.ws);
+}
+
+/// The current API on a department table: the resident fields echoed (UID too; Photo
+/// read and dropped), DataContent from the row, resident matching, and Status 9 for a
+/// row whose document column is still empty when the doc type awaits documents.
+async fn the_current_api_on_department_rows(b: Backend) {
+    use base64::Engine;
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    let block = source_block(url.as_deref(), "roll_no").replace(
+        "name = \"Secondary School Result\"\n",
+        "name = \"Secondary School Result\"\nawait_documents = true\n",
+    );
+    let mapping = "[doctypes.certificate]\ndata_element = \"Performance\"\ndata = [ [\"total\", \"Total marks\"] ]\n";
+    ws.edit_config(|c| c + &block + mapping);
+    let app = spawn_on(ws).await;
+    let ask = |roll: &str, name: &str| {
+        let ts = dlrepo::auth::now_ts();
+        format!(
+            r#"<PullURIRequest xmlns="http://tempuri.org/" ver="3.0" ts="{ts}" txn="{}" orgId="{ORG}" keyhash="{}" format="both"><DocDetails><DocType>RSLT</DocType><DigiLockerId>dl-42</DigiLockerId><UID>xxxxxxxx1234</UID><FullName>{name}</FullName><Photo>iVBORw0KGgo=</Photo><ExamRoll>{roll}</ExamRoll><ExamYear>2024</ExamYear></DocDetails></PullURIRequest>"#,
+            fresh_txn("dept-"),
+            signed(&ts)
+        )
+    };
+    let r = app.post("/pulluri", ask("3001", "Rao Asha")).await;
+    assert_eq!(r.status(), "1");
+    assert_eq!(r.detail("UID"), Some("xxxxxxxx1234"));
+    assert_eq!(r.detail("DigiLockerId"), Some("dl-42"));
+    assert_eq!(r.detail("FullName"), Some("Rao Asha"));
+    assert!(r.detail("Photo").is_none(), "the photo is not echoed");
+    assert_eq!(r.doc_bytes(), PDF);
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(r.detail("DataContent").expect("DataContent"))
+        .expect("base64");
+    let cert = dlrepo::wire::xml::parse(&xml).expect("certificate XML");
+    assert_eq!(cert.name, "Certificate");
+    let text = String::from_utf8_lossy(&xml);
+    assert!(text.contains("<Person name=\"Asha Rao\""), "{text}");
+    assert!(text.contains("<Performance total=\"412"), "{text}");
+    let person = r
+        .root
+        .child("DocDetails")
+        .and_then(|d| d.child("IssuedTo"))
+        .and_then(|i| i.child("Persons"))
+        .and_then(|p| p.child("Person"))
+        .expect("IssuedTo/Persons/Person");
+    assert!(format!("{person:?}").contains("Asha Rao"));
+
+    // Somebody else's name: Status 0, nothing served.
+    let r = app.post("/pulluri", ask("3001", "Ravi Kumar")).await;
+    assert_eq!((r.http, r.status()), (200, "0"));
+    assert!(r.detail("DocContent").is_none());
+
+    // A row without its document yet: recorded, to follow (Status 9); the URI comes
+    // with the push once the document is there.
+    let r = app.post("/pulluri", ask("3002", "Ravi Kumar")).await;
+    assert_eq!(r.status(), "9");
+    assert_eq!(r.detail("URI"), None);
+    assert!(r.detail("DocContent").is_none());
     drop_role(&app.ws);
 }

@@ -13,6 +13,7 @@ backend_tests!(
     the_same_file_twice_issues_nothing_twice,
     kill_9_midway_then_run_again_gives_each_person_one_document,
     two_imports_of_one_file_at_once_make_no_duplicates,
+    duplicates_from_before_the_rule_are_listed_revoked_then_migrated,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -240,4 +241,88 @@ async fn two_imports_of_one_file_at_once_make_no_duplicates(b: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A database from before the one-document-per-search rule, holding a duplicate: the
+/// README's path out of it (check-data, revoke, migrate) works as it says.
+async fn duplicates_from_before_the_rule_are_listed_revoked_then_migrated(b: Backend) {
+    use diesel_migrations::MigrationHarness;
+    // A fresh database, migrated only up to the rule (four migrations).
+    let ws = Workspace::new(b);
+    let pg = (b == Backend::Postgres).then(PgDatabase::create);
+    let url = match &pg {
+        None => ws.path("old.sqlite3").to_str().expect("path").to_string(),
+        Some(d) => d.url(),
+    };
+    let mut conn = dlrepo::store::establish(&url).expect("conn");
+    for _ in 0..4 {
+        match &mut conn {
+            dlrepo::store::DbConn::Sqlite(c) => {
+                c.run_next_migration(dlrepo::store::SQLITE_MIGRATIONS)
+                    .expect("migration");
+            }
+            dlrepo::store::DbConn::Postgres(c) => {
+                c.run_next_migration(dlrepo::store::POSTGRES_MIGRATIONS)
+                    .expect("migration");
+            }
+        }
+    }
+    let key = dlrepo::store::documents::udf_key(&["1234567", "2020"]);
+    for id in ["DUPAAA", "DUPBBB"] {
+        diesel::sql_query(format!(
+            "INSERT INTO documents (doctype, doc_id, status, udf_key, doc_name, created_at, updated_at) \
+             VALUES ('MARKS', '{id}', 'issued', '{key}', 'Mark Sheet', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ))
+        .execute(&mut conn)
+        .expect("insert");
+    }
+    drop(conn);
+    let text = std::fs::read_to_string(&ws.config_path).expect("config");
+    let old_config = ws.path("old.toml");
+    let url_line = format!("url = \"{url}\"");
+    let replaced = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("url = ") {
+                url_line.clone()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&old_config, replaced).expect("config");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+            .arg("--config")
+            .arg(&old_config)
+            .args(args)
+            .output()
+            .expect("run");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, text) = run(&["check-data"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!("{ISSUER}-MARKS-DUPAAA"))
+            && text.contains(&format!("{ISSUER}-MARKS-DUPBBB")),
+        "{text}"
+    );
+    let (ok, text) = run(&["migrate"]);
+    assert!(!ok, "the rule cannot be applied over the duplicate");
+    assert!(text.contains("check-data"), "{text}");
+    let (ok, text) = run(&["revoke", &format!("{ISSUER}-MARKS-DUPBBB")]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["migrate"]);
+    assert!(ok, "{text}");
+    let (ok, text) = run(&["check-data"]);
+    assert!(ok, "{text}");
+    drop(pg);
 }

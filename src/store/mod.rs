@@ -52,6 +52,9 @@ pub enum StoreError {
     Query(diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The one-document-per-search index cannot be built over existing duplicates.
+    #[error("migration refused: {0}")]
+    Duplicates(String),
     #[error("Aadhaar vault: {0}")]
     Vault(String),
     /// The configured place cannot hold a database: an operator's fix, not an outage.
@@ -229,7 +232,7 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
         let e = e.to_string();
         // The one-document-per-search rule cannot be applied over existing duplicates.
         if e.contains("documents_live_key") || e.to_ascii_lowercase().contains("unique") {
-            StoreError::Migration(format!(
+            StoreError::Duplicates(format!(
                 "{e}\n  the database holds more than one live document for the same search fields; `dlrepo check-data` lists them, `dlrepo revoke URI` retires the extra ones, then run again"
             ))
         } else {

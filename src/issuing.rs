@@ -260,6 +260,24 @@ pub fn outbox_row(doc: &PushFacts<'_>, action: Action, now: NaiveDateTime) -> Ne
     }
 }
 
+/// The push rows a change of one document makes, by the Aadhaar reference it had and
+/// has: an update under the same number is U; under another number the old holder's
+/// link is deleted (D) and the new one's added (A); a number removed is D, one added A.
+pub fn push_actions<'a>(
+    action: Action,
+    before: Option<&'a str>,
+    after: Option<&'a str>,
+) -> Vec<(&'a str, Action)> {
+    match (action, before, after) {
+        (Action::Update, Some(b), Some(a)) if b == a => vec![(a, Action::Update)],
+        (Action::Update, Some(b), Some(a)) => vec![(b, Action::Delete), (a, Action::Add)],
+        (Action::Update, Some(b), None) => vec![(b, Action::Delete)],
+        (Action::Update, None, Some(a)) => vec![(a, Action::Add)],
+        (action, _, Some(a)) => vec![(a, action)],
+        (_, _, None) => Vec::new(),
+    }
+}
+
 /// Revokes an issued document and, when it was pushed under an Aadhaar number, queues
 /// its D row, in one transaction. `None`: no issued document has that URI; otherwise
 /// whether a D row was queued.

@@ -14,6 +14,7 @@ backend_tests!(
     transient_failures_are_retried_until_accepted,
     gives_up_then_retry_failed_resends_the_same_file,
     corrections_and_revocations_are_pushed_as_u_and_d,
+    a_correction_to_another_aadhaar_deletes_the_old_link,
     export_for_manual_upload,
     kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file,
     serve_pushes_in_the_background_on_its_schedule,
@@ -374,4 +375,48 @@ async fn uri_mode_pushes_each_document_once_as_a_push_uri_request(b: Backend) {
     let (_, out, _) = run(&ws, &["push"]);
     assert!(out.contains("pushed 0 file(s)"), "{out}");
     assert_eq!(accepted_rows(&central).len(), 3, "nothing is sent twice");
+}
+
+/// `import --correct` that changes the Aadhaar number tells DigiLocker to drop the old
+/// holder's link (D) and add the new one's (A); one that removes it sends D.
+async fn a_correction_to_another_aadhaar_deletes_the_old_link(b: Backend) {
+    let central = standin(0);
+    let mut ws = Workspace::new(b);
+    with_push(&mut ws, &central.url(), 100, "");
+    let (first, second) = (aadhaar(11), aadhaar(12));
+    let row = |a: &str, name: &str| {
+        format!("RollNo,Year,aadhaar,doc_name,issued_on,doc_id\n5000002,2024,{a},{name},15/05/2024,MOV2024\n")
+    };
+    let import = |ws: &Workspace, name: &str, text: &str, correct: bool| {
+        let file = ws.write(name, text);
+        let mut args = vec!["import", "--doctype", "MARKS"];
+        if correct {
+            args.push("--correct");
+        }
+        let path = file.to_str().expect("path").to_string();
+        args.push(&path);
+        let (code, out, err) = run(ws, &args);
+        assert_eq!(code, 0, "{out}{err}");
+    };
+    import(&ws, "a.csv", &row(&first, "Mark Sheet"), false);
+    import(&ws, "b.csv", &row(&second, "Mark Sheet"), true);
+    import(&ws, "c.csv", &row("", "Mark Sheet"), true);
+    let (code, _, _) = run(&ws, &["push"]);
+    assert_eq!(code, 0);
+    let uri = "in.gov.test.board-MARKS-MOV2024";
+    let got: Vec<(String, String)> = central
+        .received()
+        .into_iter()
+        .filter(|r| r.accepted)
+        .flat_map(|r| r.aadhaar.into_iter().zip(r.rows))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (first.clone(), format!("A,{uri}")),
+            (first, format!("D,{uri}")),
+            (second.clone(), format!("A,{uri}")),
+            (second, format!("D,{uri}")),
+        ]
+    );
 }

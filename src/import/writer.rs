@@ -30,7 +30,8 @@ pub(super) struct BatchOutcome {
 
 /// What became of one row on the row-by-row path.
 enum RowOutcome {
-    Written(Action),
+    /// With the Aadhaar reference the document had before, for an update.
+    Written(Action, Option<String>),
     Unchanged,
     Rejected(String),
 }
@@ -130,11 +131,11 @@ impl Writer<'_> {
             for chunk in batch.chunks_mut(INSERT_CHUNK) {
                 let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
                 for (row, ok) in chunk.iter_mut().zip(written) {
-                    let action = if ok {
-                        Action::Add
+                    let (action, previous) = if ok {
+                        (Action::Add, None)
                     } else {
                         match self.write_row(conn, row, &mut new_blobs, now)? {
-                            RowOutcome::Written(action) => action,
+                            RowOutcome::Written(action, previous) => (action, previous),
                             RowOutcome::Unchanged => {
                                 unchanged += 1;
                                 continue;
@@ -151,7 +152,10 @@ impl Writer<'_> {
                     let uri = self.uri(&row.doc.doc_id);
                     // A pending document is pushed once it is there, not before.
                     let issued = row.doc.status == documents::status::ISSUED;
-                    if let Some(aadhaar) = row.doc.aadhaar.as_ref().filter(|_| issued) {
+                    let now_aadhaar = row.doc.aadhaar.as_deref().filter(|_| issued);
+                    for (aadhaar, action) in
+                        issuing::push_actions(action, previous.as_deref(), now_aadhaar)
+                    {
                         let d = &row.doc;
                         let facts = PushFacts {
                             aadhaar,
@@ -256,14 +260,17 @@ impl Writer<'_> {
                 Err(e) => return Ok(RowOutcome::Rejected(e)),
             }
             if !row.minted && documents::issue_reserved(conn, &row.doc)? {
-                return Ok(RowOutcome::Written(Action::Add));
+                return Ok(RowOutcome::Written(Action::Add, None));
             }
             if documents::insert_if_free(conn, &row.doc)? {
-                return Ok(RowOutcome::Written(Action::Add));
+                return Ok(RowOutcome::Written(Action::Add, None));
             }
             if !row.minted {
+                let previous =
+                    documents::find_by_doc_id(conn, &self.doctype.code, &row.doc.doc_id)?
+                        .and_then(|r| r.aadhaar);
                 if self.correct && documents::correct(conn, &row.doc)? {
-                    return Ok(RowOutcome::Written(Action::Update));
+                    return Ok(RowOutcome::Written(Action::Update, previous));
                 }
                 return Ok(RowOutcome::Rejected(format!(
                     "doc_id {} is already issued for {}{}",
@@ -307,14 +314,22 @@ impl Writer<'_> {
             if !fills_pending {
                 return Ok(Some(RowOutcome::Unchanged));
             }
-            return self.update(conn, row, &old.doc_id, Action::Add, new_blobs, now);
+            return self.update(conn, row, &old.doc_id, (Action::Add, None), new_blobs, now);
         };
         if !self.correct {
             return Ok(Some(RowOutcome::Rejected(format!(
                 "conflicts with {uri}, issued for the same search fields: {field} differs (import with --correct to update it)"
             ))));
         }
-        self.update(conn, row, &old.doc_id, Action::Update, new_blobs, now)
+        let previous = old.aadhaar.clone();
+        self.update(
+            conn,
+            row,
+            &old.doc_id,
+            (Action::Update, previous),
+            new_blobs,
+            now,
+        )
     }
 
     /// Writes the row over the live document of its search fields, under its DocId.
@@ -323,7 +338,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         doc_id: &str,
-        action: Action,
+        (action, previous): (Action, Option<String>),
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
@@ -337,7 +352,7 @@ impl Writer<'_> {
             Err(e) => return Ok(Some(RowOutcome::Rejected(e))),
         }
         Ok(Some(match documents::correct_by_key(conn, &row.doc)? {
-            Some(_) => RowOutcome::Written(action),
+            Some(_) => RowOutcome::Written(action, previous),
             None => RowOutcome::Rejected(format!(
                 "{} changed while importing; run again",
                 self.uri(doc_id)

@@ -29,6 +29,10 @@ pub struct Source {
     pub gender: Option<String>,
     pub phone: Option<String>,
     pub document_column: Option<String>,
+    /// True (1, yes, t) where the department cancelled the document.
+    pub revoked_column: Option<String>,
+    /// Changes whenever the row does (`updated_at`, a version number).
+    pub version_column: Option<String>,
     pub fields: Vec<(String, String)>,
     pub pool_size: u32,
 }

@@ -186,7 +186,13 @@ fn stalled_clients(addr: &str, n: usize) -> Vec<TcpStream> {
         .collect()
 }
 
-async fn good_pull(client: &reqwest::Client, addr: &str) -> Result<String, String> {
+/// A pull on a connection of its own, as a new caller's (an idle pooled connection
+/// could have been closed by the server's keep-alive timeout meanwhile).
+async fn good_pull(_: &reqwest::Client, addr: &str) -> Result<String, String> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .map_err(|e| e.to_string())?;
     let r = client
         .post(format!("http://{addr}/pulluri"))
         .body(pull_uri_body(&GOOD))

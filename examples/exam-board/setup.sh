@@ -10,5 +10,7 @@ for db in examboard dlrepo; do
         || psql "$PG/postgres" -v ON_ERROR_STOP=1 -qc "CREATE DATABASE $db"
 done
 psql "$PG/examboard" -v ON_ERROR_STOP=1 -q -f results.sql
+# The vault key of this example (kept apart from the database in production).
+[ -f vault.key ] || (cd ../.. && cargo run -q --release -- vault keygen --out examples/exam-board/vault.key)
 echo "ready: dlrepo --config $(pwd)/dlrepo.toml check-config && dlrepo --config $(pwd)/dlrepo.toml serve"
 echo "try:   dlrepo --config $(pwd)/dlrepo.toml curl pull-uri RollNo=1100101 Year=2024"

@@ -136,6 +136,18 @@ pub enum Command {
         #[command(flatten)]
         key: sign::KeyArgs,
     },
+    /// Make and sign again every document of a doc type not signed with the configured
+    /// key (after a key or template change). Killed midway: run it again.
+    Resign {
+        #[arg(long)]
+        doctype: String,
+        /// Only documents issued (first stored) on or after this day, YYYY-MM-DD.
+        #[arg(long)]
+        since: Option<chrono::NaiveDate>,
+        /// Documents per transaction.
+        #[arg(long, default_value_t = 100)]
+        batch: i64,
+    },
     /// Report every signature of a PDF: signer, time, coverage, changes after signing.
     Verify {
         file: PathBuf,
@@ -162,6 +174,12 @@ pub enum Command {
 pub enum PushCommand {
     /// Queued, in-flight, pushed and failed counts, and why failed files failed.
     Status,
+    /// Read a department table whole: queue A for new rows with an Aadhaar number, U
+    /// for changed ones, D for cancelled or vanished ones. Run again to resume.
+    Scan {
+        #[arg(long)]
+        doctype: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,7 +283,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             mark_uploaded,
         } => push::run(
             &load_config(&cli.config)?,
-            command.is_some(),
+            command,
             retry_failed,
             export,
             mark_uploaded,
@@ -295,6 +313,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             sign::sign(&cli.config, &key, &input, &output).map(ok)
         }
         Command::Verify { file, trust } => sign::verify(&file, &trust),
+        Command::Resign {
+            doctype,
+            since,
+            batch,
+        } => sign::resign(&load_config(&cli.config)?, &doctype, since, batch),
         Command::CheckConfig => Ok(check_config::run(&cli.config)),
         Command::CheckData => check_data::run(&load_config(&cli.config)?),
         Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),

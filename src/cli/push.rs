@@ -22,7 +22,7 @@ fn push_config(config: &Config) -> Result<&PushConfig> {
 
 pub fn run(
     config: &Config,
-    status: bool,
+    command: Option<super::PushCommand>,
     retry_failed: bool,
     export: Option<PathBuf>,
     mark_uploaded: Option<String>,
@@ -30,7 +30,10 @@ pub fn run(
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
     let now = chrono::Utc::now().naive_utc();
-    if status {
+    if let Some(super::PushCommand::Scan { doctype }) = &command {
+        return scan(config, &mut conn, doctype);
+    }
+    if command.is_some() {
         let c = outbox::counts(&mut conn)?;
         println!("queued (not yet in a file): {} rows", c.queued_rows);
         for (st, files, rows) in &c.files {
@@ -115,4 +118,56 @@ pub fn standin(bind: &str, org_id: &str, key: &str) -> Result<()> {
         }
         seen = r.len();
     }
+}
+
+/// `dlrepo push scan --doctype D`.
+fn scan(config: &Config, conn: &mut store::DbConn, code: &str) -> Result<ExitCode> {
+    let doctype = config
+        .doctype(code)
+        .with_context(|| format!("doc type '{code}' is not in the config"))?;
+    if doctype.source.is_none() {
+        bail!(
+            "{} is not served from a department table ([doctypes.source])",
+            doctype.code
+        );
+    }
+    let pool = store::pool(&config.database)?;
+    let tables =
+        store::department::prepare_all(std::slice::from_ref(doctype), &config.database, &pool)
+            .map_err(|p| anyhow::anyhow!("{}", p.join("\n  ")))?;
+    let table = tables
+        .get(&doctype.code)
+        .context("the department table could not be prepared")?;
+    let vault = config.vault()?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let r = crate::issuing::department::scan(
+        conn,
+        &config.issuer_id,
+        doctype,
+        table,
+        vault.as_ref(),
+        |r| {
+            bar.set_message(format!(
+                "{} rows read, {} new, {} changed",
+                r.rows, r.new, r.changed
+            ))
+        },
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} rows read in {:.1} s; {} new, {} changed, {} cancelled, {} gone from the table (revoked); pushes queued for those with an Aadhaar number",
+        doctype.code,
+        r.rows,
+        started.elapsed().as_secs_f64(),
+        r.new,
+        r.changed,
+        r.cancelled,
+        r.gone
+    );
+    Ok(ExitCode::SUCCESS)
 }

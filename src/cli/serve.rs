@@ -86,6 +86,18 @@ fn get_ready(state: &crate::server::AppState) -> Result<(), Unready> {
             ))))
         }
     }
+    if let Some(key) = &state.signer {
+        // A key change is an operator's job to finish: say what is left to re-sign.
+        if let Ok(mut conn) = store::establish(&config.database.url) {
+            match crate::issuing::resign::signed_with_another(&mut conn, key) {
+                Ok(0) | Err(_) => {}
+                Ok(n) => tracing::warn!(
+                    documents = n,
+                    "documents were signed with another certificate than the configured one: `dlrepo resign --doctype CODE` signs them again"
+                ),
+            }
+        }
+    }
     state.become_ready().map_err(|problems| {
         let unavailable = problems.iter().any(|p| p.contains("unavailable"));
         let text = format!(

@@ -154,3 +154,64 @@ pub fn keygen(
     );
     Ok(())
 }
+
+/// `dlrepo resign --doctype D [--since DATE] [--batch N]`.
+pub fn resign(
+    config: &crate::config::Config,
+    code: &str,
+    since: Option<chrono::NaiveDate>,
+    batch: i64,
+) -> Result<ExitCode> {
+    use std::io::IsTerminal;
+    let doctype = config
+        .doctype(code)
+        .with_context(|| format!("doc type '{code}' is not in the config"))?;
+    let key = config
+        .signing_key()?
+        .context("no [signing] section: there is no key to sign with")?;
+    if batch < 1 {
+        bail!("--batch must be at least 1");
+    }
+    crate::store::open_and_migrate(&config.database)?;
+    let mut conn = crate::store::establish(&config.database.url)?;
+    let pool = crate::store::pool(&config.database)?;
+    let tables = crate::store::department::prepare_all(
+        std::slice::from_ref(doctype),
+        &config.database,
+        &pool,
+    )
+    .map_err(|p| anyhow::anyhow!("{}", p.join("\n  ")))?;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new_spinner()
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let started = std::time::Instant::now();
+    let r = crate::issuing::resign::resign(
+        &mut conn,
+        config,
+        doctype,
+        tables.get(&doctype.code),
+        &key,
+        since,
+        batch,
+        |r| bar.set_message(format!("{} re-signed", r.resigned)),
+    )?;
+    bar.finish_and_clear();
+    println!(
+        "{}: {} document(s) made and signed again in {:.1} s with {}{}",
+        doctype.code,
+        r.resigned,
+        started.elapsed().as_secs_f64(),
+        crate::docs::keys::subject(&key.cert),
+        if r.skipped > 0 {
+            format!(
+                "; {} left as they were (their department row is gone)",
+                r.skipped
+            )
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}

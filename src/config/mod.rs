@@ -217,6 +217,15 @@ impl Config {
             name: raw.issuer.name.as_deref(),
         };
         let doctypes = doctypes::validate(&raw.doctypes, base, &issuer, &mut problems);
+        let has_vault = raw.vault.is_some() || env.vault_keys.is_some();
+        for (i, d) in doctypes.iter().enumerate() {
+            if d.source.as_ref().is_some_and(|s| s.aadhaar.is_some()) && !has_vault {
+                problems.push(Problem::new(
+                    &format!("doctypes[{i}].source.aadhaar"),
+                    "needs a [vault]: a department row's Aadhaar number is sealed there before its push is queued".into(),
+                ));
+            }
+        }
         let push = raw
             .push
             .as_ref()

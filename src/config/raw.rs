@@ -341,6 +341,13 @@ pub struct RawSource {
     /// A bytea/BLOB column holding the PDF; without it the certificate is rendered.
     #[serde(default)]
     pub document_column: Option<String>,
+    /// A column that says the document is cancelled (true, 1, yes, y, t).
+    #[serde(default)]
+    pub revoked_column: Option<String>,
+    /// An `updated_at` or version column: when set, a row counts as changed when it
+    /// changes (else when any mapped column does).
+    #[serde(default)]
+    pub version_column: Option<String>,
     /// Extra columns printed on a rendered certificate, as `{ label = "column" }`
     /// pairs in order: `[ ["Total", "total_marks"], ["Result", "result"] ]`.
     #[serde(default)]

@@ -93,6 +93,8 @@ pub(super) fn validate(
         ("source.gender", &raw.gender),
         ("source.phone", &raw.phone),
         ("source.document_column", &raw.document_column),
+        ("source.revoked_column", &raw.revoked_column),
+        ("source.version_column", &raw.version_column),
     ] {
         if let Some(c) = c {
             check_col(f, c);
@@ -123,6 +125,8 @@ pub(super) fn validate(
         gender: raw.gender.clone(),
         phone: raw.phone.clone(),
         document_column: raw.document_column.clone(),
+        revoked_column: raw.revoked_column.clone(),
+        version_column: raw.version_column.clone(),
         fields: raw.fields.clone(),
         pool_size: raw.pool_size,
     })

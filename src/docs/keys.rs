@@ -48,6 +48,19 @@ pub struct SigningKey {
     pub signer_certs: super::cms::SignerCerts,
 }
 
+impl SigningKey {
+    /// Which certificate signs: hex SHA-256 of its DER, kept with every document signed,
+    /// so that a change of key is noticed and `dlrepo resign` knows what is left.
+    pub fn cert_id(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let der = self.cert.to_der().unwrap_or_default();
+        Sha256::digest(&der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SigningKey({})", subject(&self.cert))

@@ -246,6 +246,12 @@ pub(super) fn validate_row(
         data,
         xml_sha256: None,
         fingerprint: Some(fingerprint),
+        signed_with: None,
+        made_from: match &content {
+            Content::File(_) => Some(documents::made::FILE.to_string()),
+            Content::Render(_) => Some(documents::made::RENDER.to_string()),
+            Content::Pending => None,
+        },
     };
     Ok(ValidRow {
         line: 0,

@@ -216,6 +216,7 @@ impl Writer<'_> {
             if let Content::File(blob) = &row.content {
                 self.put_blob(conn, blob, new_blobs, now)?;
                 row.doc.blob_sha256 = Some(blob.sha256.clone());
+                row.doc.signed_with = self.signer.map(|k| k.cert_id());
                 docs.push(row.doc.clone());
             }
         }
@@ -255,6 +256,7 @@ impl Writer<'_> {
                 Ok(Some(blob)) => {
                     self.put_blob(conn, &blob, new_blobs, now)?;
                     row.doc.blob_sha256 = Some(blob.sha256);
+                    row.doc.signed_with = self.signer.map(|k| k.cert_id());
                 }
                 Ok(None) => {}
                 Err(e) => return Ok(RowOutcome::Rejected(e)),
@@ -347,6 +349,7 @@ impl Writer<'_> {
             Ok(Some(blob)) => {
                 self.put_blob(conn, &blob, new_blobs, now)?;
                 row.doc.blob_sha256 = Some(blob.sha256);
+                row.doc.signed_with = self.signer.map(|k| k.cert_id());
             }
             Ok(None) => row.doc.blob_sha256 = None,
             Err(e) => return Ok(Some(RowOutcome::Rejected(e))),

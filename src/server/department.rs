@@ -7,7 +7,8 @@ use super::document::{check_resident, serve, Resident, Served};
 use super::respond::PullError;
 use super::AppState;
 use crate::doctype::DocType;
-use crate::issuing::{self, Facts, IssueError};
+use crate::issuing::department::{self, awaiting, Followed};
+use crate::issuing::Facts;
 use crate::store::department::{DeptRow, DeptTable};
 use crate::store::DbConn;
 use crate::store::{documents, linked};
@@ -30,7 +31,7 @@ pub(super) fn pull_uri(
         1 => rows.remove(0),
         _ => return Err(PullError::Ambiguous),
     };
-    let mut facts = facts(&row, "");
+    let mut facts = department::facts(&row, "");
     // The search fields are the row's too: the certificate XML may map them.
     facts.fields.extend(
         doctype
@@ -41,16 +42,10 @@ pub(super) fn pull_uri(
     );
     check_resident(doctype, resident, &facts)?;
     let mut conn = state.conn()?;
-    let doc_id = linked::link(
-        &mut conn,
-        code,
-        &row.row_key,
-        &doctype.id_space,
-        Utc::now().naive_utc(),
-    )?;
+    let doc_id = follow(state, &mut conn, doctype, &row)?;
     facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
-    if awaits_document(doctype, &row) {
+    if awaiting(doctype, &row) {
         return Ok(Served::pending(uri, &facts));
     }
     serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
@@ -70,14 +65,18 @@ pub(super) fn pull_doc(
         reason: reason.to_string(),
     };
     let mut conn = state.conn()?;
-    let key = linked::linked_row_key(&mut conn, code, doc_id)?
+    let (key, known) = linked::linked_row_key(&mut conn, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
+    if known == documents::status::REVOKED {
+        return Err(PullError::Revoked(uri.to_string()));
+    }
     let row = dept
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
-    let facts = facts(&row, doc_id);
+    follow(state, &mut conn, doctype, &row)?;
+    let facts = department::facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;
-    if awaits_document(doctype, &row) {
+    if awaiting(doctype, &row) {
         return Err(uri_err(
             "the document is recorded but not made yet (pending)",
         ));
@@ -109,15 +108,27 @@ fn serve_row(
     )
 }
 
-/// A row whose document column is still empty, of a doc type that awaits documents
-/// rather than rendering them.
-fn awaits_document(doctype: &DocType, row: &DeptRow) -> bool {
-    doctype.await_documents
-        && row.content.is_none()
-        && doctype
-            .source
-            .as_ref()
-            .is_some_and(|s| s.document_column.is_some())
+/// The row's DocId, after recording what changed since dlrepo last read it (a changed
+/// row's document is made again below; a cancelled or revoked one is refused).
+fn follow(
+    state: &AppState,
+    conn: &mut DbConn,
+    doctype: &DocType,
+    row: &DeptRow,
+) -> Result<String, PullError> {
+    match department::follow(
+        conn,
+        &state.config.issuer_id,
+        doctype,
+        row,
+        state.vault.as_ref(),
+        Utc::now().naive_utc(),
+    )? {
+        Followed::Live { doc_id, .. } => Ok(doc_id),
+        Followed::Revoked { doc_id } => Err(PullError::Revoked(
+            DocUri::of(&state.config.issuer_id, &doctype.code, &doc_id).to_string(),
+        )),
+    }
 }
 
 fn department_of<'s>(
@@ -145,21 +156,12 @@ fn document(
             return Ok(kept);
         }
     }
-    let issue_err = |source: IssueError| PullError::Issue {
-        uri: uri.to_string(),
-        source,
-    };
-    let blob = match &row.content {
-        Some(bytes) => issuing::seal(bytes.clone(), signer),
-        None => issuing::render_and_seal(
-            &state.config,
-            doctype,
-            &facts(row, &uri.doc_id),
-            uri,
-            signer,
-        ),
-    }
-    .map_err(issue_err)?;
+    let blob = department::make(&state.config, doctype, row, uri, signer).map_err(|source| {
+        PullError::Issue {
+            uri: uri.to_string(),
+            source,
+        }
+    })?;
     if signer.is_none() {
         return Ok(blob.bytes.to_vec());
     }
@@ -168,23 +170,7 @@ fn document(
         &doctype.code,
         &uri.doc_id,
         &blob.bytes,
+        signer.map(|k| k.cert_id()).as_deref(),
         Utc::now().naive_utc(),
     )?)
-}
-
-/// A department row's facts, as an imported row's would be.
-fn facts(row: &DeptRow, doc_id: &str) -> Facts {
-    Facts {
-        doc_id: doc_id.to_string(),
-        doc_name: row.doc_name.clone(),
-        holder_name: row.holder_name.clone(),
-        dob: row.dob.clone(),
-        gender: row.gender.clone(),
-        phone: row.phone.clone(),
-        aadhaar: row.aadhaar.clone(),
-        issued_on: row.issued_on.clone(),
-        valid_from: row.valid_from.clone(),
-        valid_to: row.valid_to.clone(),
-        fields: row.fields.clone(),
-    }
 }

@@ -32,6 +32,8 @@ pub struct AppState {
     /// Signs department-table documents on their first pull (imported ones are signed
     /// at import). Loaded once.
     pub signer: Option<crate::docs::keys::SigningKey>,
+    /// Seals the Aadhaar numbers of department rows before their pushes are queued.
+    pub vault: Option<crate::vault::Vault>,
     /// Requests answered, to prune the replay memory now and then.
     pub requests: std::sync::atomic::AtomicU64,
     /// The SQLite file the server opened: one deleted or replaced under it is an
@@ -55,6 +57,7 @@ impl AppState {
         let signer = config
             .signing_key()
             .map_err(|e| vec![format!("signing: {e}")])?;
+        let vault = config.vault().map_err(|e| vec![format!("vault: {e}")])?;
         let slots = limits::BlockingSlots::new(config.server.max_blocking);
         let replica = store::replica_pool(&config.database);
         Ok(AppState {
@@ -62,6 +65,7 @@ impl AppState {
             pool,
             departments: OnceLock::new(),
             signer,
+            vault,
             requests: std::sync::atomic::AtomicU64::new(0),
             sqlite_file: OnceLock::new(),
             slots,

@@ -32,6 +32,52 @@ pub struct DeptRow {
     pub content: Option<Vec<u8>>,
     /// The configured extra fields, (label, value), for a rendered certificate.
     pub fields: Vec<(String, String)>,
+    /// `source.revoked_column` says the department cancelled it.
+    pub revoked: bool,
+    /// `source.version_column`, as text.
+    pub version: Option<String>,
+}
+
+impl DeptRow {
+    /// What the row says, as one value: it changes exactly when the document would.
+    /// With a version column, that column; else every mapped column and the document.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut part = |label: &str, v: Option<&[u8]>| {
+            h.update(label.as_bytes());
+            match v {
+                // Length-prefixed: no two rows hash alike by moving text between fields.
+                Some(v) => {
+                    h.update((v.len() as u64).to_be_bytes());
+                    h.update(v);
+                }
+                None => h.update(u64::MAX.to_be_bytes()),
+            }
+        };
+        if let Some(v) = &self.version {
+            part("version", Some(v.as_bytes()));
+        } else {
+            for (label, v) in [
+                ("holder_name", &self.holder_name),
+                ("doc_name", &self.doc_name),
+                ("issued_on", &self.issued_on),
+                ("valid_from", &self.valid_from),
+                ("valid_to", &self.valid_to),
+                ("aadhaar", &self.aadhaar),
+                ("dob", &self.dob),
+                ("gender", &self.gender),
+                ("phone", &self.phone),
+            ] {
+                part(label, v.as_deref().map(str::as_bytes));
+            }
+            part("content", self.content.as_deref());
+            for (label, v) in &self.fields {
+                part(label, Some(v.as_bytes()));
+            }
+        }
+        super::documents::blob_id(&h.finalize())
+    }
 }
 
 #[derive(QueryableByName)]
@@ -60,6 +106,10 @@ struct RawRow {
     fields_text: Option<String>,
     #[diesel(sql_type = Nullable<Binary>)]
     content: Option<Vec<u8>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    revoked: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    version: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -87,6 +137,13 @@ enum BindValue {
 
 const SEP: char = '\u{1f}';
 
+/// How a department's cancelled flag reads as true: booleans (`true`, `t`), numbers
+/// other than 0, `yes`/`y`.
+fn is_true(v: &str) -> bool {
+    let v = v.trim().to_ascii_lowercase();
+    matches!(v.as_str(), "true" | "t" | "yes" | "y") || v.parse::<i64>().is_ok_and(|n| n != 0)
+}
+
 /// A department table ready to query: SQL built once at start-up.
 pub struct DeptTable {
     pub doctype: String,
@@ -98,6 +155,9 @@ pub struct DeptTable {
     by_key: String,
     key_binds: Vec<BindAs>,
     field_labels: Vec<String>,
+    /// The first page of a scan in key order, and the pages after a key.
+    first_page: String,
+    next_page: String,
 }
 
 fn load(conn: &mut DbConn, sql: &str, binds: &[BindValue]) -> Result<Vec<RawRow>, StoreError> {
@@ -203,6 +263,8 @@ impl DeptTable {
         let gender = opt(&source.gender);
         let phone = opt(&source.phone);
         let document = opt(&source.document_column);
+        let revoked = opt(&source.revoked_column);
+        let version = opt(&source.version_column);
         let fields: Vec<_> = source.fields.iter().map(|(_, c)| resolve(c)).collect();
         if !missing.is_empty() {
             return Err(format!(
@@ -249,7 +311,8 @@ impl DeptTable {
         let select = format!(
             "SELECT {} AS row_key, {} AS holder_name, {} AS doc_name, {} AS issued_on, \
              {} AS valid_from, {} AS valid_to, {} AS aadhaar, {} AS dob, {} AS gender, \
-             {} AS phone, {fields_expr} AS fields_text, {content} AS content FROM {from}",
+             {} AS phone, {fields_expr} AS fields_text, {content} AS content, \
+             {} AS revoked, {} AS version FROM {from}",
             join_text(&keys),
             as_text(&holder),
             as_text(&doc_name),
@@ -260,6 +323,8 @@ impl DeptTable {
             as_text(&dob),
             as_text(&gender),
             as_text(&phone),
+            as_text(&revoked),
+            as_text(&version),
         );
         let condition = |cs: &[Option<(String, BindAs)>]| {
             cs.iter()
@@ -280,6 +345,38 @@ impl DeptTable {
         };
         let kinds =
             |cs: &[Option<(String, BindAs)>]| cs.iter().flatten().map(|(_, k)| *k).collect();
+        // Keyset pages in key order: the comparison and the order use the same
+        // expressions, so no row is skipped or read twice between pages.
+        let key_exprs: Vec<String> = keys
+            .iter()
+            .flatten()
+            .map(|(n, kind)| match kind {
+                BindAs::CastText => format!("CAST({} AS TEXT)", q(n)),
+                _ => q(n),
+            })
+            .collect();
+        let placeholders: Vec<String> = (0..key_exprs.len())
+            .map(|i| match backend {
+                Backend::Postgres => format!("${}", i + 1),
+                Backend::Sqlite => "?".into(),
+            })
+            .collect();
+        let order = key_exprs.join(", ");
+        let limit_ph = match backend {
+            Backend::Postgres => format!("${}", key_exprs.len() + 1),
+            Backend::Sqlite => "?".into(),
+        };
+        let first_page = format!(
+            "{select} ORDER BY {order} LIMIT {}",
+            match backend {
+                Backend::Postgres => "$1".to_string(),
+                Backend::Sqlite => "?".to_string(),
+            }
+        );
+        let next_page = format!(
+            "{select} WHERE ({order}) > ({}) ORDER BY {order} LIMIT {limit_ph}",
+            placeholders.join(", ")
+        );
         Ok(DeptTable {
             doctype: doctype.code.clone(),
             table: match &source.schema {
@@ -292,6 +389,8 @@ impl DeptTable {
             key_binds: kinds(&keys),
             field_labels: source.fields.iter().map(|(l, _)| l.clone()).collect(),
             pool,
+            first_page,
+            next_page,
         })
     }
 
@@ -335,8 +434,29 @@ impl DeptTable {
                         .collect(),
                     None => Vec::new(),
                 },
+                revoked: r.revoked.as_deref().is_some_and(is_true),
+                version: r.version,
             })
             .collect())
+    }
+
+    /// Up to `limit` rows in key order, after the row with key `after` (from the
+    /// start when None): a scan of the whole table in constant memory.
+    pub fn page(&self, after: Option<&str>, limit: i64) -> Result<Vec<DeptRow>, StoreError> {
+        match after {
+            None => self.rows(&self.first_page, Some(vec![BindValue::Int(limit)])),
+            Some(key) => {
+                let v: Vec<&str> = key.split(SEP).collect();
+                if v.len() != self.key_binds.len() {
+                    return Ok(Vec::new());
+                }
+                let binds = Self::binds(&self.key_binds, &v).map(|mut b| {
+                    b.push(BindValue::Int(limit));
+                    b
+                });
+                self.rows(&self.next_page, binds)
+            }
+        }
     }
 
     /// Rows whose UDF columns equal the values (given in UDF order); at most two.

@@ -196,6 +196,16 @@ pub struct NewDocument {
     pub xml_sha256: Option<String>,
     /// What an imported row said, to recognise it when the same file is imported again.
     pub fingerprint: Option<String>,
+    /// The signing certificate's id (`SigningKey::cert_id`) when the bytes are signed.
+    pub signed_with: Option<String>,
+    /// `made::RENDER` or `made::FILE`.
+    pub made_from: Option<String>,
+}
+
+/// How a document's bytes were made (`documents.made_from`).
+pub mod made {
+    pub const RENDER: &str = "render";
+    pub const FILE: &str = "file";
 }
 
 impl NewDocument {
@@ -227,6 +237,8 @@ impl NewDocument {
             data: None,
             xml_sha256: None,
             fingerprint: None,
+            signed_with: None,
+            made_from: None,
         }
     }
 }
@@ -288,6 +300,8 @@ struct Overwrite<'a> {
     data: Option<&'a str>,
     xml_sha256: Option<&'a str>,
     fingerprint: Option<&'a str>,
+    signed_with: Option<&'a str>,
+    made_from: Option<&'a str>,
 }
 
 impl<'a> From<&'a NewDocument> for Overwrite<'a> {
@@ -309,6 +323,8 @@ impl<'a> From<&'a NewDocument> for Overwrite<'a> {
             data: d.data.as_deref(),
             xml_sha256: None,
             fingerprint: d.fingerprint.as_deref(),
+            signed_with: d.signed_with.as_deref(),
+            made_from: d.made_from.as_deref(),
         }
     }
 }

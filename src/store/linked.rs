@@ -6,39 +6,58 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
-use super::schema::{blobs, documents};
+use super::schema::{blobs, document_versions, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
 
-/// The DocId of a department-table row, if it has been pulled before.
-pub fn linked_doc_id(
+/// What dlrepo knows of a department row it has handed a DocId: revoked ones too, so
+/// that a cancelled row never gets a fresh DocId.
+#[derive(Debug, Clone, Queryable)]
+pub struct LinkedDoc {
+    pub doc_id: String,
+    pub status: String,
+    /// The row's digest when its document was last made (`DeptRow::digest`).
+    pub fingerprint: Option<String>,
+    /// The Aadhaar reference its push rows were queued under, if any.
+    pub aadhaar: Option<String>,
+}
+
+const KNOWN: [&str; 2] = [status::LINKED, status::REVOKED];
+
+/// The DocId of a department-table row, if it has been pulled (or scanned) before.
+pub fn linked_doc(
     conn: &mut DbConn,
     doctype: &str,
     row_key: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<LinkedDoc>, StoreError> {
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(row_key))
-        .filter(documents::status.eq(status::LINKED))
-        .select(documents::doc_id)
+        .filter(documents::status.eq_any(KNOWN))
+        .select((
+            documents::doc_id,
+            documents::status,
+            documents::fingerprint,
+            documents::aadhaar,
+        ))
         .first(conn)
         .optional()?)
 }
 
-/// The department row key behind a linked DocId.
+/// The department row key behind a linked DocId, and whether it was revoked.
 pub fn linked_row_key(
     conn: &mut DbConn,
     doctype: &str,
     doc_id: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<(String, String)>, StoreError> {
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::doc_id.eq(doc_id))
-        .filter(documents::status.eq(status::LINKED))
-        .select(documents::udf_key)
-        .first::<Option<String>>(conn)
+        .filter(documents::status.eq_any(KNOWN))
+        .select((documents::udf_key, documents::status))
+        .first::<(Option<String>, String)>(conn)
         .optional()?
-        .flatten())
+        .and_then(|(k, s)| k.map(|k| (k, s))))
 }
 
 /// The stable DocId of a department row: the existing one, or a freshly minted one.
@@ -50,23 +69,154 @@ pub fn link(
     row_key: &str,
     space: &DocIdSpace,
     now: NaiveDateTime,
-) -> Result<String, StoreError> {
-    if let Some(id) = linked_doc_id(conn, doctype, row_key)? {
-        return Ok(id);
+) -> Result<LinkedDoc, StoreError> {
+    if let Some(d) = linked_doc(conn, doctype, row_key)? {
+        return Ok(d);
     }
     let mut doc = NewDocument::bare(doctype, status::LINKED, Some(row_key), now);
     for _ in 0..MINT_ATTEMPTS {
         doc.doc_id = space.mint();
         if insert_if_free(conn, &doc)? {
-            return Ok(doc.doc_id);
+            return Ok(LinkedDoc {
+                doc_id: doc.doc_id,
+                status: status::LINKED.into(),
+                fingerprint: None,
+                aadhaar: None,
+            });
         }
-        if let Some(id) = linked_doc_id(conn, doctype, row_key)? {
-            return Ok(id);
+        if let Some(d) = linked_doc(conn, doctype, row_key)? {
+            return Ok(d);
         }
     }
     Err(StoreError::Unavailable(format!(
         "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
     )))
+}
+
+/// What a department row says now, as dlrepo records it with its DocId.
+pub struct RowState<'a> {
+    pub fingerprint: &'a str,
+    /// The Aadhaar reference its pushes go under from now on.
+    pub aadhaar: Option<&'a str>,
+    pub doc_name: Option<&'a str>,
+    pub holder_name: Option<&'a str>,
+    pub issued_on: Option<&'a str>,
+    pub valid_from: Option<&'a str>,
+    pub valid_to: Option<&'a str>,
+}
+
+/// Records that the row changed (or is seen for the first time): the bytes made from
+/// it before go to `document_versions`, and the document is made again on its next
+/// pull. Compare-and-set on the fingerprint: false when another server or scan
+/// recorded this change first.
+pub fn record_change(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    before: Option<&str>,
+    now_state: &RowState<'_>,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    conn.transaction(|conn| {
+        let this = || {
+            documents::table
+                .filter(documents::doctype.eq(doctype))
+                .filter(documents::doc_id.eq(doc_id))
+                .filter(documents::status.eq(status::LINKED))
+        };
+        let (blob, xml): (Option<String>, Option<String>) = match this()
+            .select((documents::blob_sha256, documents::xml_sha256))
+            .first(conn)
+            .optional()?
+        {
+            Some(made) => made,
+            None => return Ok(false),
+        };
+        let set = (
+            documents::fingerprint.eq(now_state.fingerprint),
+            documents::blob_sha256.eq(None::<String>),
+            documents::xml_sha256.eq(None::<String>),
+            documents::signed_with.eq(None::<String>),
+            documents::aadhaar.eq(now_state.aadhaar),
+            documents::doc_name.eq(now_state.doc_name),
+            documents::holder_name.eq(now_state.holder_name),
+            documents::issued_on.eq(now_state.issued_on),
+            documents::valid_from.eq(now_state.valid_from),
+            documents::valid_to.eq(now_state.valid_to),
+            documents::updated_at.eq(now),
+        );
+        let n = match before {
+            Some(f) => diesel::update(this().filter(documents::fingerprint.eq(f)))
+                .set(set)
+                .execute(conn)?,
+            None => diesel::update(this().filter(documents::fingerprint.is_null()))
+                .set(set)
+                .execute(conn)?,
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        if blob.is_some() || xml.is_some() {
+            diesel::insert_into(document_versions::table)
+                .values((
+                    document_versions::doctype.eq(doctype),
+                    document_versions::doc_id.eq(doc_id),
+                    document_versions::blob_sha256.eq(blob),
+                    document_versions::xml_sha256.eq(xml),
+                    document_versions::fingerprint.eq(before),
+                    document_versions::replaced_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        Ok(true)
+    })
+}
+
+/// Revokes a linked document: false when it was not live.
+pub fn revoke_linked(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, StoreError> {
+    Ok(diesel::update(
+        documents::table
+            .filter(documents::doctype.eq(doctype))
+            .filter(documents::doc_id.eq(doc_id))
+            .filter(documents::status.eq(status::LINKED)),
+    )
+    .set((
+        documents::status.eq(status::REVOKED),
+        documents::updated_at.eq(now),
+    ))
+    .execute(conn)?
+        == 1)
+}
+
+/// A live linked document, as a scan of them sees it.
+#[derive(Debug, Clone, Queryable)]
+pub struct LinkedRow {
+    pub doc_id: String,
+    pub row_key: Option<String>,
+    pub aadhaar: Option<String>,
+}
+
+/// Linked documents of a doc type in DocId order after `after`: a scan of what dlrepo
+/// handed out, in constant memory.
+pub fn linked_page(
+    conn: &mut DbConn,
+    doctype: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<LinkedRow>, StoreError> {
+    Ok(documents::table
+        .filter(documents::doctype.eq(doctype))
+        .filter(documents::status.eq(status::LINKED))
+        .filter(documents::doc_id.gt(after))
+        .order(documents::doc_id)
+        .limit(limit)
+        .select((documents::doc_id, documents::udf_key, documents::aadhaar))
+        .load(conn)?)
 }
 
 /// The stored (signed) bytes of a linked department document, once made.
@@ -92,6 +242,7 @@ pub fn keep_linked_blob(
     doctype: &str,
     doc_id: &str,
     bytes: &[u8],
+    signed_with: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<Vec<u8>, StoreError> {
     let sha = blob_id(bytes);
@@ -104,7 +255,11 @@ pub fn keep_linked_blob(
                 .filter(documents::status.eq(status::LINKED))
                 .filter(documents::blob_sha256.is_null()),
         )
-        .set(documents::blob_sha256.eq(&sha))
+        .set((
+            documents::blob_sha256.eq(&sha),
+            documents::signed_with.eq(signed_with),
+            documents::made_from.eq(super::documents::made::RENDER),
+        ))
         .execute(conn)?;
         Ok(linked_blob(conn, doctype, doc_id)?.unwrap_or_else(|| bytes.to_vec()))
     })

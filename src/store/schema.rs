@@ -32,6 +32,20 @@ diesel::table! {
         data -> Nullable<Text>,
         xml_sha256 -> Nullable<Text>,
         fingerprint -> Nullable<Text>,
+        signed_with -> Nullable<Text>,
+        made_from -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    document_versions (id) {
+        id -> BigInt,
+        doctype -> Text,
+        doc_id -> Text,
+        blob_sha256 -> Nullable<Text>,
+        xml_sha256 -> Nullable<Text>,
+        fingerprint -> Nullable<Text>,
+        replaced_at -> Timestamp,
     }
 }
 

@@ -4,6 +4,9 @@
 //! correction, revocation and department-table rows all go through this file, so a
 //! template or a signature behaves the same whichever way a document came in.
 
+pub mod department;
+pub mod resign;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -288,7 +291,32 @@ pub fn revoke(
     now: NaiveDateTime,
 ) -> Result<Option<bool>, StoreError> {
     conn.transaction(|conn| {
-        let Some(r) = documents::revoke(conn, &doctype.code, &uri.doc_id, now)? else {
+        let revoked = if doctype.source.is_some() {
+            // A department row's document: revoked for good, whatever the row says.
+            let known = documents::find_by_doc_id(conn, &doctype.code, &uri.doc_id)?;
+            match known {
+                Some(r)
+                    if crate::store::linked::revoke_linked(
+                        conn,
+                        &doctype.code,
+                        &uri.doc_id,
+                        now,
+                    )? =>
+                {
+                    Some(documents::Revoked {
+                        aadhaar: r.aadhaar,
+                        doc_name: r.doc_name,
+                        issued_on: r.issued_on,
+                        valid_from: r.valid_from,
+                        valid_to: r.valid_to,
+                    })
+                }
+                _ => None,
+            }
+        } else {
+            documents::revoke(conn, &doctype.code, &uri.doc_id, now)?
+        };
+        let Some(r) = revoked else {
             return Ok(None);
         };
         let Some(aadhaar) = &r.aadhaar else {

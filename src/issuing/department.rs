@@ -1,0 +1,272 @@
+//! A department-table document follows its row. Each time dlrepo reads the row (a pull,
+//! or `dlrepo push scan`) it compares the row's digest with the one its document was
+//! made from: a changed row gets its document made and signed again under the same
+//! URI (the earlier copy is kept in `document_versions`), a cancelled row is revoked,
+//! and the push rows of each change are queued in the same transaction.
+
+use chrono::NaiveDateTime;
+use diesel::Connection;
+
+use super::{outbox_row, push_actions, Facts, PushFacts};
+use crate::doctype::DocType;
+use crate::push::outbox::{self, Action};
+use crate::store::department::DeptRow;
+use crate::store::documents::{self, status};
+use crate::store::linked::{self, RowState};
+use crate::store::{DbConn, StoreError};
+use crate::uri::DocUri;
+use crate::vault::Vault;
+
+/// What became of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Followed {
+    /// Served under this DocId; `changed` when its document is to be made again,
+    /// `first` when dlrepo had not read the row before.
+    Live {
+        doc_id: String,
+        changed: bool,
+        first: bool,
+    },
+    /// Cancelled by the department, or revoked with `dlrepo revoke`: never served.
+    Revoked { doc_id: String },
+}
+
+fn push_facts<'a>(
+    uri: &'a DocUri,
+    doctype: &'a DocType,
+    row: &'a DeptRow,
+    aadhaar: &'a str,
+) -> PushFacts<'a> {
+    PushFacts {
+        aadhaar,
+        uri,
+        doc_name: row.doc_name.as_deref().unwrap_or(&doctype.name),
+        issued_on: row.issued_on.as_deref(),
+        valid_from: row.valid_from.as_deref(),
+        valid_to: row.valid_to.as_deref(),
+    }
+}
+
+/// A row whose document column is still empty, of a doc type that awaits documents
+/// rather than rendering them (Status 9): not pushed until it has one.
+pub fn awaiting(doctype: &DocType, row: &DeptRow) -> bool {
+    doctype.await_documents
+        && row.content.is_none()
+        && doctype
+            .source
+            .as_ref()
+            .is_some_and(|s| s.document_column.is_some())
+}
+
+/// Ties the row to its DocId and records what changed since dlrepo last read it. The
+/// Aadhaar number (from the department's column) goes into the vault; only its
+/// reference is kept and queued.
+pub fn follow(
+    conn: &mut DbConn,
+    issuer_id: &str,
+    doctype: &DocType,
+    row: &DeptRow,
+    vault: Option<&Vault>,
+    now: NaiveDateTime,
+) -> Result<Followed, StoreError> {
+    conn.transaction(|conn| {
+        let known = linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?;
+        let uri = DocUri::of(issuer_id, &doctype.code, &known.doc_id);
+        if known.status == status::REVOKED {
+            return Ok(Followed::Revoked {
+                doc_id: known.doc_id,
+            });
+        }
+        if row.revoked {
+            linked::revoke_linked(conn, &doctype.code, &known.doc_id, now)?;
+            if let Some(a) = &known.aadhaar {
+                outbox::enqueue(conn, &[outbox_row(&push_facts(&uri, doctype, row, a), Action::Delete, now)])?;
+            }
+            return Ok(Followed::Revoked {
+                doc_id: known.doc_id,
+            });
+        }
+        let digest = row.digest();
+        if known.fingerprint.as_deref() == Some(digest.as_str()) {
+            return Ok(Followed::Live {
+                doc_id: known.doc_id,
+                changed: false,
+                first: false,
+            });
+        }
+        // Pushed under a reference only once there is a document to push.
+        let reference = match (&row.aadhaar, vault) {
+            (Some(a), Some(v)) if !awaiting(doctype, row) => {
+                match crate::aadhaar::normalize(a) {
+                    Ok(n) => Some(v.store(conn, &n, now).map_err(StoreError::from)?),
+                    Err(e) => {
+                        tracing::warn!(uri = %uri, reason = %e, "department row's Aadhaar number is not valid: not pushed");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        let state = RowState {
+            fingerprint: &digest,
+            aadhaar: reference.as_deref(),
+            doc_name: row.doc_name.as_deref(),
+            holder_name: row.holder_name.as_deref(),
+            issued_on: row.issued_on.as_deref(),
+            valid_from: row.valid_from.as_deref(),
+            valid_to: row.valid_to.as_deref(),
+        };
+        let recorded = linked::record_change(
+            conn,
+            &doctype.code,
+            &known.doc_id,
+            known.fingerprint.as_deref(),
+            &state,
+            now,
+        )?;
+        if recorded {
+            let rows: Vec<_> = push_actions(
+                Action::Update,
+                known.aadhaar.as_deref(),
+                reference.as_deref(),
+            )
+            .into_iter()
+            .map(|(a, action)| outbox_row(&push_facts(&uri, doctype, row, a), action, now))
+            .collect();
+            outbox::enqueue(conn, &rows)?;
+        }
+        Ok(Followed::Live {
+            doc_id: known.doc_id,
+            changed: recorded,
+            first: known.fingerprint.is_none(),
+        })
+    })
+}
+
+/// What `dlrepo push scan` found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    pub rows: u64,
+    /// Rows dlrepo had not read before (a DocId minted or found, an A queued when the
+    /// row has an Aadhaar number).
+    pub new: u64,
+    pub changed: u64,
+    /// Cancelled by the department since the last read.
+    pub cancelled: u64,
+    /// Handed a DocId once, no longer in the department's table: revoked.
+    pub gone: u64,
+}
+
+/// Reads a department's whole table in key order, page by page (constant memory, one
+/// transaction a page), following every row; then revokes the documents whose row
+/// disappeared. Running it again is the resume: a row already followed is unchanged.
+pub fn scan(
+    conn: &mut DbConn,
+    issuer_id: &str,
+    doctype: &DocType,
+    table: &crate::store::department::DeptTable,
+    vault: Option<&Vault>,
+    mut progress: impl FnMut(&ScanReport),
+) -> Result<ScanReport, StoreError> {
+    const PAGE: i64 = 1000;
+    let mut report = ScanReport::default();
+    let mut after: Option<String> = None;
+    loop {
+        let rows = table.page(after.as_deref(), PAGE)?;
+        let Some(last) = rows.last() else { break };
+        after = Some(last.row_key.clone());
+        let now = chrono::Utc::now().naive_utc();
+        conn.transaction(|conn| {
+            for row in &rows {
+                let was_live = linked::linked_doc(conn, &doctype.code, &row.row_key)?
+                    .is_some_and(|d| d.status == status::LINKED);
+                match follow(conn, issuer_id, doctype, row, vault, now)? {
+                    Followed::Live { first: true, .. } => report.new += 1,
+                    Followed::Live { changed: true, .. } => report.changed += 1,
+                    Followed::Live { .. } => {}
+                    Followed::Revoked { .. } if was_live => report.cancelled += 1,
+                    Followed::Revoked { .. } => {}
+                }
+                report.rows += 1;
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        progress(&report);
+    }
+    let mut after_id = String::new();
+    loop {
+        let page = linked::linked_page(conn, &doctype.code, &after_id, PAGE)?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after_id = last.doc_id.clone();
+        let now = chrono::Utc::now().naive_utc();
+        conn.transaction(|conn| {
+            for linked::LinkedRow {
+                doc_id,
+                row_key,
+                aadhaar,
+            } in &page
+            {
+                let present = match row_key {
+                    Some(k) => table.find_by_key(k)?.is_some(),
+                    None => false,
+                };
+                if present || !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
+                    continue;
+                }
+                report.gone += 1;
+                if let Some(a) = aadhaar {
+                    let r = documents::find_by_doc_id(conn, &doctype.code, doc_id)?;
+                    let uri = DocUri::of(issuer_id, &doctype.code, doc_id);
+                    let facts = PushFacts {
+                        aadhaar: a,
+                        uri: &uri,
+                        doc_name: r
+                            .as_ref()
+                            .and_then(|r| r.doc_name.as_deref())
+                            .unwrap_or(&doctype.name),
+                        issued_on: r.as_ref().and_then(|r| r.issued_on.as_deref()),
+                        valid_from: r.as_ref().and_then(|r| r.valid_from.as_deref()),
+                        valid_to: r.as_ref().and_then(|r| r.valid_to.as_deref()),
+                    };
+                    outbox::enqueue(conn, &[outbox_row(&facts, Action::Delete, now)])?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })?;
+        progress(&report);
+    }
+    Ok(report)
+}
+
+/// A department row's facts, as an imported row's would be.
+pub fn facts(row: &DeptRow, doc_id: &str) -> Facts {
+    Facts {
+        doc_id: doc_id.to_string(),
+        doc_name: row.doc_name.clone(),
+        holder_name: row.holder_name.clone(),
+        dob: row.dob.clone(),
+        gender: row.gender.clone(),
+        phone: row.phone.clone(),
+        aadhaar: row.aadhaar.clone(),
+        issued_on: row.issued_on.clone(),
+        valid_from: row.valid_from.clone(),
+        valid_to: row.valid_to.clone(),
+        fields: row.fields.clone(),
+    }
+}
+
+/// A department row's document: its own PDF, or a certificate rendered from it; signed.
+pub fn make(
+    config: &crate::config::Config,
+    doctype: &DocType,
+    row: &DeptRow,
+    uri: &DocUri,
+    signer: Option<&crate::docs::keys::SigningKey>,
+) -> Result<super::Blob, super::IssueError> {
+    match &row.content {
+        Some(bytes) => super::seal(bytes.clone(), signer),
+        None => super::render_and_seal(config, doctype, &facts(row, &uri.doc_id), uri, signer),
+    }
+}

@@ -1,0 +1,315 @@
+//! A department-table document follows its row: a changed row is served anew (signed,
+//! same URI, the old copy kept), a cancelled or vanished one is revoked, and each
+//! change is queued for push; `dlrepo push scan` reads a whole table. Both backends.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use diesel::RunQueryDsl;
+use dlrepo::store::DbConn;
+
+backend_tests!(
+    a_changed_row_is_served_anew_under_the_same_uri,
+    cancelled_and_revoked_rows_are_refused_and_pushed_as_d,
+    push_scan_reads_the_whole_table_and_resumes,
+);
+
+fn exec(conn: &mut DbConn, sql: &str) {
+    diesel::sql_query(sql).execute(conn).expect(sql);
+}
+
+fn aadhaar(n: u64) -> String {
+    let base = format!("{}", 25_000_000_000u64 + n);
+    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+}
+
+/// The board's `marks` table with `n` rows (roll numbers 1000 + i), signing keys, and
+/// the doc type that maps it.
+fn board(b: Backend, n: u64) -> Workspace {
+    let mut ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let cancelled = match b {
+        Backend::Sqlite => "INTEGER NOT NULL DEFAULT 0",
+        Backend::Postgres => "BOOLEAN NOT NULL DEFAULT false",
+    };
+    exec(
+        &mut conn,
+        &format!("CREATE TABLE marks (roll_no INTEGER PRIMARY KEY, student_name TEXT NOT NULL, total_marks INTEGER NOT NULL, aadhaar TEXT, cancelled {cancelled})"),
+    );
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|i| {
+                format!(
+                    "({}, 'Student {i}', {}, '{}')",
+                    1000 + i,
+                    300 + i % 200,
+                    aadhaar(*i)
+                )
+            })
+            .collect();
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO marks (roll_no, student_name, total_marks, aadhaar) VALUES {}",
+                values.join(", ")
+            ),
+        );
+    }
+    let keys = ws.path("keys");
+    dlrepo::docs::keygen::generate(&keys, dlrepo::docs::keygen::Algorithm::Ec, 30, None)
+        .expect("keys");
+    ws.edit_config(|c| {
+        c.replacen(
+            "[[doctypes]]",
+            "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
+            1,
+        ) + r#"
+[push]
+org_id = "in.gov.test.board"
+[[doctypes]]
+code = "BOARD"
+name = "Board Mark Sheet"
+udfs = [ { name = "Roll", pattern = "[0-9]{4,6}" } ]
+[doctypes.source]
+table = "marks"
+udf_columns = { Roll = "roll_no" }
+holder_name = "student_name"
+aadhaar = "aadhaar"
+revoked_column = "cancelled"
+fields = [ ["Total marks", "total_marks"] ]
+"#
+    });
+    ws
+}
+
+fn outbox(ws: &Workspace) -> Vec<(String, String, String)> {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::push_outbox;
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    push_outbox::table
+        .order(push_outbox::id)
+        .select((push_outbox::action, push_outbox::uri, push_outbox::aadhaar))
+        .load(&mut conn)
+        .expect("outbox")
+}
+
+fn versions(ws: &Workspace, doc_id: &str) -> i64 {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::document_versions;
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    document_versions::table
+        .filter(document_versions::doc_id.eq(doc_id))
+        .count()
+        .get_result(&mut conn)
+        .expect("count")
+}
+
+fn text_of(pdf: &[u8]) -> String {
+    lopdf::Document::load_mem(pdf)
+        .expect("a PDF")
+        .extract_text(&[1])
+        .expect("text")
+}
+
+fn signature_is_good(pdf: &[u8], ws: &Workspace) {
+    let ca = openssl::x509::X509::from_pem(&std::fs::read(ws.path("keys/ca.crt")).expect("ca"))
+        .expect("pem");
+    let reports = dlrepo::docs::verify::verify(pdf, &[ca]);
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let r = &reports[0];
+    assert!(
+        r.intact && r.covers_whole_file && r.trusted == Some(true),
+        "{r:?}"
+    );
+}
+
+async fn a_changed_row_is_served_anew_under_the_same_uri(b: Backend) {
+    let ws = board(b, 3);
+    let url = ws.config.database.url.clone();
+    let app = spawn_on(ws).await;
+    let r = app.pull_uri(&[("Roll", "1001")]).await;
+    assert_eq!(r.status(), "1");
+    let uri = r.detail("URI").expect("uri").to_string();
+    let doc_id = uri.rsplit('-').next().expect("id").to_string();
+    let first = r.doc_bytes();
+    assert!(text_of(&first).contains("301"), "{}", text_of(&first));
+    signature_is_good(&first, &app.ws);
+    // Unchanged: the very same signed bytes, and one A for the holder.
+    assert_eq!(app.pull_uri(&[("Roll", "1001")]).await.doc_bytes(), first);
+    let queued = outbox(&app.ws);
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        (queued[0].0.as_str(), queued[0].1.as_str()),
+        ("A", uri.as_str())
+    );
+
+    // The board corrects the marks in its own table.
+    let mut conn = dlrepo::store::establish(&url).expect("conn");
+    exec(
+        &mut conn,
+        "UPDATE marks SET total_marks = 477 WHERE roll_no = 1001",
+    );
+    let r = app.pull_uri(&[("Roll", "1001")]).await;
+    assert_eq!(r.status(), "1");
+    assert_eq!(r.detail("URI"), Some(uri.as_str()), "the same URI");
+    let second = r.doc_bytes();
+    assert_ne!(second, first);
+    assert!(text_of(&second).contains("477"), "{}", text_of(&second));
+    signature_is_good(&second, &app.ws);
+    assert_eq!(
+        app.pull_doc(&uri).await.doc_bytes(),
+        second,
+        "Pull Doc alike"
+    );
+    assert_eq!(versions(&app.ws, &doc_id), 1, "the earlier copy is kept");
+    let queued = outbox(&app.ws);
+    assert_eq!(queued.len(), 2);
+    assert_eq!(queued[1].0, "U");
+
+    // Another holder's Aadhaar number: D for the old link, A for the new one.
+    exec(
+        &mut conn,
+        &format!(
+            "UPDATE marks SET aadhaar = '{}' WHERE roll_no = 1001",
+            aadhaar(99)
+        ),
+    );
+    assert_eq!(app.pull_doc(&uri).await.status(), "1");
+    let queued = outbox(&app.ws);
+    let actions: Vec<&str> = queued.iter().map(|q| q.0.as_str()).collect();
+    assert_eq!(actions, ["A", "U", "D", "A"]);
+    assert_eq!(queued[2].2, queued[0].2, "D under the old number");
+    assert_ne!(queued[3].2, queued[0].2);
+    assert!(
+        queued.iter().all(|q| q.2.starts_with("vault:")),
+        "only references"
+    );
+}
+
+async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {
+    let ws = board(b, 3);
+    let url = ws.config.database.url.clone();
+    let config_path = ws.config_path.clone();
+    let app = spawn_on(ws).await;
+    let uri_of = |r: &Reply| r.detail("URI").expect("uri").to_string();
+    let one = uri_of(&app.pull_uri(&[("Roll", "1000")]).await);
+    let two = uri_of(&app.pull_uri(&[("Roll", "1002")]).await);
+
+    // The board cancels a row: Status 0 on both endpoints, D queued, and it stays so.
+    let mut conn = dlrepo::store::establish(&url).expect("conn");
+    let yes = if b == Backend::Sqlite { "1" } else { "true" };
+    exec(
+        &mut conn,
+        &format!("UPDATE marks SET cancelled = {yes} WHERE roll_no = 1000"),
+    );
+    let r = app.pull_uri(&[("Roll", "1000")]).await;
+    assert_eq!((r.http, r.status()), (200, "0"));
+    assert_eq!(app.pull_doc(&one).await.status(), "0");
+    // `dlrepo revoke` works on a department document too.
+    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+        .arg("--config")
+        .arg(&config_path)
+        .args(["revoke", &two])
+        .output()
+        .expect("revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("D row is queued"));
+    assert_eq!(app.pull_uri(&[("Roll", "1002")]).await.status(), "0");
+    assert_eq!(app.pull_doc(&two).await.status(), "0");
+    let queued = outbox(&app.ws);
+    let rows: Vec<(&str, &str)> = queued
+        .iter()
+        .map(|q| (q.0.as_str(), q.1.as_str()))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("A", one.as_str()),
+            ("A", two.as_str()),
+            ("D", one.as_str()),
+            ("D", two.as_str())
+        ]
+    );
+    // Pulling again queues nothing more.
+    app.pull_uri(&[("Roll", "1000")]).await;
+    assert_eq!(outbox(&app.ws).len(), 4);
+    // Other rows are unaffected.
+    assert_eq!(app.pull_uri(&[("Roll", "1001")]).await.status(), "1");
+}
+
+fn scan(ws: &Workspace) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+        .arg("--config")
+        .arg(&ws.config_path)
+        .args(["push", "scan", "--doctype", "BOARD"])
+        .output()
+        .expect("scan");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+async fn push_scan_reads_the_whole_table_and_resumes(b: Backend) {
+    const ROWS: u64 = 3_000;
+    let ws = board(b, ROWS);
+    let text = scan(&ws);
+    assert!(text.contains(&format!("{ROWS} rows read")), "{text}");
+    assert!(text.contains(&format!("{ROWS} new, 0 changed")), "{text}");
+    let queued = outbox(&ws);
+    assert_eq!(
+        queued.len() as u64,
+        ROWS,
+        "one A per row with an Aadhaar number"
+    );
+    let uris: std::collections::HashSet<&str> = queued.iter().map(|q| q.1.as_str()).collect();
+    assert_eq!(uris.len() as u64, ROWS, "one DocId per row");
+
+    // Run again (as after a crash): nothing new.
+    let text = scan(&ws);
+    assert!(
+        text.contains("0 new, 0 changed, 0 cancelled, 0 gone"),
+        "{text}"
+    );
+    assert_eq!(outbox(&ws).len() as u64, ROWS);
+
+    // A changed row, a cancelled one and a deleted one.
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let yes = if b == Backend::Sqlite { "1" } else { "true" };
+    exec(
+        &mut conn,
+        "UPDATE marks SET total_marks = 499 WHERE roll_no = 1005",
+    );
+    exec(
+        &mut conn,
+        &format!("UPDATE marks SET cancelled = {yes} WHERE roll_no = 1006"),
+    );
+    exec(&mut conn, "DELETE FROM marks WHERE roll_no = 1007");
+    let text = scan(&ws);
+    assert!(
+        text.contains("0 new, 1 changed, 1 cancelled, 1 gone"),
+        "{text}"
+    );
+    let queued = outbox(&ws);
+    let tail: Vec<&str> = queued[ROWS as usize..]
+        .iter()
+        .map(|q| q.0.as_str())
+        .collect();
+    assert_eq!(tail, ["U", "D", "D"]);
+    // The scanned rows answer Pull URI under the DocIds the scan gave them.
+    let app = spawn_on(ws).await;
+    let r = app.pull_uri(&[("Roll", "1010")]).await;
+    assert_eq!(r.status(), "1");
+    assert!(uris.contains(r.detail("URI").expect("uri")));
+    assert_eq!(app.pull_uri(&[("Roll", "1007")]).await.status(), "0");
+}

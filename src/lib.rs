@@ -8,6 +8,7 @@ pub mod aadhaar;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod conformance;
 pub mod docs;
 pub mod doctype;
 pub mod error;

@@ -6,6 +6,7 @@
 mod bench;
 mod check_config;
 mod check_data;
+mod conformance;
 mod curl;
 mod demo;
 mod documents;
@@ -84,6 +85,15 @@ pub enum Command {
         /// An exported file was uploaded by hand: count its rows as pushed.
         #[arg(long, value_name = "FILE")]
         mark_uploaded: Option<String>,
+    },
+    /// Test an issuer's Pull URI / Pull Doc endpoints as DigiLocker calls them (any
+    /// implementation), or with `central` stand in for the central push API.
+    #[command(args_conflicts_with_subcommands = true)]
+    Conformance {
+        #[command(subcommand)]
+        command: Option<conformance::ConformanceCommand>,
+        #[command(flatten)]
+        args: conformance::ConformanceArgs,
     },
     /// Run a stand-in of the central CSV Upload API on loopback, for trying `push`.
     CentralStandin {
@@ -288,6 +298,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
             export,
             mark_uploaded,
         ),
+        Command::Conformance { command, args } => match command {
+            Some(conformance::ConformanceCommand::Central { bind, org_id, key }) => {
+                let key = key
+                    .or(EnvOverrides::from_env().push_key)
+                    .context("--key (or DLREPO_PUSH_KEY) is required")?;
+                push::standin(&bind, &org_id, &key).map(ok)
+            }
+            None => conformance::run(args),
+        },
         Command::CentralStandin { bind, org_id, key } => {
             let key = key
                 .or(EnvOverrides::from_env().push_key)

@@ -131,7 +131,9 @@ fn scan(config: &Config, conn: &mut store::DbConn, code: &str) -> Result<ExitCod
             doctype.code
         );
     }
-    let pool = store::pool(&config.database)?;
+    // One pass over the table: no memory map, on either connection (flat memory).
+    let pool = store::streaming_pool(&config.database);
+    *conn = store::establish_streaming(&config.database.url)?;
     let tables =
         store::department::prepare_all(std::slice::from_ref(doctype), &config.database, &pool)
             .map_err(|p| anyhow::anyhow!("{}", p.join("\n  ")))?;

@@ -5,6 +5,7 @@
 //! `server`.
 
 pub mod aadhaar;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -15,7 +16,9 @@ pub mod error;
 pub mod files;
 pub mod import;
 pub mod issuing;
+pub mod metrics;
 pub mod push;
+pub mod requester;
 pub mod resident;
 pub mod server;
 pub mod store;

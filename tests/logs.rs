@@ -91,3 +91,85 @@ async fn a_caller_cannot_forge_or_flood_log_lines() {
         "each reason once"
     );
 }
+
+/// `--log-format json`: one JSON object a line, for log shippers; the lines written
+/// while answering a request carry its txn.
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_and_carry_the_txn() {
+    let mut ws = Workspace::new(Backend::Sqlite);
+    let csv = ws.write("marks.csv", MARKS_CSV);
+    ws.import("MARKS", &csv);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    ws.edit_config(|c| {
+        c.replace(
+            "bind = \"127.0.0.1:0\"",
+            &format!("bind = \"127.0.0.1:{port}\""),
+        )
+    });
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+        .arg("--config")
+        .arg(&ws.config_path)
+        .args(["--log-format", "json", "serve"])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let ts = dlrepo::auth::now_ts();
+    for (txn, roll) in [
+        ("json-txn-found", "1234567"),
+        ("json-txn-missing", "1111111"),
+    ] {
+        let body = dlrepo::wire::build::pull_uri_request(
+            &ts,
+            txn,
+            ORG,
+            &signed(&ts),
+            &[("RollNo", roll), ("Year", "2020")],
+        );
+        client
+            .post(format!("{base}/pulluri"))
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+    }
+    let _ = server.kill();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut log)
+        .expect("log");
+    let _ = server.wait();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for txn in ["json-txn-found", "json-txn-missing"] {
+        let mine: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|v| v.to_string().contains(txn))
+            .collect();
+        assert!(!mine.is_empty(), "no line for {txn}: {log}");
+        assert!(
+            mine.iter()
+                .any(|v| v["fields"]["txn"] == *txn || v["span"]["txn"] == *txn),
+            "{txn} is not a field of its lines: {log}"
+        );
+    }
+}

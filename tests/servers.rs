@@ -231,12 +231,23 @@ async fn two_servers_push_every_row_once_when_the_pusher_dies(b: Backend) {
         (200, "1".into())
     );
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    let pushed: i64 = outbox::files_with_status(&mut conn, "pushed")
-        .expect("files")
-        .iter()
-        .map(|f| f.row_count)
-        .sum();
-    assert_eq!(pushed as u64, ROWS);
+    // The central API's answer comes before the pusher records it: wait for the record.
+    let started = Instant::now();
+    loop {
+        let pushed: i64 = outbox::files_with_status(&mut conn, "pushed")
+            .expect("files")
+            .iter()
+            .map(|f| f.row_count)
+            .sum();
+        if pushed as u64 == ROWS {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{pushed} of {ROWS} rows recorded as pushed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(outbox::files_with_status(&mut conn, "in_flight")
         .expect("files")
         .is_empty());

@@ -7,11 +7,14 @@ mod bench;
 mod check_config;
 mod check_data;
 mod conformance;
+mod console;
 mod curl;
 mod demo;
 mod documents;
 mod import;
 mod push;
+mod report;
+mod requester;
 mod serve;
 mod sign;
 mod vault;
@@ -37,12 +40,48 @@ pub struct Cli {
     /// The configuration file [default: $DLREPO_CONFIG, else dlrepo.toml].
     #[arg(long, short, global = true)]
     pub config: Option<PathBuf>,
+    /// Log lines as text (for people) or JSON (for log shippers).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The usage report (per doc type and month): pulls found, not found, refused by
+    /// reason, Pull Doc, distinct URIs, latency, pushes.
+    Report {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD (included).
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        #[arg(long, value_enum, default_value = "text")]
+        format: report::ReportFormat,
+        /// Write it here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The read-only web console.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
+    /// Receiving documents residents share through DigiLocker ([requester]).
+    #[command(subcommand)]
+    Requester(RequesterCommand),
+    /// Save to Locker buttons for issued documents ([requester]).
+    #[command(subcommand)]
+    SaveToLocker(SaveCommand),
     /// Set up a working folder with example config, database and documents, then serve it.
     Demo {
         /// The working folder (created if missing, reused if present).
@@ -193,6 +232,43 @@ pub enum PushCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum RequesterCommand {
+    /// Print the "Choose from DigiLocker" widget markup for the department's page.
+    Snippet {
+        /// The button's id: the document asked for (poi, poa, marksheet, ...).
+        #[arg(long)]
+        button: String,
+    },
+    /// The documents received, newest first.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SaveCommand {
+    /// Print the Save to Locker button for one issued document.
+    Snippet { uri: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConsoleCommand {
+    /// Read a password on standard input, print its argon2 hash for
+    /// `[console] password_hash` (or DLREPO_CONSOLE_PASSWORD_HASH).
+    HashPassword,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The pulls of one search: did roll number X pull its mark sheet?
+    Find {
+        #[arg(long)]
+        doctype: String,
+        /// The search values: RollNo=2024100 Year=2024.
+        #[arg(required = true)]
+        values: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum UriCommand {
     /// Explain a URI's parts, or why it is malformed.
     Parse { uri: String },
@@ -217,7 +293,7 @@ pub enum CurlRequest {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.log_format);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -227,15 +303,20 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour codes only for a person at a terminal, never into a log file.
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        // One JSON object a line, the request's txn among the fields of its lines.
+        LogFormat::Json => builder.json().try_init(),
+        // Colour codes only for a person at a terminal, never into a log file.
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 pub fn load_config(path: &Path) -> Result<Config> {
@@ -338,6 +419,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             batch,
         } => sign::resign(&load_config(&cli.config)?, &doctype, since, batch),
         Command::CheckConfig => Ok(check_config::run(&cli.config)),
+        Command::Report {
+            from,
+            to,
+            format,
+            out,
+        } => report::report(&load_config(&cli.config)?, from, to, format, out.as_deref()),
+        Command::Console(ConsoleCommand::HashPassword) => console::hash_password().map(ok),
+        Command::Requester(RequesterCommand::Snippet { button }) => {
+            requester::snippet(&load_config(&cli.config)?, &button).map(ok)
+        }
+        Command::Requester(RequesterCommand::List) => {
+            requester::list(&load_config(&cli.config)?).map(ok)
+        }
+        Command::SaveToLocker(SaveCommand::Snippet { uri }) => {
+            requester::save_snippet(&load_config(&cli.config)?, &uri).map(ok)
+        }
+        Command::Audit(AuditCommand::Find { doctype, values }) => {
+            report::find(&load_config(&cli.config)?, &doctype, &values)
+        }
         Command::CheckData => check_data::run(&load_config(&cli.config)?),
         Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),
         Command::Vault(cmd) => vault::run(cmd, &cli.config).map(ok),

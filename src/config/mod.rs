@@ -7,13 +7,16 @@
 //!
 //! Environment overrides, read in one place ([`EnvOverrides`]): `DLREPO_CONFIG`, `DLREPO_BIND`,
 //! `DLREPO_API_KEY`, `DLREPO_DATABASE_URL`, `DLREPO_PUSH_KEY`, `DLREPO_SIGNING_PASSWORD`, `DLREPO_VAULT_KEYS`,
-//! `DLREPO_TLS_PASSWORD`.
+//! `DLREPO_TLS_PASSWORD`, `DLREPO_CONSOLE_PASSWORD_HASH`, `DLREPO_REQUESTER_KEY`.
 
+mod audit;
 mod certificate;
+mod console;
 mod digilocker;
 mod doctypes;
 mod push;
 pub mod raw;
+mod requester;
 mod server;
 mod source;
 
@@ -22,8 +25,11 @@ use std::path::{Path, PathBuf};
 
 use secrecy::{ExposeSecret, SecretString};
 
+pub use self::audit::AuditConfig;
+pub use self::console::ConsoleConfig;
 pub use self::digilocker::DigiLockerConfig;
 pub use self::push::{PushConfig, PushMode};
+pub use self::requester::RequesterConfig;
 pub use self::server::{IpNet, ServerConfig, TlsConfig};
 pub use self::source::valid_identifier;
 use crate::doctype::DocType;
@@ -44,6 +50,11 @@ pub struct Config {
     pub signing: Option<SigningConfig>,
     /// Where the Aadhaar vault's keys come from; loaded by [`Config::vault`].
     pub vault: Option<VaultKeys>,
+    pub audit: AuditConfig,
+    /// The read-only web console, when enabled.
+    pub console: Option<ConsoleConfig>,
+    /// The requester side (upload service, Save to Locker), when configured.
+    pub requester: Option<RequesterConfig>,
 }
 
 /// The vault's keys: a file (resolved against the config's folder) or the text of
@@ -137,6 +148,10 @@ pub struct EnvOverrides {
     pub vault_keys: Option<String>,
     /// The password of `server.tls_pkcs12`.
     pub tls_password: Option<String>,
+    /// The console's argon2 password hash.
+    pub console_password_hash: Option<String>,
+    /// `[requester]`'s app key.
+    pub requester_key: Option<String>,
 }
 
 impl EnvOverrides {
@@ -151,6 +166,8 @@ impl EnvOverrides {
             signing_password: get("DLREPO_SIGNING_PASSWORD"),
             vault_keys: get("DLREPO_VAULT_KEYS"),
             tls_password: get("DLREPO_TLS_PASSWORD"),
+            console_password_hash: get("DLREPO_CONSOLE_PASSWORD_HASH"),
+            requester_key: get("DLREPO_REQUESTER_KEY"),
         }
     }
 }
@@ -190,6 +207,12 @@ impl Config {
             problems.push(Problem::new("issuer.id", e.to_string()));
         }
         let server = server::validate(raw.server, base, env, &mut problems);
+        let audit = audit::validate(&raw.audit, &mut problems);
+        let console = console::validate(&raw.console, env, &mut problems);
+        let requester = raw
+            .requester
+            .as_ref()
+            .and_then(|r| requester::validate(r, base, env, &mut problems));
         if raw.database.pool_size == 0 || raw.database.pool_size > 256 {
             problems.push(Problem::new(
                 "database.pool_size",
@@ -258,6 +281,9 @@ impl Config {
                 (None, Some(v)) => Some(VaultKeys::File(base.join(v.key_file))),
                 (None, None) => None,
             },
+            audit,
+            console,
+            requester,
         })
     }
 

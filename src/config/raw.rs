@@ -24,6 +24,99 @@ pub struct RawConfig {
     pub signing: Option<RawSigning>,
     #[serde(default)]
     pub vault: Option<RawVault>,
+    #[serde(default)]
+    pub audit: RawAudit,
+    #[serde(default)]
+    pub console: RawConsole,
+    #[serde(default)]
+    pub requester: Option<RawRequester>,
+}
+
+/// `[requester]`: receiving documents residents share, and Save to Locker links.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRequester {
+    pub app_id: String,
+    /// Prefer app_key_file or DLREPO_REQUESTER_KEY.
+    #[serde(default)]
+    pub app_key: Option<String>,
+    #[serde(default)]
+    pub app_key_file: Option<PathBuf>,
+    /// The upload service as the department's page reaches it, e.g.
+    /// https://board.example/requester/upload (dlrepo answers on its path).
+    pub public_upload_url: String,
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: usize,
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: u64,
+    /// Another CA to trust for the document hosts (e.g. a TLS-inspecting proxy).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// How long a Save to Locker link works.
+    #[serde(default = "default_link_minutes")]
+    pub link_minutes: u32,
+}
+
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["digilocker.gov.in".into(), "*.digilocker.gov.in".into()]
+}
+fn default_max_bytes() -> usize {
+    10 * 1024 * 1024
+}
+fn default_timeout() -> u64 {
+    10
+}
+fn default_link_minutes() -> u32 {
+    60
+}
+
+/// `[console]`: the read-only web console (off by default).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConsole {
+    pub enabled: bool,
+    pub user: String,
+    /// An argon2 PHC string (`dlrepo console hash-password`); or DLREPO_CONSOLE_PASSWORD_HASH.
+    pub password_hash: Option<String>,
+    pub session_minutes: u32,
+    /// Addresses or CIDR networks the console answers; empty: anyone.
+    pub allow_callers: Vec<String>,
+}
+
+impl Default for RawConsole {
+    fn default() -> Self {
+        RawConsole {
+            enabled: false,
+            user: "admin".into(),
+            password_hash: None,
+            session_minutes: 30,
+            allow_callers: Vec::new(),
+        }
+    }
+}
+
+/// `[audit]`: the trail of pulls and pushes (see `crate::audit`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAudit {
+    pub enabled: bool,
+    pub retention_days: u32,
+    /// `hash`, `masked` or `omit`.
+    pub search_values: String,
+    pub queue: usize,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            enabled: true,
+            retention_days: 400,
+            search_values: "hash".into(),
+            queue: 10_000,
+        }
+    }
 }
 
 /// `[vault]`: where the keys of the Aadhaar vault are (DLREPO_VAULT_KEYS overrides).

@@ -216,7 +216,14 @@ pub fn seal(bytes: Vec<u8>, signer: Option<&SigningKey>) -> Result<Blob, IssueEr
     }
     let bytes = match signer {
         Some(key) => {
-            pdf_sign::sign(&bytes, key, Utc::now()).map_err(|e| IssueError::Sign(e.to_string()))?
+            let started = std::time::Instant::now();
+            let signed = pdf_sign::sign(&bytes, key, Utc::now())
+                .map_err(|e| IssueError::Sign(e.to_string()))?;
+            if let Some(m) = crate::metrics::get() {
+                m.signatures.inc();
+                m.signing_seconds.observe(started.elapsed().as_secs_f64());
+            }
+            signed
         }
         None => bytes,
     };

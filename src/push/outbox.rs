@@ -338,3 +338,25 @@ pub fn counts(conn: &mut DbConn) -> Result<Counts, StoreError> {
         failed,
     })
 }
+
+/// Rows not yet acknowledged (queued, or in a file ready, in flight or failed) and when
+/// the oldest of them was queued: the outbox's depth for monitoring.
+pub fn depth(conn: &mut DbConn) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
+    let waiting =
+        || {
+            push_outbox::table.left_join(push_files::table).filter(
+                push_outbox::file_id
+                    .is_null()
+                    .or(push_files::status.nullable().eq_any([
+                        file_status::READY,
+                        file_status::IN_FLIGHT,
+                        file_status::FAILED,
+                    ])),
+            )
+        };
+    let n: i64 = waiting().count().get_result(conn)?;
+    let oldest: Option<NaiveDateTime> = waiting()
+        .select(diesel::dsl::min(push_outbox::time_stamp))
+        .first(conn)?;
+    Ok((n, oldest))
+}

@@ -213,6 +213,7 @@ fn push_locked(
                         &message,
                         Utc::now().naive_utc(),
                     )?;
+                    attempted(conn, &file, attempt, "pushed", &message);
                     report.files_pushed += 1;
                     report.rows_pushed += file.row_count;
                     tracing::info!(file = %file.file_name, rows = file.row_count, "pushed");
@@ -220,6 +221,12 @@ fn push_locked(
                 }
                 Err(reason) => {
                     outbox::record_attempt(conn, file.id, &reason, Utc::now().naive_utc())?;
+                    let outcome = if attempt >= cfg.max_attempts {
+                        "failed"
+                    } else {
+                        "retry"
+                    };
+                    attempted(conn, &file, attempt, outcome, &reason);
                     tracing::warn!(file = %file.file_name, attempt, %reason, "push attempt failed");
                     if attempt >= cfg.max_attempts {
                         outbox::finish(
@@ -248,6 +255,24 @@ fn push_locked(
     bar.finish_and_clear();
     report.elapsed = started.elapsed();
     Ok(report)
+}
+
+/// One push attempt into the audit trail and the metrics.
+fn attempted(conn: &mut DbConn, file: &PushFile, attempt: u32, outcome: &str, message: &str) {
+    if let Some(m) = crate::metrics::get() {
+        m.push_attempts.with_label_values(&[outcome]).inc();
+    }
+    crate::audit::record_push(
+        conn,
+        &crate::audit::PushRecord {
+            at: Utc::now().naive_utc(),
+            file_name: file.file_name.clone(),
+            rows: file.row_count,
+            attempt: attempt as i32,
+            outcome: outcome.to_string(),
+            message: crate::error::loggable(message),
+        },
+    );
 }
 
 fn loggable_sender(claimed_by: &Option<String>) -> String {

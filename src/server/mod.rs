@@ -1,10 +1,13 @@
 //! The actix-web application: routes, shared state and start-up.
 
+mod console;
 mod department;
 mod document;
 pub mod limits;
+mod observe;
 mod pull_doc;
 mod pull_uri;
+mod requester;
 mod respond;
 mod tls;
 
@@ -34,6 +37,10 @@ pub struct AppState {
     pub signer: Option<crate::docs::keys::SigningKey>,
     /// Seals the Aadhaar numbers of department rows before their pushes are queued.
     pub vault: Option<crate::vault::Vault>,
+    /// The audit writer's queue (`[audit] enabled`).
+    pub audit: Option<crate::audit::Sink>,
+    /// Signs console session cookies; made at start-up, so sessions end with the process.
+    console_key: [u8; 32],
     /// Requests answered, to prune the replay memory now and then.
     pub requests: std::sync::atomic::AtomicU64,
     /// The SQLite file the server opened: one deleted or replaced under it is an
@@ -59,6 +66,13 @@ impl AppState {
             .map_err(|e| vec![format!("signing: {e}")])?;
         let vault = config.vault().map_err(|e| vec![format!("vault: {e}")])?;
         let slots = limits::BlockingSlots::new(config.server.max_blocking);
+        let audit = config.audit.enabled.then(|| {
+            crate::audit::Sink::start(
+                &config.database.url,
+                config.audit.queue,
+                config.audit.retention_days,
+            )
+        });
         let replica = store::replica_pool(&config.database);
         Ok(AppState {
             config,
@@ -66,6 +80,8 @@ impl AppState {
             departments: OnceLock::new(),
             signer,
             vault,
+            audit,
+            console_key: rand::random(),
             requests: std::sync::atomic::AtomicU64::new(0),
             sqlite_file: OnceLock::new(),
             slots,
@@ -211,6 +227,18 @@ pub fn run_with(
             )
             .route(&cfg.pull_doc_path, web::post().to(pull_doc::pull_doc))
             .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics))
+            .configure(console::routes)
+            .configure(|c| {
+                requester::routes(
+                    c,
+                    state
+                        .config
+                        .requester
+                        .as_ref()
+                        .map(|r| r.upload_path.as_str()),
+                )
+            })
     })
     .client_request_timeout(request_timeout)
     .client_disconnect_timeout(std::time::Duration::from_secs(1))
@@ -282,12 +310,53 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, PullError> + Send + 'static,
 ) -> Result<T, PullError> {
     let slot = state.slots.take().ok_or(PullError::Busy)?;
+    let span = tracing::Span::current();
     web::block(move || {
         let _slot = slot;
+        let _in_request = span.enter();
         f()
     })
     .await
     .map_err(|_| PullError::Cancelled)?
+}
+
+/// Prometheus text: what the process counted, plus the pool and the outbox as they are
+/// now. With `server.health_bind`, only there.
+async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
+    if on_health_listener(&state, &req) == Some(false) {
+        return HttpResponse::NotFound().finish();
+    }
+    if let Some(m) = crate::metrics::get() {
+        let pool = state.pool.state();
+        m.pool
+            .with_label_values(&["open"])
+            .set(i64::from(pool.connections));
+        m.pool
+            .with_label_values(&["idle"])
+            .set(i64::from(pool.idle_connections));
+        m.pool
+            .with_label_values(&["in_use"])
+            .set(i64::from(pool.connections - pool.idle_connections));
+        m.pool
+            .with_label_values(&["max"])
+            .set(i64::from(state.pool.max_size()));
+        if let Some(a) = &state.audit {
+            m.audit_dropped.set(a.dropped() as i64);
+        }
+        let st = state.clone().into_inner();
+        let depth = web::block(move || -> Result<_, store::StoreError> {
+            crate::push::outbox::depth(&mut *st.conn()?)
+        })
+        .await;
+        if let Ok(Ok((n, oldest))) = depth {
+            m.outbox_queued.set(n);
+            let age = oldest.map_or(0, |t| (chrono::Utc::now().naive_utc() - t).num_seconds());
+            m.outbox_oldest_seconds.set(age.max(0));
+        }
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::metrics::render())
 }
 
 /// keyhash, ts window and orgId: every request from DigiLocker passes these first.

@@ -51,6 +51,25 @@ impl Endpoint for PullDocRequest {
     fn served(&self, served: &Served) -> String {
         served.describe()
     }
+    fn audit(&self, _: &crate::config::Config, served: Option<&Served>) -> super::observe::Facts {
+        let current = served.is_some_and(|s| s.current) || sent_current(self);
+        super::observe::Facts {
+            api: if current { "current" } else { "1.0" },
+            ver: self.header.ver.clone(),
+            doctype: crate::uri::DocUri::parse(&self.uri)
+                .ok()
+                .map(|u| u.doc_type),
+            uri: Some(self.uri.clone()),
+            search_values: Vec::new(),
+        }
+    }
+    fn status(served: &Served) -> i32 {
+        if served.pending {
+            9
+        } else {
+            1
+        }
+    }
 }
 
 pub async fn pull_doc(

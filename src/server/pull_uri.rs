@@ -92,6 +92,37 @@ impl Endpoint for PullUriRequest {
     fn served(&self, served: &Served) -> String {
         served.describe()
     }
+    fn audit(
+        &self,
+        config: &crate::config::Config,
+        served: Option<&Served>,
+    ) -> super::observe::Facts {
+        let current = served.is_some_and(|s| s.current) || sent_current(self);
+        super::observe::Facts {
+            api: if current { "current" } else { "1.0" },
+            ver: self.header.ver.clone(),
+            // Refused requests too: the doc type the request was for, when it says.
+            doctype: served.map(|s| s.uri.doc_type.clone()).or_else(|| {
+                resolve_doctype(config, self, None)
+                    .ok()
+                    .map(|d| d.code.clone())
+                    .or_else(|| self.doc_type.clone())
+            }),
+            uri: served.filter(|s| !s.pending).map(|s| s.uri.to_string()),
+            search_values: self
+                .udfs
+                .iter()
+                .map(|(_, v)| v.trim().to_string())
+                .collect(),
+        }
+    }
+    fn status(served: &Served) -> i32 {
+        if served.pending {
+            9
+        } else {
+            1
+        }
+    }
 }
 
 pub async fn pull_uri(

@@ -13,6 +13,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 
+use super::observe::{self, Outcome};
 use super::{hmac_header, AppState};
 use crate::auth::{self, AuthError, HmacError};
 use crate::doctype::UdfError;
@@ -82,6 +83,38 @@ impl PullError {
         }
     }
 
+    /// The failed check, for the audit trail, the report and the metrics: a fixed
+    /// word, never a caller's value.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            PullError::BodyTooLarge(_) => "too_large",
+            PullError::BodyRead(_) => "body_unreadable",
+            PullError::Wire(_) => "malformed",
+            PullError::Auth(AuthError::WrongKeyHash) => "auth_keyhash",
+            PullError::Auth(AuthError::Stale(..)) => "auth_ts_stale",
+            PullError::Auth(AuthError::Future(..)) => "auth_ts_future",
+            PullError::Auth(AuthError::BadTimestamp(_)) => "auth_ts_unreadable",
+            PullError::Auth(AuthError::OrgId(_)) => "auth_org_id",
+            PullError::DocType(_) => "unknown_doctype",
+            PullError::Udf(_) => "bad_search_values",
+            PullError::NotFound => "not_found",
+            PullError::Ambiguous => "ambiguous",
+            PullError::Uri { .. } => "unknown_uri",
+            PullError::Revoked(_) => "revoked",
+            PullError::NoContent(_) => "no_content",
+            PullError::Issue { .. } => "cannot_make_document",
+            PullError::Hmac(_) => "hmac",
+            PullError::Resident(_) => "resident_mismatch",
+            PullError::Replay => "replay",
+            PullError::Store(StoreError::Unavailable(_)) => "database_unavailable",
+            PullError::Store(_) => "database_error",
+            PullError::Cancelled => "cancelled",
+            PullError::BodyTimeout(_) => "body_timeout",
+            PullError::Forbidden(_) => "caller_not_allowed",
+            PullError::Busy => "busy",
+        }
+    }
+
     /// Failures the operator must fix, logged as errors; the rest are the caller's.
     fn is_operator_error(&self) -> bool {
         matches!(
@@ -104,6 +137,14 @@ pub(super) trait Endpoint: Sized {
     fn failure(request: Option<&Self>) -> String;
     /// A line for the log about what was served (never document bytes).
     fn served(&self, answer: &Self::Answer) -> String;
+    /// What the audit trail keeps of this request and its answer.
+    fn audit(
+        &self,
+        config: &crate::config::Config,
+        answer: Option<&Self::Answer>,
+    ) -> observe::Facts;
+    /// The Status an answer carries (1, or 9 for a pending one).
+    fn status(answer: &Self::Answer) -> i32;
 }
 
 /// Reads at most `limit` bytes; refuses early when Content-Length already says more.
@@ -141,23 +182,54 @@ pub(super) async fn handle<E: Endpoint>(
     payload: web::Payload,
     answer: impl AsyncFnOnce(&E) -> Result<E::Answer, PullError>,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     if super::on_health_listener(state, req) == Some(true) {
         return HttpResponse::NotFound().finish();
     }
-    if let Err(e) = check_caller(state, req) {
-        log_failure(E::NAME, "", &e);
-        return xml_response(e.http_status(), E::failure(None));
-    }
     let limit = state.config.server.max_body_bytes;
     let timeout = state.config.server.request_timeout;
-    let (request, body) = match receive::<E>(req, payload, limit, timeout).await {
-        Ok(r) => r,
-        Err(refused) => return refused,
-    };
-    let outcome = match check_hmac(state, hmac_header(req), &body) {
-        Ok(()) => answer(&request).await,
+    let received = match check_caller(state, req) {
+        Ok(()) => receive::<E>(req, payload, limit, timeout).await,
         Err(e) => Err(e),
     };
+    let (request, body) = match received {
+        Ok(r) => r,
+        Err(e) => {
+            log_failure(E::NAME, "", &e);
+            let http = e.http_status();
+            let outcome = Outcome {
+                status: 0,
+                reason: Some(e.reason()),
+                http,
+            };
+            observe::answered(state, req, started, E::NAME, None, outcome);
+            return xml_response(http, E::failure(None));
+        }
+    };
+    // Every line logged while answering carries the request's txn.
+    let span = tracing::info_span!("request", txn = %loggable(&request.header().txn));
+    let outcome = match check_hmac(state, hmac_header(req), &body) {
+        Ok(()) => {
+            use tracing::Instrument;
+            answer(&request).instrument(span.clone()).await
+        }
+        Err(e) => Err(e),
+    };
+    let _entered = span.enter();
+    let observed = match &outcome {
+        Ok(a) => Outcome {
+            status: E::status(a),
+            reason: None,
+            http: StatusCode::OK,
+        },
+        Err(e) => Outcome {
+            status: 0,
+            reason: Some(e.reason()),
+            http: e.http_status(),
+        },
+    };
+    let facts = request.audit(&state.config, outcome.as_ref().ok());
+    observe::answered(state, req, started, E::NAME, Some(facts), observed);
     respond(&request, outcome)
 }
 
@@ -189,28 +261,24 @@ fn check_caller(state: &AppState, req: &HttpRequest) -> Result<(), PullError> {
     }
 }
 
-/// A parsed request with the exact bytes it came in, or the response that refuses it.
+/// A parsed request with the exact bytes it came in, or why it was refused.
 async fn receive<E: Endpoint>(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,
     timeout: std::time::Duration,
-) -> Result<(E, web::Bytes), HttpResponse> {
+) -> Result<(E, web::Bytes), PullError> {
     // A body that never finishes would hold its connection for ever.
     let read = actix_web::rt::time::timeout(timeout, read_body(req, payload, limit))
         .await
         .unwrap_or(Err(PullError::BodyTimeout(timeout.as_secs())));
-    let parsed = match read {
+    match read {
         Ok(body) => {
             let body = body.freeze();
             E::parse(&body).map(|r| (r, body)).map_err(PullError::from)
         }
         Err(e) => Err(e),
-    };
-    parsed.map_err(|e| {
-        log_failure(E::NAME, "", &e);
-        xml_response(e.http_status(), E::failure(None))
-    })
+    }
 }
 
 /// The one place an endpoint's outcome becomes an HTTP response.

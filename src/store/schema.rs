@@ -104,3 +104,47 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    audit_pulls (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        caller -> Nullable<Text>,
+        endpoint -> Text,
+        api -> Text,
+        ver -> Nullable<Text>,
+        doctype -> Nullable<Text>,
+        uri -> Nullable<Text>,
+        search -> Nullable<Text>,
+        status -> Integer,
+        http -> Integer,
+        reason -> Nullable<Text>,
+        latency_us -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_pushes (id) {
+        id -> BigInt,
+        at -> Timestamp,
+        file_name -> Text,
+        rows -> BigInt,
+        attempt -> Integer,
+        outcome -> Text,
+        message -> Text,
+    }
+}
+
+diesel::table! {
+    requester_documents (id) {
+        id -> BigInt,
+        user_ref -> Text,
+        doc_id -> Text,
+        source_host -> Text,
+        content_type -> Nullable<Text>,
+        sha256 -> Text,
+        size -> BigInt,
+        content -> Binary,
+        received_at -> Timestamp,
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE audit_pushes;
+DROP TABLE audit_pulls;

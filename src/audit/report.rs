@@ -1,0 +1,434 @@
+//! The usage report the onboarding SOP asks partners for: per doc type and month, pulls
+//! found / not found / refused by reason, Pull Doc, distinct URIs served, latency; and
+//! per month the pushes sent and acknowledged. Read from the audit trail page by page.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use crate::store::schema::{audit_pulls, audit_pushes};
+use crate::store::{DbConn, StoreError};
+
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct PullLine {
+    pub month: String,
+    pub doctype: String,
+    /// Pull URI answers, of any status.
+    pub pulls: u64,
+    pub found: u64,
+    pub pending: u64,
+    pub not_found: u64,
+    /// Status 0 for any other reason than "no such document", by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Pull Doc answers, and how many served a document.
+    pub pull_doc: u64,
+    pub pull_doc_served: u64,
+    pub distinct_uris: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PushLine {
+    pub month: String,
+    pub attempts: u64,
+    pub acknowledged: u64,
+    pub rows_acknowledged: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub pulls: Vec<PullLine>,
+    pub pushes: Vec<PushLine>,
+}
+
+#[derive(Queryable)]
+struct PullRow {
+    id: i64,
+    at: NaiveDateTime,
+    endpoint: String,
+    doctype: Option<String>,
+    uri: Option<String>,
+    status: i32,
+    reason: Option<String>,
+    latency_us: i64,
+}
+
+#[derive(Default)]
+struct Acc {
+    line: PullLine,
+    uris: HashSet<String>,
+    latencies: Vec<i64>,
+}
+
+fn percentile(sorted: &[i64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+/// The report for the days `from` to `to`, both included.
+pub fn build(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Report, StoreError> {
+    let start = from.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let end = to
+        .succ_opt()
+        .unwrap_or(to)
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or_default();
+    let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
+    let mut after = 0i64;
+    loop {
+        let page: Vec<PullRow> = audit_pulls::table
+            .filter(audit_pulls::at.ge(start))
+            .filter(audit_pulls::at.lt(end))
+            .filter(audit_pulls::id.gt(after))
+            .order(audit_pulls::id)
+            .limit(10_000)
+            .select((
+                audit_pulls::id,
+                audit_pulls::at,
+                audit_pulls::endpoint,
+                audit_pulls::doctype,
+                audit_pulls::uri,
+                audit_pulls::status,
+                audit_pulls::reason,
+                audit_pulls::latency_us,
+            ))
+            .load(conn)?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for r in page {
+            let month = r.at.format("%Y-%m").to_string();
+            let doctype = r.doctype.clone().unwrap_or_else(|| "-".into());
+            let acc = groups.entry((month.clone(), doctype.clone())).or_default();
+            acc.line.month = month;
+            acc.line.doctype = doctype;
+            acc.latencies.push(r.latency_us);
+            let served = r.status == 1;
+            if r.endpoint == "pulldoc" {
+                acc.line.pull_doc += 1;
+                acc.line.pull_doc_served += u64::from(served);
+            } else {
+                acc.line.pulls += 1;
+                match r.status {
+                    1 => acc.line.found += 1,
+                    9 => acc.line.pending += 1,
+                    _ => {}
+                }
+            }
+            if r.status == 0 {
+                match r.reason.as_deref() {
+                    Some("not_found") => acc.line.not_found += 1,
+                    other => {
+                        *acc.line
+                            .refused
+                            .entry(other.unwrap_or("unknown").to_string())
+                            .or_default() += 1
+                    }
+                }
+            }
+            if served {
+                if let Some(u) = r.uri {
+                    acc.uris.insert(u);
+                }
+            }
+        }
+    }
+    let pulls = groups
+        .into_values()
+        .map(|mut a| {
+            a.latencies.sort_unstable();
+            a.line.p50_ms = percentile(&a.latencies, 0.50);
+            a.line.p99_ms = percentile(&a.latencies, 0.99);
+            a.line.distinct_uris = a.uris.len() as u64;
+            a.line
+        })
+        .collect();
+    let rows: Vec<(NaiveDateTime, i64, String)> = audit_pushes::table
+        .filter(audit_pushes::at.ge(start))
+        .filter(audit_pushes::at.lt(end))
+        .order(audit_pushes::id)
+        .select((audit_pushes::at, audit_pushes::rows, audit_pushes::outcome))
+        .load(conn)?;
+    let mut pushes: BTreeMap<String, PushLine> = BTreeMap::new();
+    for (at, n, outcome) in rows {
+        let month = at.format("%Y-%m").to_string();
+        let line = pushes.entry(month.clone()).or_default();
+        line.month = month;
+        line.attempts += 1;
+        match outcome.as_str() {
+            "pushed" => {
+                line.acknowledged += 1;
+                line.rows_acknowledged += n.max(0) as u64;
+            }
+            "failed" => line.failed += 1,
+            _ => {}
+        }
+    }
+    Ok(Report {
+        from: Some(from),
+        to: Some(to),
+        pulls,
+        pushes: pushes.into_values().collect(),
+    })
+}
+
+fn refused_text(r: &BTreeMap<String, u64>) -> String {
+    r.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+const HEADER: [&str; 12] = [
+    "month",
+    "doc type",
+    "Pull URI",
+    "found",
+    "pending",
+    "not found",
+    "refused",
+    "Pull Doc",
+    "Pull Doc served",
+    "distinct URIs",
+    "p50 ms",
+    "p99 ms",
+];
+
+fn cells(l: &PullLine) -> Vec<String> {
+    vec![
+        l.month.clone(),
+        l.doctype.clone(),
+        l.pulls.to_string(),
+        l.found.to_string(),
+        l.pending.to_string(),
+        l.not_found.to_string(),
+        refused_text(&l.refused),
+        l.pull_doc.to_string(),
+        l.pull_doc_served.to_string(),
+        l.distinct_uris.to_string(),
+        format!("{:.2}", l.p50_ms),
+        format!("{:.2}", l.p99_ms),
+    ]
+}
+
+const PUSH_HEADER: [&str; 5] = [
+    "month",
+    "push attempts",
+    "acknowledged",
+    "rows acknowledged",
+    "failed",
+];
+
+fn push_cells(l: &PushLine) -> Vec<String> {
+    vec![
+        l.month.clone(),
+        l.attempts.to_string(),
+        l.acknowledged.to_string(),
+        l.rows_acknowledged.to_string(),
+        l.failed.to_string(),
+    ]
+}
+
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect()) + "\n";
+    for r in rows {
+        out.push_str(&line(r.clone()));
+        out.push('\n');
+    }
+    out
+}
+
+impl Report {
+    fn period(&self) -> String {
+        match (self.from, self.to) {
+            (Some(f), Some(t)) => format!("{f} to {t}"),
+            _ => String::new(),
+        }
+    }
+
+    pub fn to_text(&self) -> String {
+        let rows: Vec<Vec<String>> = self.pulls.iter().map(cells).collect();
+        let pushes: Vec<Vec<String>> = self.pushes.iter().map(push_cells).collect();
+        format!(
+            "Usage report, {}\n\n{}\n{}",
+            self.period(),
+            table(&HEADER, &rows),
+            table(&PUSH_HEADER, &pushes)
+        )
+    }
+
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(HEADER);
+        for l in &self.pulls {
+            let _ = w.write_record(cells(l));
+        }
+        let _ = w.write_record(PUSH_HEADER);
+        for l in &self.pushes {
+            let _ = w.write_record(push_cells(l));
+        }
+        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+    }
+
+    pub fn to_html(&self) -> String {
+        use crate::wire::xml::escape;
+        let table = |header: &[&str], rows: Vec<Vec<String>>| {
+            let mut t = String::from("<table>\n<tr>");
+            for h in header {
+                t.push_str(&format!("<th>{}</th>", escape(h)));
+            }
+            t.push_str("</tr>\n");
+            for r in rows {
+                t.push_str("<tr>");
+                for c in r {
+                    t.push_str(&format!("<td>{}</td>", escape(&c)));
+                }
+                t.push_str("</tr>\n");
+            }
+            t.push_str("</table>\n");
+            t
+        };
+        format!(
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>dlrepo usage report</title>\
+<style>table{{border-collapse:collapse}}td,th{{border:1px solid #999;padding:.2em .5em}}</style></head><body>\n\
+<h1>Usage report, {}</h1>\n<h2>Pulls</h2>\n{}<h2>Pushes</h2>\n{}</body></html>\n",
+            escape(&self.period()),
+            table(&HEADER, self.pulls.iter().map(cells).collect()),
+            table(&PUSH_HEADER, self.pushes.iter().map(push_cells).collect())
+        )
+    }
+}
+
+/// One audited answer, as `dlrepo audit find` lists it.
+#[derive(Debug, Queryable)]
+pub struct Found {
+    pub at: NaiveDateTime,
+    pub endpoint: String,
+    pub status: i32,
+    pub uri: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// The pull rows of one search (its audit digest), newest first: "did roll number X
+/// pull its mark sheet?".
+pub fn find(
+    conn: &mut DbConn,
+    doctype: &str,
+    search: &str,
+    limit: i64,
+) -> Result<Vec<Found>, StoreError> {
+    Ok(audit_pulls::table
+        .filter(audit_pulls::doctype.eq(doctype))
+        .filter(audit_pulls::search.eq(search))
+        .order(audit_pulls::id.desc())
+        .limit(limit)
+        .select((
+            audit_pulls::at,
+            audit_pulls::endpoint,
+            audit_pulls::status,
+            audit_pulls::uri,
+            audit_pulls::reason,
+        ))
+        .load(conn)?)
+}
+
+/// The most recent push attempt: (time, file, outcome).
+pub fn last_push(conn: &mut DbConn) -> Result<Option<(NaiveDateTime, String, String)>, StoreError> {
+    Ok(audit_pushes::table
+        .order(audit_pushes::id.desc())
+        .select((
+            audit_pushes::at,
+            audit_pushes::file_name,
+            audit_pushes::outcome,
+        ))
+        .first(conn)
+        .optional()?)
+}
+
+/// The latest audited answers about one URI.
+pub fn pulls_of(conn: &mut DbConn, uri: &str, limit: i64) -> Result<Vec<Found>, StoreError> {
+    Ok(audit_pulls::table
+        .filter(audit_pulls::uri.eq(uri))
+        .order(audit_pulls::id.desc())
+        .limit(limit)
+        .select((
+            audit_pulls::at,
+            audit_pulls::endpoint,
+            audit_pulls::status,
+            audit_pulls::uri,
+            audit_pulls::reason,
+        ))
+        .load(conn)?)
+}
+
+/// What the pull log is filtered by.
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    pub status: Option<i32>,
+    pub endpoint: Option<String>,
+    pub doctype: Option<String>,
+}
+
+#[derive(Debug, Queryable)]
+pub struct LogRow {
+    pub at: NaiveDateTime,
+    pub caller: Option<String>,
+    pub endpoint: String,
+    pub api: String,
+    pub doctype: Option<String>,
+    pub uri: Option<String>,
+    pub status: i32,
+    pub reason: Option<String>,
+    pub latency_us: i64,
+}
+
+/// The latest audited answers, newest first.
+pub fn log(conn: &mut DbConn, f: &LogFilter, limit: i64) -> Result<Vec<LogRow>, StoreError> {
+    let mut q = audit_pulls::table.into_boxed();
+    if let Some(s) = f.status {
+        q = q.filter(audit_pulls::status.eq(s));
+    }
+    if let Some(e) = &f.endpoint {
+        q = q.filter(audit_pulls::endpoint.eq(e.clone()));
+    }
+    if let Some(d) = &f.doctype {
+        q = q.filter(audit_pulls::doctype.eq(d.clone()));
+    }
+    Ok(q.order(audit_pulls::id.desc())
+        .limit(limit)
+        .select((
+            audit_pulls::at,
+            audit_pulls::caller,
+            audit_pulls::endpoint,
+            audit_pulls::api,
+            audit_pulls::doctype,
+            audit_pulls::uri,
+            audit_pulls::status,
+            audit_pulls::reason,
+            audit_pulls::latency_us,
+        ))
+        .load(conn)?)
+}

@@ -168,7 +168,7 @@ impl DocType {
         };
         let mut out: Vec<&str> = Vec::new();
         let template = self.template.iter().flat_map(|t| t.fields());
-        let mapped = self.certificate.data.iter().map(|(_, f)| f.as_str());
+        let mapped = self.certificate.mapped().map(|(_, f)| f.as_str());
         for f in template.chain(mapped) {
             if !known(f) && !out.iter().any(|o| o.eq_ignore_ascii_case(f)) {
                 out.push(f);

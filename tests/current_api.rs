@@ -402,7 +402,7 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
     ws.edit_config(|c| {
         c.replace(
             "[[doctypes]]\ncode = \"DIPLM\"",
-            "[doctypes.certificate]\ntype = \"SSCER\"\nissued_at = \"Pune\"\norganization = { name = \"Test Board\", code = \"TB\", type = \"SG\" }\ndata_element = \"Performance\"\ndata = [ [\"total\", \"TotalMarks\"], [\"result\", \"Result\"], [\"roll\", \"RollNo\"] ]\n[[doctypes]]\ncode = \"DIPLM\"",
+            "[doctypes.certificate]\ntype = \"SSCER\"\nissued_at = \"Pune\"\norganization = { name = \"Test Board\", code = \"TB\", type = \"SG\" }\ndata_element = \"Performance\"\ndata = [ [\"total\", \"TotalMarks\"], [\"result\", \"Result\"], [\"roll\", \"RollNo\"] ]\nperson = [ [\"swd\", \"Father\"] ]\n[[doctypes]]\ncode = \"DIPLM\"",
         )
     });
     // A CSV without a mapped column is refused by name.
@@ -429,7 +429,7 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
     assert!(err.to_string().contains("'Result'"), "{err}");
     let csv = ws.write(
         "ok.csv",
-        "RollNo,Year,holder_name,doc_name,issued_on,TotalMarks,Result\n1234567,2020,Asha Rao,M,15/05/2020,412,PASS & distinction\n",
+        "RollNo,Year,holder_name,doc_name,issued_on,TotalMarks,Result,Father\n1234567,2020,Asha Rao,M,15/05/2020,412,PASS & distinction,Ramesh Rao\n",
     );
     assert_eq!(ws.import("MARKS", &csv).imported, 1);
     let app = spawn_on(ws).await;
@@ -458,6 +458,15 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
     assert_eq!(perf.attr("total"), Some("412"));
     assert_eq!(perf.attr("result"), Some("PASS & distinction"));
     assert_eq!(perf.attr("roll"), Some("1234567"));
+    let person = cert
+        .child("IssuedTo")
+        .and_then(|i| i.child("Person"))
+        .expect("Person");
+    assert_eq!(
+        person.attr("swd"),
+        Some("Ramesh Rao"),
+        "a CSV column mapped onto Person"
+    );
 
     // A department doc type's mapping must point at something it has.
     let bad = Workspace::new(b);

@@ -38,12 +38,19 @@ pub(super) fn validate(
             format!("'{data_element}' is not a usable XML element name"),
         );
     }
-    for (attr, source_field) in &raw.data {
+    for (list, attr, source_field) in raw
+        .data
+        .iter()
+        .map(|(a, f)| ("certificate.data", a, f))
+        .chain(
+            raw.attributes
+                .iter()
+                .map(|(a, f)| ("certificate.attributes", a, f)),
+        )
+        .chain(raw.person.iter().map(|(a, f)| ("certificate.person", a, f)))
+    {
         if !valid_xml_name(attr) {
-            problem(
-                "certificate.data",
-                format!("'{attr}' is not a usable XML attribute name"),
-            );
+            problem(list, format!("'{attr}' is not a usable XML attribute name"));
         }
         // Imported doc types take any other name as a CSV column; a department table
         // only has what its source maps.
@@ -58,7 +65,7 @@ pub(super) fn validate(
                 .any(|k| k.eq_ignore_ascii_case(source_field));
             if !known {
                 problem(
-                    "certificate.data",
+                    list,
                     format!(
                         "'{source_field}' (for attribute '{attr}') is neither a UDF, a document field nor a label in source.fields"
                     ),
@@ -86,5 +93,7 @@ pub(super) fn validate(
         },
         data_element,
         data: raw.data.clone(),
+        attributes: raw.attributes.clone(),
+        person: raw.person.clone(),
     }
 }

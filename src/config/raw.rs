@@ -380,6 +380,13 @@ pub struct RawCertificate {
     /// source field labels; for imported doc types any other name is a CSV column.
     #[serde(default)]
     pub data: Vec<(String, String)>,
+    /// `[attribute, field]` pairs set on `Certificate` itself per document (added, or
+    /// replacing a default such as `issuedAt`).
+    #[serde(default)]
+    pub attributes: Vec<(String, String)>,
+    /// `[attribute, field]` pairs added to `IssuedTo/Person` (e.g. `["swd", "FatherName"]`).
+    #[serde(default)]
+    pub person: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]

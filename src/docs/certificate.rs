@@ -20,6 +20,35 @@ pub struct CertificateSpec {
     pub data_element: String,
     /// (attribute of `data_element`, field name) in order.
     pub data: Vec<(String, String)>,
+    /// (attribute of `Certificate`, field name): set per document, over the defaults.
+    pub attributes: Vec<(String, String)>,
+    /// (attribute of `IssuedTo/Person`, field name), beside the holder's own.
+    pub person: Vec<(String, String)>,
+}
+
+impl CertificateSpec {
+    /// Every (attribute, field) the doc type maps, wherever it goes.
+    pub fn mapped(&self) -> impl Iterator<Item = &(String, String)> {
+        self.data.iter().chain(&self.attributes).chain(&self.person)
+    }
+}
+
+/// Sets mapped attributes over `attrs` (replacing one of the same name).
+fn overlay<'s>(
+    attrs: &mut Vec<(&'s str, String)>,
+    mapped: &'s [(String, String)],
+    value: &dyn Fn(&str) -> String,
+) {
+    for (attr, field) in mapped {
+        let v = value(field);
+        if v.is_empty() {
+            continue;
+        }
+        match attrs.iter_mut().find(|(k, _)| k == attr) {
+            Some(slot) => slot.1 = v,
+            None => attrs.push((attr.as_str(), v)),
+        }
+    }
 }
 
 /// `IssuedBy/Organization`.
@@ -118,21 +147,26 @@ fn opt(v: &Option<String>) -> String {
 pub fn build(spec: &CertificateSpec, f: &CertificateFacts<'_>) -> String {
     let mut out = String::with_capacity(1024);
     let date = |d: Option<&str>| d.map(dd_mm_yyyy).unwrap_or_default();
-    open(
-        &mut out,
-        "Certificate",
-        &mut vec![
-            ("language", spec.language.clone()),
-            ("name", f.name.to_string()),
-            ("type", spec.cert_type.clone()),
-            ("number", f.number.to_string()),
-            ("issuedAt", opt(&spec.issued_at)),
-            ("issueDate", date(f.issue_date)),
-            ("validFromDate", date(f.valid_from)),
-            ("expiryDate", date(f.expiry)),
-            ("status", f.status.to_string()),
-        ],
-    );
+    let value = |field: &str| {
+        f.fields
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let mut certificate = vec![
+        ("language", spec.language.clone()),
+        ("name", f.name.to_string()),
+        ("type", spec.cert_type.clone()),
+        ("number", f.number.to_string()),
+        ("issuedAt", opt(&spec.issued_at)),
+        ("issueDate", date(f.issue_date)),
+        ("validFromDate", date(f.valid_from)),
+        ("expiryDate", date(f.expiry)),
+        ("status", f.status.to_string()),
+    ];
+    overlay(&mut certificate, &spec.attributes, &value);
+    open(&mut out, "Certificate", &mut certificate);
     out.push_str("<IssuedBy>");
     let org = &spec.organization;
     open(
@@ -148,26 +182,17 @@ pub fn build(spec: &CertificateSpec, f: &CertificateFacts<'_>) -> String {
     close(&mut out, "Organization");
     out.push_str("</IssuedBy><IssuedTo>");
     let h = &f.holder;
-    open(
-        &mut out,
-        "Person",
-        &mut vec![
-            ("uid", opt(&h.uid)),
-            ("name", opt(&h.name)),
-            ("dob", h.dob.as_deref().map(dd_mm_yyyy).unwrap_or_default()),
-            ("gender", opt(&h.gender)),
-            ("phone", opt(&h.phone)),
-        ],
-    );
+    let mut person = vec![
+        ("uid", opt(&h.uid)),
+        ("name", opt(&h.name)),
+        ("dob", h.dob.as_deref().map(dd_mm_yyyy).unwrap_or_default()),
+        ("gender", opt(&h.gender)),
+        ("phone", opt(&h.phone)),
+    ];
+    overlay(&mut person, &spec.person, &value);
+    open(&mut out, "Person", &mut person);
     close(&mut out, "Person");
     out.push_str("</IssuedTo><CertificateData>");
-    let value = |field: &str| {
-        f.fields
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(field))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
     let mut data: Vec<(&str, String)> = spec
         .data
         .iter()
@@ -216,7 +241,47 @@ mod tests {
             },
             data_element: "Marks".into(),
             data: vec![("total".into(), "TotalMarks".into())],
+            attributes: Vec::new(),
+            person: Vec::new(),
         }
+    }
+
+    #[test]
+    fn mapped_fields_reach_certificate_and_person_attributes() {
+        let fields = vec![
+            ("School".to_string(), "Govt. High School, Pune".to_string()),
+            ("Father".to_string(), "Ramesh Rao".to_string()),
+        ];
+        let mut s = spec();
+        s.issued_at = Some("Mumbai".into());
+        s.attributes = vec![
+            ("issuedAt".into(), "School".into()),
+            ("empty".into(), "Nothing".into()),
+        ];
+        s.person = vec![("swd".into(), "Father".into())];
+        let xml = build(
+            &s,
+            &CertificateFacts {
+                name: "Mark Sheet",
+                number: "ABC234",
+                status: "A",
+                holder: Holder {
+                    name: Some("Asha Rao".into()),
+                    ..Holder::default()
+                },
+                fields: &fields,
+                ..CertificateFacts::default()
+            },
+        );
+        assert!(
+            xml.contains(r#"issuedAt="Govt. High School, Pune""#),
+            "the field replaces the default: {xml}"
+        );
+        assert!(!xml.contains("Mumbai") && !xml.contains("empty="), "{xml}");
+        assert!(
+            xml.contains(r#"<Person name="Asha Rao" swd="Ramesh Rao">"#),
+            "{xml}"
+        );
     }
 
     #[test]

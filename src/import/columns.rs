@@ -56,10 +56,10 @@ impl Columns {
             find(want).ok_or_else(|| format!("missing column '{want}'; expected: {}", expected()))
         };
         // A field the certificate XML maps must be there, or the mapping points nowhere.
-        for (attr, f) in &doctype.certificate.data {
+        for (attr, f) in doctype.certificate.mapped() {
             if is_extra(f) && find(f).is_none() {
                 return Err(format!(
-                    "missing column '{f}': certificate.data maps it to '{attr}' of the certificate XML"
+                    "missing column '{f}': [doctypes.certificate] maps it to '{attr}' of the certificate XML"
                 ));
             }
         }

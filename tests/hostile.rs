@@ -263,52 +263,12 @@ async fn slow_and_silent_clients_do_not_stop_a_normal_pull() {
     wait_healthy(&client, &s.addr).await;
 }
 
-/// A self-signed certificate for 127.0.0.1 and its key, as PEM.
-fn certificate() -> (Vec<u8>, Vec<u8>) {
-    use openssl::asn1::Asn1Time;
-    use openssl::bn::{BigNum, MsbOption};
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::extension::SubjectAlternativeName;
-    use openssl::x509::{X509NameBuilder, X509};
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "127.0.0.1").expect("cn");
-    let name = name.build();
-    let mut b = X509::builder().expect("builder");
-    b.set_version(2).expect("version");
-    let mut serial = BigNum::new().expect("bn");
-    serial.rand(64, MsbOption::MAYBE_ZERO, false).expect("rand");
-    b.set_serial_number(&serial.to_asn1_integer().expect("serial"))
-        .expect("serial");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(&name).expect("issuer");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(2).expect("t"))
-        .expect("na");
-    let san = SubjectAlternativeName::new()
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(None, None))
-        .expect("san");
-    b.append_extension(san).expect("ext");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    (
-        b.build().to_pem().expect("pem"),
-        key.private_key_to_pem_pkcs8().expect("key pem"),
-    )
-}
-
 #[tokio::test]
 async fn https_in_serve_allow_list_and_a_health_port_apart() {
     let mut ws = Workspace::new(Backend::Sqlite);
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
-    let (cert, key) = certificate();
+    let (cert, key) = self_signed_localhost();
     std::fs::write(ws.path("tls.crt"), &cert).expect("cert");
     dlrepo::files::write_private(&ws.path("tls.key"), &key).expect("key");
     ws.edit_config(|c| {

@@ -65,13 +65,7 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("dlrepo.toml");
     std::fs::write(&config, config_text(&pg_url(&name))).expect("config");
-    dlrepo::files::write_private(
-        &dir.path().join("vault.key"),
-        dlrepo::vault::Vault::new_key_file()
-            .expect("keys")
-            .as_bytes(),
-    )
-    .expect("keys");
+    write_vault_key(dir.path());
     let port = free_port();
     let addr = format!("http://127.0.0.1:{port}");
     let _server = Server(

@@ -21,51 +21,10 @@ const APP_ID: &str = "in.gov.test.board.app";
 const APP_KEY: &str = "requester-app-key-0123456789";
 const SHARED: &[u8] = b"%PDF-1.4\n% a mark sheet the resident shared\n%%EOF\n";
 
-/// A certificate for localhost and its key, as PEM.
-fn certificate() -> (Vec<u8>, Vec<u8>) {
-    use openssl::asn1::Asn1Time;
-    use openssl::bn::{BigNum, MsbOption};
-    use openssl::ec::{EcGroup, EcKey};
-    use openssl::hash::MessageDigest;
-    use openssl::nid::Nid;
-    use openssl::pkey::PKey;
-    use openssl::x509::extension::SubjectAlternativeName;
-    use openssl::x509::{X509NameBuilder, X509};
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", "localhost").expect("cn");
-    let name = name.build();
-    let mut b = X509::builder().expect("builder");
-    b.set_version(2).expect("version");
-    let mut serial = BigNum::new().expect("bn");
-    serial.rand(64, MsbOption::MAYBE_ZERO, false).expect("rand");
-    b.set_serial_number(&serial.to_asn1_integer().expect("serial"))
-        .expect("serial");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(&name).expect("issuer");
-    b.set_pubkey(&key).expect("pubkey");
-    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
-        .expect("nb");
-    b.set_not_after(&Asn1Time::days_from_now(2).expect("t"))
-        .expect("na");
-    let san = SubjectAlternativeName::new()
-        .dns("localhost")
-        .ip("127.0.0.1")
-        .build(&b.x509v3_context(None, None))
-        .expect("san");
-    b.append_extension(san).expect("ext");
-    b.sign(&key, MessageDigest::sha256()).expect("sign");
-    (
-        b.build().to_pem().expect("pem"),
-        key.private_key_to_pem_pkcs8().expect("key pem"),
-    )
-}
-
 /// DigiLocker's file host, over HTTPS on loopback: the shared file, a file too large,
 /// a redirect to another port. Returns its port and the CA (its own certificate).
 async fn file_host(ws: &Workspace, other_port: u16) -> u16 {
-    let (cert, key) = certificate();
+    let (cert, key) = self_signed_localhost();
     std::fs::write(ws.path("host.crt"), &cert).expect("cert");
     dlrepo::files::write_private(&ws.path("host.key"), &key).expect("key");
     let mut acceptor =

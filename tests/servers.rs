@@ -260,13 +260,7 @@ fn fresh_database(b: Backend) -> (tempfile::TempDir, std::path::PathBuf, Option<
     let url = pg.as_ref().map_or("fresh.sqlite3".to_string(), |d| d.url());
     let config = dir.path().join("dlrepo.toml");
     std::fs::write(&config, config_text(&url)).expect("config");
-    dlrepo::files::write_private(
-        &dir.path().join("vault.key"),
-        dlrepo::vault::Vault::new_key_file()
-            .expect("keys")
-            .as_bytes(),
-    )
-    .expect("vault keys");
+    write_vault_key(dir.path());
     (dir, config, pg)
 }
 

@@ -182,13 +182,7 @@ impl Workspace {
             .as_ref()
             .map_or("dlrepo.sqlite3".to_string(), |d| d.url());
         std::fs::write(&config_path, config_text(&url)).expect("write config");
-        dlrepo::files::write_private(
-            &dir.path().join("vault.key"),
-            dlrepo::vault::Vault::new_key_file()
-                .expect("keys")
-                .as_bytes(),
-        )
-        .expect("vault keys");
+        write_vault_key(dir.path());
         let config = Config::load(&config_path, &EnvOverrides::default()).expect("config");
         store::open_and_migrate(&config.database).expect("migrate");
         Workspace {
@@ -364,4 +358,57 @@ impl TestApp {
     pub async fn pull_doc(&self, uri: &str) -> Reply {
         self.post("/pulldoc", pull_doc_body(uri)).await
     }
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 and its key, as PEM; made at
+/// test time, never kept.
+pub fn self_signed_localhost() -> (Vec<u8>, Vec<u8>) {
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::extension::SubjectAlternativeName;
+    use openssl::x509::{X509NameBuilder, X509};
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+    let key = PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey");
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", "localhost").expect("cn");
+    let name = name.build();
+    let mut b = X509::builder().expect("builder");
+    b.set_version(2).expect("version");
+    let mut serial = BigNum::new().expect("bn");
+    serial.rand(64, MsbOption::MAYBE_ZERO, false).expect("rand");
+    b.set_serial_number(&serial.to_asn1_integer().expect("serial"))
+        .expect("serial");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(&name).expect("issuer");
+    b.set_pubkey(&key).expect("pubkey");
+    b.set_not_before(&Asn1Time::days_from_now(0).expect("t"))
+        .expect("nb");
+    b.set_not_after(&Asn1Time::days_from_now(2).expect("t"))
+        .expect("na");
+    let san = SubjectAlternativeName::new()
+        .dns("localhost")
+        .ip("127.0.0.1")
+        .build(&b.x509v3_context(None, None))
+        .expect("san");
+    b.append_extension(san).expect("ext");
+    b.sign(&key, MessageDigest::sha256()).expect("sign");
+    (
+        b.build().to_pem().expect("pem"),
+        key.private_key_to_pem_pkcs8().expect("key pem"),
+    )
+}
+
+/// A fresh vault key file `vault.key` in `dir` (as the test config names it).
+pub fn write_vault_key(dir: &Path) {
+    dlrepo::files::write_private(
+        &dir.join("vault.key"),
+        dlrepo::vault::Vault::new_key_file()
+            .expect("keys")
+            .as_bytes(),
+    )
+    .expect("vault keys");
 }

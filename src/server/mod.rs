@@ -133,9 +133,11 @@ impl AppState {
 
     /// Runs a read on the replica when one is configured and answering; what it does
     /// not have (yet: replication lags behind the primary) or cannot answer is read on
-    /// the primary. Writes never come here.
+    /// `primary` (the connection the request then goes on with: one checkout a pull
+    /// when there is no replica). Writes never come here.
     pub fn read<T>(
         &self,
+        primary: &mut store::DbConn,
         mut query: impl FnMut(&mut store::DbConn) -> Result<T, store::StoreError>,
         missing: impl Fn(&T) -> bool,
     ) -> Result<T, store::StoreError> {
@@ -150,7 +152,7 @@ impl AppState {
                 Err(e) => self.replica_failed(&e),
             }
         }
-        query(&mut *self.conn()?)
+        query(primary)
     }
 
     fn replica_if_up(&self) -> Option<&Pool> {

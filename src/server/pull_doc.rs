@@ -142,12 +142,13 @@ fn imported(
         .config
         .doctype(code)
         .ok_or_else(|| uri_err("doc type is not configured"))?;
+    // The primary: the certificate XML is made and kept there on first request.
+    let mut conn = state.conn()?;
     let found = state.read(
+        &mut conn,
         |c| documents::find_by_doc_id(c, code, doc_id),
         Option::is_none,
     )?;
-    // The primary: the certificate XML is made and kept there on first request.
-    let mut conn = state.conn()?;
     let record = match found {
         None => return Err(uri_err("no such document")),
         Some(r) if r.status == status::REVOKED => {

@@ -239,12 +239,13 @@ fn imported(
         .doctype(code)
         .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
     let key = documents::udf_key(values);
+    // The primary: the certificate XML is made and kept there on first request.
+    let mut conn = state.conn()?;
     let found = state.read(
+        &mut conn,
         |c| documents::find_by_udfs(c, code, &key),
         |l| matches!(l, Lookup::NotFound),
     )?;
-    // The primary: the certificate XML is made and kept there on first request.
-    let mut conn = state.conn()?;
     let record = match found {
         Lookup::NotFound => return Err(PullError::NotFound),
         Lookup::Ambiguous => return Err(PullError::Ambiguous),

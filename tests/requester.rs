@@ -49,6 +49,11 @@ async fn file_host(ws: &Workspace, other_port: u16) -> u16 {
                 }),
             )
             .route(
+                "/other.pdf",
+                web::get()
+                    .to(|| async { HttpResponse::Ok().body("%PDF-1.4\n% another one\n%%EOF\n") }),
+            )
+            .route(
                 "/huge.pdf",
                 web::get().to(|| async { HttpResponse::Ok().body(vec![b'%'; 200_000]) }),
             )
@@ -156,6 +161,18 @@ async fn the_upload_service_stores_shared_documents_once_and_refuses_the_rest(b:
     assert_eq!(call(&app, &good, &form).await, "SUCCESS");
     assert_eq!(call(&app, &good, &form).await, "SUCCESS", "a repeated call");
     assert_eq!(stored(&app.ws), 1, "one copy per reference");
+    let other = format!("https://localhost:{port}/other.pdf");
+    let again = [
+        ("user_ref", "applicant-42"),
+        ("doc_id", "marksheet"),
+        ("doc_url", other.as_str()),
+    ];
+    assert_eq!(
+        call(&app, &good, &again).await,
+        "FAILURE",
+        "another document under a reference that holds one is not taken silently"
+    );
+    assert_eq!(stored(&app.ws), 1);
     let mut conn = dlrepo::store::establish(&app.ws.config.database.url).expect("conn");
     let content: Vec<u8> = requester_documents::table
         .select(requester_documents::content)

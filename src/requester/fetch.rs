@@ -90,7 +90,7 @@ pub async fn fetch(
         .get(url)
         .send()
         .await
-        .map_err(|e| FetchError::Transport(crate::error::loggable(&e.to_string())))?;
+        .map_err(|e| FetchError::Transport(e.without_url().to_string()))?;
     if !resp.status().is_success() {
         return Err(FetchError::Http(resp.status().as_u16()));
     }
@@ -109,7 +109,7 @@ pub async fn fetch(
     while let Some(chunk) = resp
         .chunk()
         .await
-        .map_err(|e| FetchError::Transport(crate::error::loggable(&e.to_string())))?
+        .map_err(|e| FetchError::Transport(e.without_url().to_string()))?
     {
         if body.len() + chunk.len() > cfg.max_bytes {
             return Err(FetchError::TooLarge(cfg.max_bytes));

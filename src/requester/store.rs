@@ -35,6 +35,16 @@ pub fn keep(conn: &mut DbConn, r: &Received) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// The SHA-256 of the document a reference already holds.
+pub fn held(conn: &mut DbConn, user_ref: &str, doc_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(requester_documents::table
+        .filter(requester_documents::user_ref.eq(user_ref))
+        .filter(requester_documents::doc_id.eq(doc_id))
+        .select(requester_documents::sha256)
+        .first(conn)
+        .optional()?)
+}
+
 /// What `dlrepo requester list` shows: newest first, never the bytes.
 #[derive(Debug, Queryable)]
 pub struct Listed {

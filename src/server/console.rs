@@ -136,8 +136,14 @@ async fn login(
     };
     let user = form.get("user").cloned().unwrap_or_default();
     let password = form.get("password").cloned().unwrap_or_default();
-    // argon2 is slow on purpose: off the worker thread.
+    // argon2 is slow and large on purpose: off the worker thread, a few at a time.
+    let Some(slot) = state.console_logins.take() else {
+        return HttpResponse::TooManyRequests()
+            .content_type("text/plain")
+            .body("too many sign-ins at once; try again\n");
+    };
     let ok = web::block(move || {
+        let _slot = slot;
         let hash = console.password_hash.expose_secret().to_string();
         let user_ok = user == console.user;
         let password_ok = PasswordHash::new(&hash)
@@ -168,10 +174,21 @@ async fn login(
         .as_ref()
         .map_or(30, |c| c.session_minutes);
     let expiry = chrono::Utc::now().timestamp() + i64::from(minutes) * 60;
+    // Secure wherever a browser keeps it: over HTTPS (ours or a proxy's) and on loopback.
+    let info = req.connection_info();
+    let host = info.host().rsplit_once(':').map_or(info.host(), |(h, _)| h);
+    let secure = state.config.server.tls.is_some()
+        || info.scheme() == "https"
+        || matches!(host, "localhost" | "127.0.0.1" | "[::1]");
+    if !secure {
+        tracing::warn!(
+            "console: signed in over plain HTTP; put it behind HTTPS (server.tls_* or a proxy)"
+        );
+    }
     let cookie = actix_web::cookie::Cookie::build(COOKIE, sign(&state, expiry))
         .path("/console")
         .http_only(true)
-        .secure(true)
+        .secure(secure)
         .same_site(actix_web::cookie::SameSite::Strict)
         .max_age(actix_web::cookie::time::Duration::minutes(i64::from(
             minutes,

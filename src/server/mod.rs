@@ -41,6 +41,8 @@ pub struct AppState {
     pub audit: Option<crate::audit::Sink>,
     /// Signs console session cookies; made at start-up, so sessions end with the process.
     console_key: [u8; 32],
+    /// Console sign-ins checked at once: argon2 is slow and large on purpose.
+    console_logins: limits::BlockingSlots,
     /// Requests answered, to prune the replay memory now and then.
     pub requests: std::sync::atomic::AtomicU64,
     /// The SQLite file the server opened: one deleted or replaced under it is an
@@ -82,6 +84,7 @@ impl AppState {
             vault,
             audit,
             console_key: rand::random(),
+            console_logins: limits::BlockingSlots::new(4),
             requests: std::sync::atomic::AtomicU64::new(0),
             sqlite_file: OnceLock::new(),
             slots,
@@ -328,6 +331,12 @@ async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
     if on_health_listener(&state, &req) == Some(false) {
         return HttpResponse::NotFound().finish();
     }
+    // The outbox query runs on a blocking thread: it takes a place like a pull does.
+    let Some(slot) = state.slots.take() else {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("unavailable: too many requests at once\n");
+    };
     if let Some(m) = crate::metrics::get() {
         let pool = state.pool.state();
         m.pool
@@ -347,6 +356,7 @@ async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
         }
         let st = state.clone().into_inner();
         let depth = web::block(move || -> Result<_, store::StoreError> {
+            let _slot = slot;
             crate::push::outbox::depth(&mut *st.conn()?)
         })
         .await;

@@ -105,14 +105,22 @@ async fn upload(
     };
     let st = state.clone().into_inner();
     let kept = web::block(move || -> Result<bool, crate::store::StoreError> {
-        store::keep(&mut *st.conn()?, &received)
+        let mut conn = st.conn()?;
+        if store::keep(&mut conn, &received)? {
+            return Ok(true);
+        }
+        // A repeated call is fine; another document under the same reference is not
+        // taken silently (the first one stays).
+        let held = store::held(&mut conn, &received.user_ref, &received.doc_id)?;
+        Ok(held.as_deref() == Some(received.sha256.as_str()))
     })
     .await;
     match kept {
-        Ok(Ok(new)) => {
-            tracing::info!(stored = new, "requester document received");
+        Ok(Ok(true)) => {
+            tracing::info!("requester document received");
             text("SUCCESS")
         }
+        Ok(Ok(false)) => failure("this user_ref and doc_id already hold another document"),
         Ok(Err(e)) => failure(&crate::error::chain(&e)),
         Err(_) => failure("cancelled"),
     }

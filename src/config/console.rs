@@ -50,19 +50,8 @@ pub(super) fn validate(
             "must be between 1 and 1440".into(),
         ));
     }
-    let mut allow_callers = Vec::new();
-    for c in &raw.allow_callers {
-        match c
-            .parse::<IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
-        {
-            Ok(n) => allow_callers.push(n),
-            Err(_) => problems.push(Problem::new(
-                "console.allow_callers",
-                format!("'{c}' is not an address or CIDR network"),
-            )),
-        }
-    }
+    let allow_callers =
+        super::server::parse_callers("console.allow_callers", &raw.allow_callers, problems);
     Some(ConsoleConfig {
         user: raw.user.clone(),
         password_hash: SecretString::from(hash),

@@ -30,7 +30,7 @@ pub use self::console::ConsoleConfig;
 pub use self::digilocker::DigiLockerConfig;
 pub use self::push::{PushConfig, PushMode};
 pub use self::requester::RequesterConfig;
-pub use self::server::{IpNet, ServerConfig, TlsConfig};
+pub use self::server::{caller_allowed, IpNet, ServerConfig, TlsConfig};
 pub use self::source::valid_identifier;
 use crate::doctype::DocType;
 use crate::uri;

@@ -72,12 +72,41 @@ impl TlsConfig {
     }
 }
 
+/// Addresses or CIDR networks (a bare address is a network of one); each one that is
+/// neither is a problem of `field`.
+pub(super) fn parse_callers(
+    field: &str,
+    list: &[String],
+    problems: &mut Vec<Problem>,
+) -> Vec<IpNet> {
+    let mut nets = Vec::new();
+    for c in list {
+        match c
+            .parse::<IpNet>()
+            .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from))
+        {
+            Ok(n) => nets.push(n),
+            Err(_) => problems.push(Problem::new(
+                field,
+                format!("'{c}' is not an address or CIDR network such as 10.0.0.0/8"),
+            )),
+        }
+    }
+    nets
+}
+
+/// Whether `peer` may call, under an allow-list (empty: anyone).
+pub fn caller_allowed(nets: &[IpNet], peer: Option<std::net::IpAddr>) -> bool {
+    nets.is_empty() || peer.is_some_and(|ip| nets.iter().any(|n| n.contains(&ip)))
+}
+
 pub(super) fn validate(
     raw: RawServer,
     base: &Path,
     env: &EnvOverrides,
     problems: &mut Vec<Problem>,
 ) -> ServerConfig {
+    let allow_callers = parse_callers("server.allow_callers", &raw.allow_callers, problems);
     let mut problem = |field: &str, reason: String| problems.push(Problem::new(field, reason));
     if raw.bind.parse::<std::net::SocketAddr>().is_err() {
         problem(
@@ -128,20 +157,6 @@ pub(super) fn validate(
             );
         } else if *h == raw.bind {
             problem("server.health_bind", "must differ from server.bind".into());
-        }
-    }
-    let mut allow_callers = Vec::new();
-    for c in &raw.allow_callers {
-        // A bare address is a network of one.
-        let parsed = c
-            .parse::<IpNet>()
-            .or_else(|_| c.parse::<std::net::IpAddr>().map(IpNet::from));
-        match parsed {
-            Ok(n) => allow_callers.push(n),
-            Err(_) => problem(
-                "server.allow_callers",
-                format!("'{c}' is not an address or CIDR network such as 10.0.0.0/8"),
-            ),
         }
     }
     let tls = match (&raw.tls_cert, &raw.tls_key, &raw.tls_pkcs12) {

@@ -82,7 +82,8 @@ impl<'a> Session<'a> {
         format!("conf{}", self.txn)
     }
 
-    fn udfs(&self) -> Vec<(&str, &str)> {
+    /// The search values, borrowed from the target (not from `self`).
+    fn udfs(&self) -> Vec<(&'a str, &'a str)> {
         self.target
             .udfs
             .iter()
@@ -148,8 +149,7 @@ impl<'a> Session<'a> {
     fn good_10(&mut self) -> (String, String) {
         let ts = auth::now_ts();
         let keyhash = auth::keyhash(&self.target.api_key, &ts);
-        let udfs: Vec<(String, String)> = self.target.udfs.clone();
-        let udfs: Vec<(&str, &str)> = udfs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let udfs = self.udfs();
         self.pull_uri_10(&ts, &keyhash, &udfs)
     }
 
@@ -336,8 +336,7 @@ impl<'a> Session<'a> {
             use sha2::{Digest, Sha256};
             Sha256::digest(format!("{ts}{}", self.target.api_key).as_bytes())
         });
-        let udfs: Vec<(String, String)> = self.target.udfs.clone();
-        let udfs: Vec<(&str, &str)> = udfs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let udfs = self.udfs();
         let (body, _) = self.pull_uri_10(&ts, &reversed, &udfs);
         let url = self.target.pull_uri.clone();
         if let Ok(a) = self.post(&url, &body, None) {
@@ -488,8 +487,7 @@ impl<'a> Session<'a> {
     fn wrong_key(&mut self) -> Outcome {
         let ts = auth::now_ts();
         let keyhash = auth::keyhash("not-the-api-key", &ts);
-        let udfs: Vec<(String, String)> = self.target.udfs.clone();
-        let udfs: Vec<(&str, &str)> = udfs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let udfs = self.udfs();
         let (body, _) = self.pull_uri_10(&ts, &keyhash, &udfs);
         self.expect_refused(
             &body,
@@ -500,8 +498,7 @@ impl<'a> Session<'a> {
     fn moved_ts(&mut self, by: Span, what: &str) -> Outcome {
         let ts = ts_moved(by);
         let keyhash = auth::keyhash(&self.target.api_key, &ts);
-        let udfs: Vec<(String, String)> = self.target.udfs.clone();
-        let udfs: Vec<(&str, &str)> = udfs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let udfs = self.udfs();
         let (body, _) = self.pull_uri_10(&ts, &keyhash, &udfs);
         self.expect_refused(
             &body,

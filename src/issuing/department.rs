@@ -27,8 +27,9 @@ pub enum Followed {
         changed: bool,
         first: bool,
     },
-    /// Cancelled by the department, or revoked with `dlrepo revoke`: never served.
-    Revoked { doc_id: String },
+    /// Cancelled by the department, or revoked with `dlrepo revoke`: never served;
+    /// `now` when this read found the cancellation.
+    Revoked { doc_id: String, now: bool },
 }
 
 fn push_facts<'a>(
@@ -75,6 +76,7 @@ pub fn follow(
         if known.status == status::REVOKED {
             return Ok(Followed::Revoked {
                 doc_id: known.doc_id,
+                now: false,
             });
         }
         if row.revoked {
@@ -84,6 +86,7 @@ pub fn follow(
             }
             return Ok(Followed::Revoked {
                 doc_id: known.doc_id,
+                now: true,
             });
         }
         let digest = row.digest();
@@ -178,13 +181,11 @@ pub fn scan(
         let now = chrono::Utc::now().naive_utc();
         conn.transaction(|conn| {
             for row in &rows {
-                let was_live = linked::linked_doc(conn, &doctype.code, &row.row_key)?
-                    .is_some_and(|d| d.status == status::LINKED);
                 match follow(conn, issuer_id, doctype, row, vault, now)? {
                     Followed::Live { first: true, .. } => report.new += 1,
                     Followed::Live { changed: true, .. } => report.changed += 1,
                     Followed::Live { .. } => {}
-                    Followed::Revoked { .. } if was_live => report.cancelled += 1,
+                    Followed::Revoked { now: true, .. } => report.cancelled += 1,
                     Followed::Revoked { .. } => {}
                 }
                 report.rows += 1;

@@ -61,11 +61,8 @@ fn reachable(state: &AppState, req: &HttpRequest) -> Option<HttpResponse> {
     let Some(c) = &state.config.console else {
         return Some(HttpResponse::NotFound().finish());
     };
-    if !c.allow_callers.is_empty() {
-        let ip = req.peer_addr().map(|a| a.ip());
-        if !ip.is_some_and(|ip| c.allow_callers.iter().any(|n| n.contains(&ip))) {
-            return Some(HttpResponse::Forbidden().body("not from this address\n"));
-        }
+    if !crate::config::caller_allowed(&c.allow_callers, req.peer_addr().map(|a| a.ip())) {
+        return Some(HttpResponse::Forbidden().body("not from this address\n"));
     }
     None
 }

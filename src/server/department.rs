@@ -125,7 +125,7 @@ fn follow(
         Utc::now().naive_utc(),
     )? {
         Followed::Live { doc_id, .. } => Ok(doc_id),
-        Followed::Revoked { doc_id } => Err(PullError::Revoked(
+        Followed::Revoked { doc_id, .. } => Err(PullError::Revoked(
             DocUri::of(&state.config.issuer_id, &doctype.code, &doc_id).to_string(),
         )),
     }

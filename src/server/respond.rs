@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use super::observe::{self, Outcome};
 use super::{hmac_header, AppState};
 use crate::auth::{self, AuthError, HmacError};
+use crate::config::caller_allowed;
 use crate::doctype::UdfError;
 use crate::error::{chain, loggable};
 use crate::issuing::IssueError;
@@ -249,16 +250,13 @@ fn check_hmac(state: &AppState, header: Option<&str>, body: &[u8]) -> Result<(),
 /// `server.allow_callers`: the peer must be in one of the networks (when any is set).
 /// Behind a reverse proxy the peer is the proxy: filter there instead.
 fn check_caller(state: &AppState, req: &HttpRequest) -> Result<(), PullError> {
-    let allowed = &state.config.server.allow_callers;
-    if allowed.is_empty() {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if caller_allowed(&state.config.server.allow_callers, peer) {
         return Ok(());
     }
-    let peer = req.peer_addr().map(|a| a.ip());
-    match peer {
-        Some(ip) if allowed.iter().any(|n| n.contains(&ip)) => Ok(()),
-        Some(ip) => Err(PullError::Forbidden(ip.to_string())),
-        None => Err(PullError::Forbidden("unknown".into())),
-    }
+    Err(PullError::Forbidden(
+        peer.map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+    ))
 }
 
 /// A parsed request with the exact bytes it came in, or why it was refused.

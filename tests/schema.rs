@@ -85,12 +85,15 @@ fn example_configs_are_valid() {
         .expect("demo config")
         .replace("@API_KEY@", "0123456789abcdef0123456789abcdef");
     let path = dir.path().join("demo.toml");
-    std::fs::create_dir_all(dir.path().join("templates")).expect("dir");
-    std::fs::copy(
-        "templates/marksheet.toml",
-        dir.path().join("templates/marksheet.toml"),
-    )
-    .expect("template");
+    // The demo's templates, with the fonts and logo they embed.
+    std::fs::create_dir_all(dir.path().join("templates/fonts")).expect("dir");
+    for sub in ["templates", "templates/fonts"] {
+        for f in std::fs::read_dir(sub).expect("templates").flatten() {
+            if f.path().is_file() {
+                std::fs::copy(f.path(), dir.path().join(sub).join(f.file_name())).expect("copy");
+            }
+        }
+    }
     std::fs::write(&path, demo).expect("write");
     Config::load(&path, &EnvOverrides::default()).expect("demo config is valid");
     let exam = Config::load(
@@ -99,4 +102,12 @@ fn example_configs_are_valid() {
     )
     .expect("exam-board config is valid");
     assert!(exam.doctypes[0].source.is_some());
+    if std::path::Path::new("/usr/share/fonts/truetype/noto/NotoSansTamil-Regular.ttf").exists() {
+        let tamil = Config::load(
+            std::path::Path::new("examples/tamil-board/dlrepo.toml"),
+            &EnvOverrides::default(),
+        )
+        .expect("tamil-board config is valid");
+        assert!(tamil.doctypes[0].template.is_some());
+    }
 }

@@ -233,6 +233,33 @@ fn assert_accepted(lab: &Lab, file: &Path, signatures: usize) {
     assert!(v.status.success(), "{}", text(&v));
 }
 
+/// A certificate with embedded, subset fonts (krilla's output, PDF/A-2b) signs as well.
+#[test]
+fn validators_accept_signed_bilingual_certificates() {
+    let Some(()) = tools() else { return };
+    let lab = Lab::new();
+    let t = dlrepo::docs::template::Template::load(Path::new("templates/marksheet-bilingual.toml"))
+        .expect("template");
+    let values = std::collections::HashMap::from([
+        ("holder_name".to_string(), "Asha Rao".to_string()),
+        ("holder_name_hi".to_string(), "आशा राव".to_string()),
+        ("RollNo".to_string(), "1234567".to_string()),
+        ("Hindi".to_string(), "88".to_string()),
+    ]);
+    let pdf = lab.p("bilingual.pdf");
+    std::fs::write(
+        &pdf,
+        t.render(&values, "in.gov.test.board-MARKS-ABCDE")
+            .expect("render"),
+    )
+    .expect("write");
+    for algo in ["rsa", "ec"] {
+        let out = lab.sign(&pdf, &format!("bilingual-{algo}.pdf"), algo);
+        assert!(out.status.success(), "{}", text(&out));
+        assert_accepted(&lab, &lab.p(&format!("bilingual-{algo}.pdf")), 1);
+    }
+}
+
 #[test]
 fn validators_accept_what_we_sign() {
     let Some(()) = tools() else { return };

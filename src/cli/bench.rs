@@ -73,6 +73,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Render TEMPLATE on ROW (a JSON object of field -> text) over and over on THREADS
+    /// threads for SECONDS, and sign each with KEY when given; report certificates/s.
+    Render {
+        #[arg(long)]
+        template: PathBuf,
+        #[arg(long)]
+        row: PathBuf,
+        #[command(flatten)]
+        key: super::sign::KeyArgs,
+        /// Sign each certificate too (with --key/--chain or --pkcs12).
+        #[arg(long)]
+        sign: bool,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
     /// Mint COUNT DocIds in memory and report ids/s.
     Mint {
         #[arg(long, default_value_t = 1_000_000)]
@@ -235,6 +252,70 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             println!(
                 "{total} signatures of a {} KiB PDF on {threads} thread(s) in {secs:.1} s: {:.1} signatures/s",
                 input.len() / 1024,
+                total as f64 / secs
+            );
+            Ok(())
+        }
+        BenchCommand::Render {
+            template,
+            row,
+            key,
+            sign,
+            threads,
+            seconds,
+        } => {
+            let t = crate::docs::template::Template::load(&template)?;
+            let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&row)?)?;
+            let values: std::collections::HashMap<String, String> = json
+                .as_object()
+                .context("the row must be a JSON object")?
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect();
+            let key = if sign {
+                Some(super::sign::key_from(config_path, &key)?)
+            } else {
+                None
+            };
+            let size = t.render(&values, "in.gov.bench-MARKS-ABCDEFG")?.len();
+            let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+            let started = Instant::now();
+            let total: usize = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..threads.max(1))
+                    .map(|i| {
+                        let (t, values, key) = (&t, &values, key.as_ref());
+                        s.spawn(move || {
+                            let mut n = 0usize;
+                            while Instant::now() < deadline {
+                                let uri = format!("in.gov.bench-MARKS-{i}{n:07}");
+                                let Ok(pdf) = t.render(values, &uri) else {
+                                    break;
+                                };
+                                if let Some(k) = key {
+                                    if crate::docs::pdf_sign::sign(&pdf, k, chrono::Utc::now())
+                                        .is_err()
+                                    {
+                                        break;
+                                    }
+                                }
+                                n += 1;
+                            }
+                            n
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            });
+            let secs = started.elapsed().as_secs_f64();
+            println!(
+                "{total} certificates ({} KiB) {} on {threads} thread(s) in {secs:.1} s: {:.1} certificates/s",
+                size / 1024,
+                if sign { "rendered and signed" } else { "rendered" },
                 total as f64 / secs
             );
             Ok(())

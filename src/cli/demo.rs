@@ -15,6 +15,34 @@ const CONFIG: &str = include_str!("../../examples/demo/dlrepo.toml");
 const MARKS: &str = include_str!("../../examples/demo/marks.csv");
 const DIPLOMAS: &str = include_str!("../../examples/demo/diplomas.csv");
 const MARKSHEET: &str = include_str!("../../templates/marksheet.toml");
+/// The bilingual mark sheet the demo's MARKS use, with what it embeds.
+const TEMPLATE_FILES: &[(&str, &[u8])] = &[
+    (
+        "marksheet-bilingual.toml",
+        include_bytes!("../../templates/marksheet-bilingual.toml"),
+    ),
+    ("logo.png", include_bytes!("../../templates/logo.png")),
+    (
+        "fonts/NotoSans-Regular.ttf",
+        include_bytes!("../../templates/fonts/NotoSans-Regular.ttf"),
+    ),
+    (
+        "fonts/NotoSans-Bold.ttf",
+        include_bytes!("../../templates/fonts/NotoSans-Bold.ttf"),
+    ),
+    (
+        "fonts/NotoSansDevanagari-Regular.ttf",
+        include_bytes!("../../templates/fonts/NotoSansDevanagari-Regular.ttf"),
+    ),
+    (
+        "fonts/NotoSansDevanagari-Bold.ttf",
+        include_bytes!("../../templates/fonts/NotoSansDevanagari-Bold.ttf"),
+    ),
+    (
+        "fonts/OFL.txt",
+        include_bytes!("../../templates/fonts/OFL.txt"),
+    ),
+];
 
 pub fn run(dir: &Path, serve: bool) -> Result<()> {
     crate::files::create_private_dir(dir)
@@ -32,6 +60,10 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
         crate::files::write_private(&dir.join("diplomas.csv"), DIPLOMAS.as_bytes())?;
         std::fs::create_dir_all(dir.join("templates"))?;
         std::fs::write(dir.join("templates/marksheet.toml"), MARKSHEET)?;
+        std::fs::create_dir_all(dir.join("templates/fonts"))?;
+        for (name, bytes) in TEMPLATE_FILES {
+            std::fs::write(dir.join("templates").join(name), bytes)?;
+        }
         println!("created {} with a fresh API key", config_path.display());
     }
     let vault_keys = dir.join("vault.key");

@@ -13,6 +13,7 @@ mod demo;
 mod documents;
 mod import;
 mod push;
+mod render;
 mod report;
 mod requester;
 mod serve;
@@ -177,6 +178,19 @@ pub enum Command {
         /// DLREPO_SIGNING_PASSWORD, read with the other environment overrides).
         #[arg(long)]
         p12_password: Option<String>,
+    },
+    /// Render a doc type's template on one row (a JSON object of field -> value),
+    /// unsigned, to check a layout before documents are issued with it.
+    Render {
+        #[arg(long)]
+        doctype: String,
+        #[arg(long)]
+        row: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write a PNG of the page (needs pdftoppm).
+        #[arg(long)]
+        png: Option<PathBuf>,
     },
     /// Sign a PDF (PAdES B-B, incremental update) with the configured key, or the given one.
     Sign {
@@ -409,6 +423,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let password = p12_password.or(EnvOverrides::from_env().signing_password);
             sign::keygen(&dir, algo, days, password.as_deref()).map(ok)
         }
+        Command::Render {
+            doctype,
+            row,
+            out,
+            png,
+        } => render::run(
+            &load_config(&cli.config)?,
+            &doctype,
+            &row,
+            &out,
+            png.as_deref(),
+        )
+        .map(ok),
         Command::Sign { input, output, key } => {
             sign::sign(&cli.config, &key, &input, &output).map(ok)
         }

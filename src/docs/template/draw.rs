@@ -1,0 +1,432 @@
+//! Templates with embedded fonts, drawn with krilla: it subsets each font, writes the
+//! ToUnicode map (and ActualText where a glyph stands for several characters, as in a
+//! conjunct) so the text copies and searches as the Unicode it came from, and checks
+//! PDF/A-2b. Positions here are the template's (bottom-left origin); krilla's page
+//! has its origin top-left, hence `top(y)`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use krilla::color::rgb;
+use krilla::configure::{Archival, ConfigurationBuilder};
+use krilla::geom::{PathBuilder, Point, Rect, Size, Transform};
+use krilla::image::Image;
+use krilla::metadata::{DateTime, Metadata};
+use krilla::page::PageSettings;
+use krilla::paint::{Fill, Stroke};
+use krilla::surface::Surface;
+use krilla::{Document, SerializeSettings};
+
+use super::fonts::FontSet;
+use super::shape::{self, Line, MissingGlyph, Span};
+use super::spec::{Align, ImageItem, Style, TextItem};
+use super::{fill, Template, TemplateError};
+
+type Rgb = (u8, u8, u8);
+pub(super) type Values<'a> = HashMap<String, &'a str>;
+
+pub fn colour(s: &Option<String>, default: Rgb) -> Result<Rgb, String> {
+    let Some(s) = s else {
+        return Ok(default);
+    };
+    let hex = s.strip_prefix('#').unwrap_or(s);
+    let byte = |i: usize| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("x"), 16);
+    match (hex.len(), byte(0), byte(2), byte(4)) {
+        (6, Ok(r), Ok(g), Ok(b)) => Ok((r, g, b)),
+        _ => Err(format!("colour '{s}' is not #rrggbb")),
+    }
+}
+
+/// A style resolved against the one it inherits.
+pub(super) struct Resolved {
+    pub chain: Vec<usize>,
+    pub size: f32,
+    pub colour: Rgb,
+}
+
+pub(super) fn resolve(
+    fonts: &FontSet,
+    style: &Style,
+    parent: &Resolved,
+) -> Result<Resolved, String> {
+    Ok(Resolved {
+        chain: match &style.font {
+            Some(f) => fonts.chain(&f.names())?,
+            None => parent.chain.clone(),
+        },
+        size: match style.size {
+            Some(s) if s > 0.0 => s,
+            Some(_) => return Err("size must be positive".into()),
+            None => parent.size,
+        },
+        colour: colour(&style.colour, parent.colour)?,
+    })
+}
+
+pub(super) fn base(fonts: &FontSet) -> Resolved {
+    Resolved {
+        chain: fonts.first(),
+        size: 11.0,
+        colour: (0, 0, 0),
+    }
+}
+
+pub fn check_image(bytes: &[u8], item: &ImageItem) -> Result<(), String> {
+    if item.width.is_none() && item.height.is_none() {
+        return Err("give width or height (or both)".into());
+    }
+    if item.width.is_some_and(|w| w <= 0.0) || item.height.is_some_and(|h| h <= 0.0) {
+        return Err("width and height must be positive".into());
+    }
+    image(bytes).map(|_| ())
+}
+
+fn image(bytes: &[u8]) -> Result<Image, String> {
+    let data: krilla::Data = bytes.to_vec().into();
+    if bytes.starts_with(b"\x89PNG") {
+        Image::from_png(data, false)
+    } else if bytes.starts_with(&[0xFF, 0xD8]) {
+        Image::from_jpeg(data, false)
+    } else {
+        Err("is neither PNG nor JPEG".into())
+    }
+}
+
+pub(super) struct Page<'s, 'a> {
+    pub s: &'s mut Surface<'a>,
+    pub fonts: &'s FontSet,
+    pub height: f32,
+}
+
+impl Page<'_, '_> {
+    pub fn top(&self, y: f32) -> f32 {
+        self.height - y
+    }
+
+    pub fn line(&mut self, line: &Line, x: f32, baseline: f32) {
+        let mut x = x;
+        let y = self.top(baseline);
+        for p in &line.pieces {
+            let (r, g, b) = p.colour;
+            self.s.set_fill(Some(Fill {
+                paint: rgb::Color::new(r, g, b).into(),
+                ..Default::default()
+            }));
+            let font = self.fonts.get(p.font).krilla.clone();
+            self.s.draw_glyphs(
+                Point::from_xy(x, y),
+                &p.glyphs,
+                font,
+                &p.text,
+                p.size,
+                false,
+            );
+            x += p.width;
+        }
+    }
+
+    pub fn rect(
+        &mut self,
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        fill: Option<Rgb>,
+        stroke: Option<(Rgb, f32)>,
+    ) {
+        let Some(rect) = Rect::from_xywh(x, self.top(y + h), w, h) else {
+            return;
+        };
+        let mut pb = PathBuilder::new();
+        pb.push_rect(rect);
+        self.path(pb, fill, stroke);
+    }
+
+    pub fn path(&mut self, pb: PathBuilder, fill: Option<Rgb>, stroke: Option<(Rgb, f32)>) {
+        let Some(path) = pb.finish() else { return };
+        self.s.set_fill(fill.map(|(r, g, b)| Fill {
+            paint: rgb::Color::new(r, g, b).into(),
+            ..Default::default()
+        }));
+        self.s.set_stroke(stroke.map(|((r, g, b), width)| Stroke {
+            paint: rgb::Color::new(r, g, b).into(),
+            width,
+            ..Default::default()
+        }));
+        self.s.draw_path(&path);
+        self.s.set_stroke(None);
+    }
+}
+
+pub(super) fn glyph_error(
+    what: &str,
+    spans: &[Span],
+    fonts: &FontSet,
+    e: MissingGlyph,
+) -> TemplateError {
+    let chain = spans
+        .iter()
+        .find(|s| s.text.contains(e.0))
+        .map(|s| s.chain.clone())
+        .unwrap_or_default();
+    let names: Vec<&str> = chain.iter().map(|i| fonts.get(*i).name.as_str()).collect();
+    TemplateError::Render(format!(
+        "{what}: no font of [{}] has '{}' (U+{:04X})",
+        names.join(", "),
+        e.0,
+        e.0 as u32
+    ))
+}
+
+/// The spans of a text item for this row (empty ones left out).
+fn spans(fonts: &FontSet, t: &TextItem, values: &Values) -> Result<Vec<Span>, String> {
+    let item = resolve(fonts, &t.style, &base(fonts))?;
+    let span = |text: String, r: &Resolved| Span {
+        text,
+        chain: r.chain.clone(),
+        size: r.size,
+        colour: r.colour,
+    };
+    let value = |field: &str| {
+        values
+            .get(&field.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut out = Vec::new();
+    if let Some(f) = &t.field {
+        out.push(span(format!("{}{}", t.label, value(f)), &item));
+    } else if let Some(text) = &t.text {
+        out.push(span(fill(text, values).0, &item));
+    }
+    for r in &t.runs {
+        let style = resolve(fonts, &r.style, &item)?;
+        let text = match (&r.field, &r.text) {
+            (Some(f), _) => value(f),
+            (None, Some(text)) => fill(text, values).0,
+            (None, None) => String::new(),
+        };
+        out.push(span(text, &style));
+    }
+    out.retain(|s| !s.text.is_empty());
+    Ok(out)
+}
+
+fn text_item(
+    page: &mut Page,
+    t: &TextItem,
+    values: &Values,
+    what: &str,
+) -> Result<(), TemplateError> {
+    let fonts = page.fonts;
+    let spans =
+        spans(fonts, t, values).map_err(|e| TemplateError::Render(format!("{what}: {e}")))?;
+    let paragraphs: Vec<Vec<Span>> = if t.stack {
+        spans.iter().map(|s| vec![s.clone()]).collect()
+    } else {
+        vec![spans.clone()]
+    };
+    let mut lines = Vec::new();
+    for p in &paragraphs {
+        let shaped = match t.width {
+            Some(w) => shape::wrap(fonts, p, w),
+            None => shape::line(fonts, p).map(|l| vec![l]),
+        };
+        lines.extend(shaped.map_err(|e| glyph_error(what, p, fonts, e))?);
+    }
+    let mut baseline = t.y;
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            baseline -= t.line_height.unwrap_or(1.25) * line.size;
+        }
+        let x = match (t.align, t.width) {
+            (Align::Left, _) => t.x,
+            (Align::Center, Some(w)) => t.x + (w - line.width) / 2.0,
+            (Align::Right, Some(w)) => t.x + w - line.width,
+            (Align::Center, None) => t.x - line.width / 2.0,
+            (Align::Right, None) => t.x - line.width,
+        };
+        page.line(line, x, baseline);
+    }
+    Ok(())
+}
+
+/// The document's date for its metadata: its issue date, so the same row always gives
+/// the same bytes.
+fn document_date(values: &Values) -> DateTime {
+    for key in ["issued_on", "valid_from"] {
+        let Some(v) = values.get(key) else { continue };
+        let parts: Vec<&str> = v.trim().split(['-', '/', '.']).collect();
+        let nums: Vec<u16> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+        if nums.len() == 3 {
+            let (y, m, d) = if nums[0] > 31 {
+                (nums[0], nums[1], nums[2])
+            } else {
+                (nums[2], nums[1], nums[0])
+            };
+            if (1900..=9999).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d) {
+                return DateTime::new(y)
+                    .month(m as u8)
+                    .day(d as u8)
+                    .hour(0)
+                    .minute(0)
+                    .second(0);
+            }
+        }
+    }
+    DateTime::new(2000)
+        .month(1)
+        .day(1)
+        .hour(0)
+        .minute(0)
+        .second(0)
+}
+
+pub fn render(t: &Template, values: &Values, uri: &str) -> Result<Vec<u8>, TemplateError> {
+    let spec = &t.spec;
+    let pdfa = spec.pdfa.unwrap_or(t.background_pdf.is_none());
+    let mut settings = SerializeSettings::default();
+    if pdfa {
+        settings.configuration = ConfigurationBuilder::new()
+            .with_archival_validator(Archival::A2_B)
+            .finish()
+            .map_err(|e| TemplateError::Render(format!("PDF/A settings: {e:?}")))?;
+    }
+    let mut doc = Document::new_with(settings);
+    let mut meta = Metadata::new()
+        .creation_date(document_date(values))
+        .producer("dlrepo".into());
+    if let Some(title) = spec
+        .title
+        .as_deref()
+        .map(|s| fill(s, values).0)
+        .or_else(|| values.get("doc_name").map(|s| s.to_string()))
+    {
+        meta = meta.title(title);
+    }
+    if let Some(lang) = &spec.lang {
+        meta = meta.language(lang.clone());
+    }
+    doc.set_metadata(meta);
+    let page_settings = PageSettings::from_wh(spec.page.width, spec.page.height)
+        .ok_or_else(|| TemplateError::Render("page size".into()))?;
+    let mut kpage = doc.start_page_with(page_settings);
+    let mut surface = kpage.surface();
+    let result = draw_all(t, &mut surface, values, uri);
+    surface.finish();
+    kpage.finish();
+    result?;
+    doc.finish()
+        .map_err(|e| TemplateError::Render(format!("{e:?}")))
+}
+
+fn draw_all(
+    t: &Template,
+    s: &mut Surface,
+    values: &Values,
+    uri: &str,
+) -> Result<(), TemplateError> {
+    let spec = &t.spec;
+    let mut page = Page {
+        s,
+        fonts: &t.fonts,
+        height: spec.page.height,
+    };
+    if let Some(bg) = &t.background_pdf {
+        let pdf = krilla::pdf::Pdf::new(Arc::new(bg.clone()))
+            .map_err(|e| TemplateError::Render(format!("background: {e:?}")))?;
+        let pdf = krilla::pdf::PdfDocument::new(Arc::new(pdf));
+        let size = Size::from_wh(spec.page.width, spec.page.height)
+            .ok_or_else(|| TemplateError::Render("page size".into()))?;
+        page.s.draw_pdf_page(&pdf, size, 0);
+    }
+    for (i, r) in spec.rect.iter().enumerate() {
+        let err = |e| TemplateError::Render(format!("rect[{i}]: {e}"));
+        let fill = r
+            .fill
+            .as_ref()
+            .map(|_| colour(&r.fill, (0, 0, 0)))
+            .transpose()
+            .map_err(err)?;
+        let stroke = match (&r.stroke, fill) {
+            (None, Some(_)) => None,
+            _ => Some((colour(&r.stroke, (0, 0, 0)).map_err(err)?, r.stroke_width)),
+        };
+        page.rect(r.x, r.y, r.width, r.height, fill, stroke);
+    }
+    for (item, bytes) in spec.image.iter().zip(&t.images) {
+        let img = image(bytes).map_err(TemplateError::Render)?;
+        let (iw, ih) = img.size();
+        let (w, h) = match (item.width, item.height) {
+            (Some(w), Some(h)) => (w, h),
+            (Some(w), None) => (w, w * ih as f32 / iw.max(1) as f32),
+            (None, Some(h)) => (h * iw as f32 / ih.max(1) as f32, h),
+            (None, None) => (iw as f32, ih as f32),
+        };
+        let Some(size) = Size::from_wh(w, h) else {
+            continue;
+        };
+        page.s
+            .push_transform(&Transform::from_translate(item.x, page.top(item.y + h)));
+        page.s.draw_image(img, size);
+        page.s.pop();
+    }
+    for (i, l) in spec.line.iter().enumerate() {
+        let c = colour(&l.colour, (0, 0, 0))
+            .map_err(|e| TemplateError::Render(format!("line[{i}]: {e}")))?;
+        let mut pb = PathBuilder::new();
+        pb.move_to(l.from[0], page.top(l.from[1]));
+        pb.line_to(l.to[0], page.top(l.to[1]));
+        page.path(pb, None, Some((c, l.width)));
+    }
+    for (i, tb) in spec.table.iter().enumerate() {
+        super::table::draw(&mut page, tb, values, &format!("table[{i}]"))?;
+    }
+    for (i, item) in spec.text.iter().enumerate() {
+        text_item(&mut page, item, values, &format!("text[{i}]"))?;
+    }
+    if let Some(u) = &spec.uri {
+        let item = TextItem {
+            field: None,
+            label: String::new(),
+            text: Some(uri.to_string()),
+            runs: vec![],
+            x: u.x,
+            y: u.y,
+            style: Style {
+                font: u.font.clone(),
+                size: Some(u.size),
+                colour: None,
+            },
+            align: Align::Left,
+            width: None,
+            line_height: None,
+            stack: false,
+            script: None,
+        };
+        text_item(&mut page, &item, &HashMap::new(), "uri")?;
+    }
+    if let Some(q) = &spec.qr {
+        let code = qrcode::QrCode::new(uri.as_bytes())
+            .map_err(|e| TemplateError::Render(format!("QR code: {e}")))?;
+        let n = code.width();
+        let cell = q.size / n as f32;
+        let mut pb = PathBuilder::new();
+        for (i, c) in code.to_colors().iter().enumerate() {
+            if *c == qrcode::Color::Dark {
+                let (col, row) = ((i % n) as f32, (i / n) as f32);
+                if let Some(r) = Rect::from_xywh(
+                    q.x + col * cell,
+                    page.top(q.y + q.size - row * cell),
+                    cell,
+                    cell,
+                ) {
+                    pb.push_rect(r);
+                }
+            }
+        }
+        page.path(pb, Some((0, 0, 0)), None);
+    }
+    Ok(())
+}

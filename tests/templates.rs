@@ -159,11 +159,110 @@ fn each_script_reads_back_exactly_from_embedded_subset_fonts() {
         );
         assert!(line.contains("yes yes yes"), "{line}");
     }
-    // PDF/A-2b is declared in the XMP metadata.
+    // PDF/A-2b, as far as tools we have can tell (veraPDF is not packaged for Debian,
+    // PyPI or npm): declared in the XMP metadata, an sRGB output intent, every font
+    // embedded, and a structurally sound file.
     let raw = String::from_utf8_lossy(&pdf);
     assert!(
         raw.contains("pdfaid:part>2<") || raw.contains("pdfaid:part=\"2\""),
         "no PDF/A id"
+    );
+    assert!(
+        raw.contains("pdfaid:conformance>B<") || raw.contains("pdfaid:conformance=\"B\""),
+        "no PDF/A conformance level"
+    );
+    assert!(raw.contains("/GTS_PDFA1"), "no PDF/A output intent");
+    assert!(
+        fonts.lines().skip(2).all(|l| l.contains(" yes ")),
+        "a font is not embedded: {fonts}"
+    );
+    run("qpdf", &[Path::new("--check"), &file]);
+
+    // Alignment: the Urdu line ends at its right edge (x = 545).
+    let right = words(&file)
+        .into_iter()
+        .filter(|w| {
+            w.text
+                .chars()
+                .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
+        })
+        .map(|w| w.x_max)
+        .fold(0.0, f64::max);
+    assert!((right - 545.0).abs() < 2.0, "Urdu line ends at {right}");
+}
+
+struct Word {
+    text: String,
+    x_min: f64,
+    x_max: f64,
+}
+
+fn texts(words: &[Word]) -> Vec<&str> {
+    words.iter().map(|w| w.text.as_str()).collect()
+}
+
+/// Words and their horizontal extent, from `pdftotext -bbox`.
+fn words(pdf: &Path) -> Vec<Word> {
+    let html = run("pdftotext", &[Path::new("-bbox"), pdf, Path::new("-")]);
+    html.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let attr = |name: &str| -> Option<f64> {
+                let at = l.find(&format!("{name}=\""))? + name.len() + 2;
+                l[at..].split('"').next()?.parse().ok()
+            };
+            let text = l
+                .strip_prefix("<word ")?
+                .split('>')
+                .nth(1)?
+                .split('<')
+                .next()?;
+            Some(Word {
+                text: text.to_string(),
+                x_min: attr("xMin")?,
+                x_max: attr("xMax")?,
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_mixed_urdu_and_english_line_reads_in_logical_order() {
+    let Some(()) = tools() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = dir.path().join("t.toml");
+    std::fs::write(
+        &t,
+        "[fonts]\nlatin = \"Noto Sans\"\nurdu = \"Noto Naskh Arabic\"\n\
+         [[text]]\ntext = \"نام / Name: {name}\"\nfont = [\"latin\", \"urdu\"]\nx = 50\ny = 700\nsize = 16\n",
+    )
+    .expect("write");
+    let t = Template::load(&t).expect("template");
+    let pdf = dir.path().join("m.pdf");
+    let values = HashMap::from([("name".to_string(), "Ayesha Khan".to_string())]);
+    std::fs::write(&pdf, t.render(&values, "in.gov.x-M-A").expect("render")).expect("write");
+    let words = words(&pdf);
+    // The line starts with Urdu, so it runs right to left (Unicode bidi): the Urdu word
+    // at the right end, the English run to its left, in its own order.
+    let at = |w: &str| words.iter().find(|x| x.text == w).map(|x| x.x_min);
+    let urdu = words
+        .iter()
+        .filter(|w| {
+            w.text
+                .chars()
+                .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
+        })
+        .map(|w| w.x_min)
+        .fold(0.0, f64::max);
+    let name = at("Name:").unwrap_or_else(|| panic!("no Latin word among {:?}", texts(&words)));
+    let ayesha = at("Ayesha").unwrap_or_else(|| panic!("no value among {:?}", texts(&words)));
+    assert!(name < ayesha && ayesha < urdu, "{name} {ayesha} {urdu}");
+    let lines = extracted_lines(&pdf);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("نام") && l.contains("Name: Ayesha Khan")),
+        "{lines:?}"
     );
 }
 
@@ -554,4 +653,55 @@ fn the_tamil_example_renders_from_its_row() {
             "{want:?} not among {lines:?}"
         );
     }
+}
+
+/// A logo (PNG with transparency) and a signature scan (JPEG) are placed, at their size.
+#[test]
+fn png_and_jpeg_images_are_embedded() {
+    let Some(()) = tools() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    // A JPEG made by poppler from a page of ours stands in for a scanned signature.
+    let scripts = Template::load(&scripts_template(dir.path())).expect("template");
+    let page = dir.path().join("page.pdf");
+    std::fs::write(
+        &page,
+        scripts
+            .render(&scripts_values(), "in.gov.x-M-A")
+            .expect("render"),
+    )
+    .expect("write");
+    let o = Command::new("pdftoppm")
+        .args(["-jpeg", "-r", "20", "-singlefile"])
+        .arg(&page)
+        .arg(dir.path().join("signature"))
+        .output()
+        .expect("pdftoppm");
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::copy("templates/logo.png", dir.path().join("logo.png")).expect("copy");
+    let t = dir.path().join("t.toml");
+    std::fs::write(
+        &t,
+        "[fonts]\nlatin = \"Noto Sans\"\n\
+         [[image]]\nfile = \"logo.png\"\nx = 50\ny = 700\nwidth = 80\n\
+         [[image]]\nfile = \"signature.jpg\"\nx = 400\ny = 100\nheight = 40\n",
+    )
+    .expect("write");
+    let t = Template::load(&t).expect("template");
+    let pdf = dir.path().join("i.pdf");
+    std::fs::write(
+        &pdf,
+        t.render(&HashMap::new(), "in.gov.x-M-A").expect("render"),
+    )
+    .expect("write");
+    let list = run("pdfimages", &[Path::new("-list"), &pdf]);
+    let rows: Vec<&str> = list.lines().skip(2).collect();
+    assert!(rows.iter().any(|r| r.contains(" jpeg ")), "{list}");
+    assert!(
+        rows.iter().any(|r| r.contains("160   160")),
+        "the logo at its pixels: {list}"
+    );
+    // Not an image: refused when the template is loaded, naming the file.
+    std::fs::write(dir.path().join("logo.png"), b"not a picture").expect("write");
+    let e = Template::load(&dir.path().join("t.toml")).expect_err("not an image");
+    assert!(e.to_string().contains("logo.png"), "{e}");
 }

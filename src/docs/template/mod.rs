@@ -35,8 +35,8 @@ pub struct Template {
     spec: Spec,
     background_pdf: Option<Vec<u8>>,
     fonts: FontSet,
-    /// Image bytes, in `spec.image` order.
-    images: Vec<Vec<u8>>,
+    /// Decoded images, in `spec.image` order.
+    images: Vec<krilla::image::Image>,
     /// The field names it prints, found once.
     fields: Vec<String>,
 }
@@ -78,9 +78,9 @@ impl Template {
         for (i, img) in spec.image.iter().enumerate() {
             let p = dir.join(&img.file);
             let bytes = std::fs::read(&p).map_err(|e| TemplateError::Read(p.clone(), e))?;
-            draw::check_image(&bytes, img)
+            let image = draw::load_image(&bytes, img)
                 .map_err(|e| invalid(format!("image[{i}] {}: {e}", p.display())))?;
-            images.push(bytes);
+            images.push(image);
         }
         let fields = fields_of(&spec);
         let t = Template {

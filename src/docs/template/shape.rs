@@ -265,20 +265,29 @@ pub fn wrap(fonts: &FontSet, spans: &[Span], width: f32) -> Result<Vec<Line>, Mi
         }
         out
     };
+    // Each word is shaped twice (with and without its space), not each candidate line:
+    // a line's width is the sum of its words' (shaping does not reach across a space).
+    let widths: Vec<(f32, f32)> = (0..words.len())
+        .map(|k| {
+            let (si, word) = &words[k];
+            let alone = line(fonts, &build(&words[k..k + 1]))?.width;
+            let spaced = Span {
+                text: word.clone(),
+                ..spans[*si].clone()
+            };
+            Ok((alone, line(fonts, &[spaced])?.width))
+        })
+        .collect::<Result<_, MissingGlyph>>()?;
     let mut lines = Vec::new();
     let mut start = 0;
     while start < words.len() {
         let mut end = start + 1;
-        let mut best = line(fonts, &build(&words[start..end]))?;
-        while end < words.len() {
-            let next = line(fonts, &build(&words[start..end + 1]))?;
-            if next.width > width {
-                break;
-            }
-            best = next;
+        let mut used = widths[start].0;
+        while end < words.len() && used + widths[end].1 <= width {
+            used += widths[end].1;
             end += 1;
         }
-        lines.push(best);
+        lines.push(line(fonts, &build(&words[start..end]))?);
         start = end;
     }
     Ok(lines)

@@ -26,34 +26,19 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The validators, or None (with a note) where they are not installed; CI sets
-/// DLREPO_TEST_REQUIRE_TOOLS=1 so that they cannot be skipped there.
+/// The validators (see `require_tools`).
 fn tools() -> Option<()> {
-    let have = |t: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let missing: Vec<&str> = [
-        "pdfsig",
-        "qpdf",
-        "certutil",
-        "pyhanko",
-        "openssl",
-        "pdftotext",
-    ]
-    .into_iter()
-    .filter(|t| !have(t))
-    .collect();
-    if missing.is_empty() {
-        return Some(());
-    }
-    if std::env::var("DLREPO_TEST_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-        panic!("validators missing: {missing:?}");
-    }
-    eprintln!("skipped: validators missing: {missing:?}");
-    None
+    require_tools(
+        &[
+            "pdfsig",
+            "qpdf",
+            "certutil",
+            "pyhanko",
+            "openssl",
+            "pdftotext",
+        ],
+        &[],
+    )
 }
 
 struct Lab {

@@ -36,27 +36,10 @@ const SCRIPTS: &[(&str, &str, &str)] = &[
 ];
 
 fn tools() -> Option<()> {
-    let have = |t: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {t}")])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let mut missing: Vec<&str> = ["pdftotext", "pdffonts", "pdftoppm"]
-        .into_iter()
-        .filter(|t| !have(t))
-        .collect();
-    if !Path::new("/usr/share/fonts/truetype/noto/NotoSansTamil-Regular.ttf").exists() {
-        missing.push("fonts-noto-core");
-    }
-    if missing.is_empty() {
-        return Some(());
-    }
-    if std::env::var("DLREPO_TEST_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
-        panic!("missing: {missing:?}");
-    }
-    eprintln!("skipped: missing {missing:?}");
-    None
+    require_tools(
+        &["pdftotext", "pdffonts", "pdftoppm", "pdfimages", "qpdf"],
+        &["/usr/share/fonts/truetype/noto/NotoSansTamil-Regular.ttf"],
+    )
 }
 
 fn text(o: &Output) -> String {
@@ -181,11 +164,7 @@ fn each_script_reads_back_exactly_from_embedded_subset_fonts() {
     // Alignment: the Urdu line ends at its right edge (x = 545).
     let right = words(&file)
         .into_iter()
-        .filter(|w| {
-            w.text
-                .chars()
-                .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
-        })
+        .filter(|w| w.is_urdu())
         .map(|w| w.x_max)
         .fold(0.0, f64::max);
     assert!((right - 545.0).abs() < 2.0, "Urdu line ends at {right}");
@@ -195,6 +174,14 @@ struct Word {
     text: String,
     x_min: f64,
     x_max: f64,
+}
+
+impl Word {
+    fn is_urdu(&self) -> bool {
+        self.text
+            .chars()
+            .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
+    }
 }
 
 fn texts(words: &[Word]) -> Vec<&str> {
@@ -247,11 +234,7 @@ fn a_mixed_urdu_and_english_line_reads_in_logical_order() {
     let at = |w: &str| words.iter().find(|x| x.text == w).map(|x| x.x_min);
     let urdu = words
         .iter()
-        .filter(|w| {
-            w.text
-                .chars()
-                .any(|c| ('\u{0600}'..='\u{06FF}').contains(&c))
-        })
+        .filter(|w| w.is_urdu())
         .map(|w| w.x_min)
         .fold(0.0, f64::max);
     let name = at("Name:").unwrap_or_else(|| panic!("no Latin word among {:?}", texts(&words)));
@@ -294,10 +277,12 @@ fn decode(png_file: &Path) -> (u32, u32, Vec<u8>) {
     (info.width, info.height, grey)
 }
 
-/// The page against `tests/reference/NAME.png`: the same size, and at most 0.2% of its
-/// pixels more than a quarter of the grey range apart (anti-aliasing moves a few; a
-/// broken conjunct or a missing matra moves far more). DLREPO_UPDATE_REFERENCE=1
-/// writes the reference instead, to be looked at before it is committed.
+/// The page against `tests/reference/NAME.png`: the same size, and at most 4 pixels
+/// more than 32 grey levels apart. The same poppler renders the same PDF to the same
+/// pixels, so the slack only absorbs a stray anti-aliased edge; one matra changed in a
+/// name (ा to ी, 12 pt at 100 dpi) moves 20 pixels even at 64 levels. Where poppler
+/// or the fonts are upgraded, look at the new page and renew the reference:
+/// DLREPO_UPDATE_REFERENCE=1 writes it instead of comparing.
 fn assert_looks_like_reference(pdf: &Path, name: &str, dpi: u32) {
     let reference = Path::new("tests/reference").join(format!("{name}.png"));
     let (w, h, got) = raster(pdf, dpi);
@@ -311,13 +296,11 @@ fn assert_looks_like_reference(pdf: &Path, name: &str, dpi: u32) {
     let off = got
         .iter()
         .zip(&want)
-        .filter(|(a, b)| a.abs_diff(**b) > 64)
+        .filter(|(a, b)| a.abs_diff(**b) > 32)
         .count();
-    let share = off as f64 / got.len() as f64;
     assert!(
-        share <= 0.002,
-        "{name}: {off} pixels ({:.2}%) differ from {}; the page is at {}",
-        share * 100.0,
+        off <= 4,
+        "{name}: {off} pixels differ from {}; the page is at {}",
         reference.display(),
         pdf.with_extension("png").display()
     );
@@ -368,7 +351,7 @@ fn rendered_pages_look_like_their_reviewed_references() {
             .expect("render"),
     )
     .expect("write");
-    assert_looks_like_reference(&pdf, "marksheet-bilingual", 60);
+    assert_looks_like_reference(&pdf, "marksheet-bilingual", 100);
 }
 
 #[test]
@@ -404,6 +387,14 @@ fn layout_text_wraps_aligns_and_tables_follow_the_row() {
         !lines.iter().any(|l| l.contains("Social Science")),
         "{lines:?}"
     );
+    // Centred on x = 335: the English board name.
+    let ws = words(&pdf);
+    let board: Vec<&Word> = ws
+        .iter()
+        .filter(|w| ["Example", "Education"].contains(&w.text.as_str()))
+        .collect();
+    let centre = (board[0].x_min + board[board.len() - 1].x_max) / 2.0;
+    assert!((centre - 335.0).abs() < 1.5, "centre {centre}");
     // The box is 330 pt wide: the note is wrapped over more than one line.
     let note = lines
         .iter()
@@ -695,13 +686,132 @@ fn png_and_jpeg_images_are_embedded() {
     .expect("write");
     let list = run("pdfimages", &[Path::new("-list"), &pdf]);
     let rows: Vec<&str> = list.lines().skip(2).collect();
-    assert!(rows.iter().any(|r| r.contains(" jpeg ")), "{list}");
+    // pdfimages: page num type width height color comp bpc enc interp object ID x-ppi y-ppi
+    let cols = |r: &&str| r.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+    let jpeg = rows
+        .iter()
+        .find(|r| r.contains(" jpeg "))
+        .map(cols)
+        .expect(&list);
+    let logo = rows
+        .iter()
+        .find(|r| r.contains("160   160"))
+        .map(cols)
+        .expect(&list);
+    // The logo's 160 pixels over 80 pt: 144 pixels per inch, both ways (height followed).
+    assert_eq!(
+        (logo[12].as_str(), logo[13].as_str()),
+        ("144", "144"),
+        "{list}"
+    );
+    // The JPEG's height is 40 pt and its width follows: the same ppi both ways.
+    let ppi: f64 = jpeg[13].parse().expect("ppi");
+    let expected = jpeg[4].parse::<f64>().expect("height") / (40.0 / 72.0);
     assert!(
-        rows.iter().any(|r| r.contains("160   160")),
-        "the logo at its pixels: {list}"
+        (ppi - expected).abs() < 2.0 && jpeg[12] == jpeg[13],
+        "{list}"
+    );
+    // A PNG cut short is refused when the template is loaded.
+    let png = std::fs::read("templates/logo.png").expect("logo");
+    std::fs::write(dir.path().join("logo.png"), &png[..200]).expect("write");
+    let e = Template::load(&dir.path().join("t.toml")).expect_err("truncated image");
+    assert!(
+        e.to_string()
+            .contains("cannot be rendered: an image cannot be decoded"),
+        "{e}"
     );
     // Not an image: refused when the template is loaded, naming the file.
     std::fs::write(dir.path().join("logo.png"), b"not a picture").expect("write");
     let e = Template::load(&dir.path().join("t.toml")).expect_err("not an image");
     assert!(e.to_string().contains("logo.png"), "{e}");
+}
+
+/// A line break in a value starts a new line; wrapped Urdu stays right to left on
+/// every line; numbers and font names that cannot be drawn are refused at load.
+#[test]
+fn line_breaks_wrapped_urdu_and_impossible_templates() {
+    let Some(()) = tools() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = dir.path().join("t.toml");
+    let head = "[fonts]\nlatin = \"Noto Sans\"\nurdu = \"noto naskh arabic\"\n";
+    std::fs::write(
+        &t,
+        format!(
+            "{head}[[text]]\nfield = \"v\"\nfont = [\"latin\", \"urdu\"]\nx = 50\ny = 700\n\
+             [[text]]\nfield = \"u\"\nfont = [\"latin\", \"urdu\"]\nx = 50\ny = 500\nwidth = 110\nsize = 14\nalign = \"right\"\n"
+        ),
+    )
+    .expect("write");
+    let template = Template::load(&t).expect("template (family names in any case)");
+    let values = HashMap::from([
+        ("v".to_string(), "Line one\nLine two\tend".to_string()),
+        (
+            "u".to_string(),
+            "اردو زبان Ayesha Khan میں نتیجہ".to_string(),
+        ),
+    ]);
+    let pdf = dir.path().join("b.pdf");
+    std::fs::write(
+        &pdf,
+        template.render(&values, "in.gov.x-M-A").expect("render"),
+    )
+    .expect("write");
+    let lines = extracted_lines(&pdf);
+    assert!(lines.iter().any(|l| l == "Line one"), "{lines:?}");
+    assert!(lines.iter().any(|l| l == "Line two end"), "{lines:?}");
+    // Wrapped into 110 pt and right-aligned, every line ends at x = 160, and on each
+    // line the Urdu words stand to the right of the English ones (right to left).
+    let ws = words(&pdf);
+    let ends: Vec<f64> = ws.iter().map(|w| w.x_max).collect();
+    assert!(ends.iter().all(|x| *x <= 161.0), "{ends:?}");
+    let khan = ws.iter().find(|w| w.text == "Khan").expect("Khan");
+    let urdu_max = ws
+        .iter()
+        .filter(|w| w.is_urdu())
+        .map(|w| w.x_max)
+        .fold(0.0, f64::max);
+    assert!(urdu_max > 158.0, "{ends:?}");
+    assert!(khan.x_max < urdu_max, "{ends:?}");
+
+    let cases = [
+        (
+            "[[text]]\nfield = \"v\"\nfont = \"latin\"\nx = nan\ny = 1\n",
+            "text[0].x must be a number",
+        ),
+        (
+            "[[text]]\nfield = \"v\"\nfont = \"latin\"\nsize = 1e30\nx = 1\ny = 1\n",
+            "size must be above 0 and at most 1000",
+        ),
+        (
+            "[[line]]\nfrom = [0, 0]\nto = [10, 10]\nwidth = -3\n",
+            "line[0].width must be above 0",
+        ),
+        (
+            "[[rect]]\nx = 1\ny = 1\nwidth = 5\nheight = 5\nstroke_width = nan\n",
+            "rect[0].stroke_width must be above 0",
+        ),
+        (
+            "[[text]]\nfield = \"v\"\nfont = []\nx = 1\ny = 1\n",
+            "the font list is empty",
+        ),
+        (
+            "[[text]]\nfield = \"v\"\nx = 1\ny = 1\n",
+            "text[0]: name its font",
+        ),
+        (
+            "page = { width = inf, height = 842 }\n",
+            "page width and height must be above 0",
+        ),
+    ];
+    for (body, want) in cases {
+        // `page` must come before [fonts] in TOML.
+        let text = if body.starts_with("page") {
+            format!("{body}{head}")
+        } else {
+            format!("{head}{body}")
+        };
+        std::fs::write(&t, text).expect("write");
+        let e = Template::load(&t).expect_err(want);
+        assert!(e.to_string().contains(want), "{want}: {e}");
+    }
 }

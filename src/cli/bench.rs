@@ -122,6 +122,29 @@ pub fn filler_pdf(kb: usize, n: u64) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Runs `work(thread, n)` on `threads` threads for `seconds`; a thread stops early when
+/// its work fails. Returns how many succeeded and the seconds taken.
+fn timed(threads: usize, seconds: u64, work: impl Fn(usize, usize) -> bool + Sync) -> (usize, f64) {
+    let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
+    let started = Instant::now();
+    let total = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1))
+            .map(|i| {
+                let work = &work;
+                s.spawn(move || {
+                    let mut n = 0usize;
+                    while Instant::now() < deadline && work(i, n) {
+                        n += 1;
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    (total, started.elapsed().as_secs_f64())
+}
+
 pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
     match cmd {
         BenchCommand::Gen {
@@ -228,27 +251,9 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
         } => {
             let key = super::sign::key_from(config_path, &key)?;
             let input = std::fs::read(&pdf)?;
-            let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
-            let started = Instant::now();
-            let total: usize = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads.max(1))
-                    .map(|_| {
-                        s.spawn(|| {
-                            let mut n = 0usize;
-                            while Instant::now() < deadline {
-                                if crate::docs::pdf_sign::sign(&input, &key, chrono::Utc::now())
-                                    .is_ok()
-                                {
-                                    n += 1;
-                                }
-                            }
-                            n
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            let (total, secs) = timed(threads, seconds, |_, _| {
+                crate::docs::pdf_sign::sign(&input, &key, chrono::Utc::now()).is_ok()
             });
-            let secs = started.elapsed().as_secs_f64();
             println!(
                 "{total} signatures of a {} KiB PDF on {threads} thread(s) in {secs:.1} s: {:.1} signatures/s",
                 input.len() / 1024,
@@ -283,35 +288,15 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                 None
             };
             let size = t.render(&values, "in.gov.bench-MARKS-ABCDEFG")?.len();
-            let deadline = Instant::now() + std::time::Duration::from_secs(seconds);
-            let started = Instant::now();
-            let total: usize = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..threads.max(1))
-                    .map(|i| {
-                        let (t, values, key) = (&t, &values, key.as_ref());
-                        s.spawn(move || {
-                            let mut n = 0usize;
-                            while Instant::now() < deadline {
-                                let uri = format!("in.gov.bench-MARKS-{i}{n:07}");
-                                let Ok(pdf) = t.render(values, &uri) else {
-                                    break;
-                                };
-                                if let Some(k) = key {
-                                    if crate::docs::pdf_sign::sign(&pdf, k, chrono::Utc::now())
-                                        .is_err()
-                                    {
-                                        break;
-                                    }
-                                }
-                                n += 1;
-                            }
-                            n
-                        })
-                    })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            let (total, secs) = timed(threads, seconds, |i, n| {
+                let uri = format!("in.gov.bench-MARKS-{i}{n:07}");
+                let Ok(pdf) = t.render(&values, &uri) else {
+                    return false;
+                };
+                key.as_ref().is_none_or(|k| {
+                    crate::docs::pdf_sign::sign(&pdf, k, chrono::Utc::now()).is_ok()
+                })
             });
-            let secs = started.elapsed().as_secs_f64();
             println!(
                 "{total} certificates ({} KiB) {} on {threads} thread(s) in {secs:.1} s: {:.1} certificates/s",
                 size / 1024,

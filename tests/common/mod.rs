@@ -412,3 +412,29 @@ pub fn write_vault_key(dir: &Path) {
     )
     .expect("vault keys");
 }
+
+/// The outside programs (and files, such as fonts) a test needs, or None with a note
+/// where some are missing; CI sets DLREPO_TEST_REQUIRE_TOOLS=1 so that they cannot be
+/// skipped there.
+pub fn require_tools(programs: &[&str], files: &[&str]) -> Option<()> {
+    let have = |t: &str| {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let missing: Vec<&str> = programs
+        .iter()
+        .copied()
+        .filter(|t| !have(t))
+        .chain(files.iter().copied().filter(|f| !Path::new(f).exists()))
+        .collect();
+    if missing.is_empty() {
+        return Some(());
+    }
+    if std::env::var("DLREPO_TEST_REQUIRE_TOOLS").is_ok_and(|v| v == "1") {
+        panic!("missing: {missing:?}");
+    }
+    eprintln!("skipped: missing {missing:?}");
+    None
+}

@@ -51,21 +51,24 @@ pub(super) fn resolve(
 ) -> Result<Resolved, String> {
     Ok(Resolved {
         chain: match &style.font {
+            Some(f) if f.names().is_empty() => return Err("the font list is empty".into()),
             Some(f) => fonts.chain(&f.names())?,
             None => parent.chain.clone(),
         },
         size: match style.size {
-            Some(s) if s > 0.0 => s,
-            Some(_) => return Err("size must be positive".into()),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 1000.0 => s,
+            Some(_) => return Err("size must be above 0 and at most 1000 points".into()),
             None => parent.size,
         },
         colour: colour(&style.colour, parent.colour)?,
     })
 }
 
+/// What an item that names no font gets: the template's font if it has only one (with
+/// several, an item must say which: TOML tables keep no order to take "the first").
 pub(super) fn base(fonts: &FontSet) -> Resolved {
     Resolved {
-        chain: fonts.first(),
+        chain: fonts.only(),
         size: 11.0,
         colour: (0, 0, 0),
     }
@@ -160,6 +163,32 @@ impl Page<'_, '_> {
     }
 }
 
+/// Paragraphs of spans: a line break in a value starts a new one, and so does each run
+/// of a stacked item.
+fn paragraphs(spans: &[Span], stack: bool) -> Vec<Vec<Span>> {
+    let mut out: Vec<Vec<Span>> = vec![vec![]];
+    for span in spans {
+        if stack && !out.last().is_some_and(Vec::is_empty) {
+            out.push(vec![]);
+        }
+        for (k, part) in span.text.split('\n').enumerate() {
+            if k > 0 {
+                out.push(vec![]);
+            }
+            if !part.is_empty() {
+                if let Some(p) = out.last_mut() {
+                    p.push(Span {
+                        text: part.to_string(),
+                        ..span.clone()
+                    });
+                }
+            }
+        }
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
 pub(super) fn glyph_error(
     what: &str,
     spans: &[Span],
@@ -224,16 +253,11 @@ fn text_item(
     let fonts = page.fonts;
     let spans =
         spans(fonts, t, values).map_err(|e| TemplateError::Render(format!("{what}: {e}")))?;
-    let paragraphs: Vec<Vec<Span>> = if t.stack {
-        spans.iter().map(|s| vec![s.clone()]).collect()
-    } else {
-        vec![spans.clone()]
-    };
     let mut lines = Vec::new();
-    for p in &paragraphs {
+    for p in &paragraphs(&spans, t.stack) {
         let shaped = match t.width {
             Some(w) => shape::wrap(fonts, p, w),
-            None => shape::line(fonts, p).map(|l| vec![l]),
+            None => shape::line(fonts, p, shape::is_rtl(p)).map(|l| vec![l]),
         };
         lines.extend(shaped.map_err(|e| glyph_error(what, p, fonts, e))?);
     }
@@ -285,6 +309,33 @@ fn document_date(values: &Values) -> DateTime {
         .second(0)
 }
 
+/// krilla's error in words (its Debug output includes whole fonts).
+fn krilla_error(e: krilla::error::KrillaError) -> String {
+    use krilla::configure::ValidationError as V;
+    use krilla::error::KrillaError as K;
+    let short = |s: String| s.chars().take(160).collect::<String>();
+    match e {
+        K::Validation(list) => {
+            let words: Vec<String> = list
+                .into_iter()
+                .map(|(v, _)| match v {
+                    V::ContainsNotDefGlyph(_, _, text) => {
+                        format!("a font has no glyph for {text:?}")
+                    }
+                    V::RestrictedLicense(_) => {
+                        "a font's licence does not allow embedding it".to_string()
+                    }
+                    other => short(format!("{other:?}")),
+                })
+                .collect();
+            format!("not valid PDF/A-2b: {}", words.join("; "))
+        }
+        K::Font(_, msg) => format!("a font cannot be embedded: {msg}"),
+        K::Image(_, _, msg) => format!("an image cannot be decoded: {msg}"),
+        other => short(format!("{other:?}")),
+    }
+}
+
 pub fn render(t: &Template, values: &Values, uri: &str) -> Result<Vec<u8>, TemplateError> {
     let spec = &t.spec;
     let pdfa = spec.pdfa.unwrap_or(t.background_pdf.is_none());
@@ -320,7 +371,7 @@ pub fn render(t: &Template, values: &Values, uri: &str) -> Result<Vec<u8>, Templ
     kpage.finish();
     result?;
     doc.finish()
-        .map_err(|e| TemplateError::Render(format!("{e:?}")))
+        .map_err(|e| TemplateError::Render(krilla_error(e)))
 }
 
 fn draw_all(

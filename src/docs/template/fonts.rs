@@ -145,12 +145,12 @@ impl FontSet {
             .collect()
     }
 
-    /// The first font name in the set, the default of items that name none.
-    pub fn first(&self) -> Vec<usize> {
-        if self.fonts.is_empty() {
-            vec![]
-        } else {
+    /// The set's font when it has exactly one, else none.
+    pub fn only(&self) -> Vec<usize> {
+        if self.fonts.len() == 1 {
             vec![0]
+        } else {
+            vec![]
         }
     }
 
@@ -192,7 +192,7 @@ pub fn script_sample(script: &str) -> Option<&'static str> {
     })
 }
 
-/// The installed font of `family` (case-insensitive), found once per process.
+/// The installed font of `family` (any case), the fonts being listed once per process.
 fn installed(family: &str, bold: bool, italic: bool) -> Option<(PathBuf, Vec<u8>, u32)> {
     static DB: OnceLock<fontdb::Database> = OnceLock::new();
     let db = DB.get_or_init(|| {
@@ -200,6 +200,11 @@ fn installed(family: &str, bold: bool, italic: bool) -> Option<(PathBuf, Vec<u8>
         db.load_system_fonts();
         db
     });
+    // fontdb matches family names exactly; people write them in any case.
+    let family = db
+        .faces()
+        .flat_map(|f| f.families.iter().map(|(name, _)| name.as_str()))
+        .find(|name| name.eq_ignore_ascii_case(family))?;
     let query = fontdb::Query {
         families: &[fontdb::Family::Name(family)],
         weight: if bold {
@@ -217,7 +222,7 @@ fn installed(family: &str, bold: bool, italic: bool) -> Option<(PathBuf, Vec<u8>
     let id = db.query(&query)?;
     let face = db.face(id)?;
     // fontdb falls back to the nearest weight: a bold asked for must be bold.
-    if bold && face.weight.0 < 600 {
+    if (bold && face.weight.0 < 600) || (italic && face.style == fontdb::Style::Normal) {
         return None;
     }
     match &face.source {

@@ -58,8 +58,14 @@ pub fn check(spec: &Spec) -> Result<(), String> {
                 STANDARD_FONTS.join(", ")
             ));
         }
-        if f.style.size.is_some_and(|s| s <= 0.0) {
-            return Err(format!("text[{i}].size must be positive"));
+        if f.style
+            .size
+            .is_some_and(|s| !(s.is_finite() && s > 0.0 && s <= 1000.0))
+        {
+            return Err(format!("text[{i}].size must be above 0 and at most 1000"));
+        }
+        if !(f.x.is_finite() && f.y.is_finite()) {
+            return Err(format!("text[{i}]: x and y must be numbers"));
         }
         if f.field.is_none()
             || f.text.is_some()
@@ -73,6 +79,17 @@ pub fn check(spec: &Spec) -> Result<(), String> {
                 "text[{i}]: text, runs, width, stack, colour and align"
             ));
         }
+    }
+    let finite = |vs: &[f32]| vs.iter().all(|v| v.is_finite());
+    if spec
+        .qr
+        .is_some_and(|q| !finite(&[q.x, q.y, q.size]) || q.size <= 0.0)
+        || spec
+            .uri
+            .as_ref()
+            .is_some_and(|u| !finite(&[u.x, u.y, u.size]) || u.size <= 0.0)
+    {
+        return Err("qr and uri need finite x, y and a positive size".into());
     }
     if spec.uri.as_ref().is_some_and(|u| u.font.is_some()) {
         return needs_fonts("uri.font");

@@ -53,8 +53,11 @@ impl Template {
             reason,
         };
         let dir = path.parent().unwrap_or(Path::new("."));
-        if !(spec.page.width > 0.0 && spec.page.height > 0.0) {
-            return Err(invalid("page width and height must be positive".into()));
+        let page_ok = |v: f32| v.is_finite() && v > 0.0 && v <= 14_400.0;
+        if !(page_ok(spec.page.width) && page_ok(spec.page.height)) {
+            return Err(invalid(
+                "page width and height must be above 0 and at most 14400 points".into(),
+            ));
         }
         let fonts = FontSet::load(&spec.fonts, dir).map_err(invalid)?;
         let background_pdf = match &spec.background {
@@ -94,6 +97,13 @@ impl Template {
             legacy::check(&t.spec).map_err(invalid)?;
         } else {
             check::check(&t.spec, &t.fonts).map_err(invalid)?;
+            // A trial page with every field empty: what only shows when a PDF is written
+            // (an image that does not decode, a font whose licence forbids embedding)
+            // is found now, not on the first certificate.
+            draw::render(&t, &HashMap::new(), "in.gov.check-TEMPLATE-0").map_err(|e| match e {
+                TemplateError::Render(m) => invalid(format!("cannot be rendered: {m}")),
+                other => other,
+            })?;
         }
         Ok(t)
     }
@@ -123,7 +133,7 @@ impl Template {
 }
 
 fn fields_of(spec: &Spec) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = spec.title.iter().flat_map(|s| placeholders(s)).collect();
     for t in &spec.text {
         out.extend(t.field.clone());
         out.extend(t.text.iter().flat_map(|s| placeholders(s)));

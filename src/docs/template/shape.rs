@@ -3,7 +3,7 @@
 //! by rustybuzz (conjuncts, matras, reordering), and greedy wrapping into a box.
 
 use krilla::text::{GlyphId, KrillaGlyph};
-use unicode_bidi::BidiInfo;
+use unicode_bidi::{BidiInfo, Level};
 
 use super::fonts::{ignorable, FontSet};
 
@@ -38,8 +38,19 @@ pub struct Line {
 #[derive(Debug)]
 pub struct MissingGlyph(pub char);
 
-/// Shapes one line of spans.
-pub fn line(fonts: &FontSet, spans: &[Span]) -> Result<Line, MissingGlyph> {
+/// Whether a paragraph runs right to left: by its first strong character (bidi P2).
+pub fn is_rtl(spans: &[Span]) -> bool {
+    let text: String = spans.iter().map(|s| s.text.as_str()).collect();
+    BidiInfo::new(&text, None)
+        .paragraphs
+        .first()
+        .is_some_and(|p| p.level.is_rtl())
+}
+
+/// Shapes one line of spans; `rtl` is its paragraph's direction (each line of a wrapped
+/// paragraph keeps the paragraph's). Tabs and line breaks become spaces (the caller
+/// splits paragraphs first) and other control characters are left out.
+pub fn line(fonts: &FontSet, spans: &[Span], rtl: bool) -> Result<Line, MissingGlyph> {
     // One logical string, each byte knowing its span and font.
     let mut text = String::new();
     let mut owner: Vec<(usize, usize)> = Vec::new(); // per char: (span, font)
@@ -47,6 +58,11 @@ pub fn line(fonts: &FontSet, spans: &[Span]) -> Result<Line, MissingGlyph> {
     for (si, span) in spans.iter().enumerate() {
         let mut prev: Option<usize> = None;
         for c in span.text.chars() {
+            let c = match c {
+                c if c.is_control() && c.is_whitespace() => ' ',
+                c if c.is_control() => continue,
+                c => c,
+            };
             let font = pick(fonts, &span.chain, c, prev)?;
             prev = Some(font);
             starts.push(text.len());
@@ -63,8 +79,11 @@ pub fn line(fonts: &FontSet, spans: &[Span]) -> Result<Line, MissingGlyph> {
         return Ok(out);
     }
     let owner_at = |byte: usize| owner[starts.partition_point(|s| *s <= byte) - 1];
-    let bidi = BidiInfo::new(&text, None);
-    let para = &bidi.paragraphs[0];
+    let level = if rtl { Level::rtl() } else { Level::ltr() };
+    let bidi = BidiInfo::new(&text, Some(level));
+    let Some(para) = bidi.paragraphs.first() else {
+        return Ok(out);
+    };
     let (levels, runs) = bidi.visual_runs(para, para.range.clone());
     for run in runs {
         let rtl = levels[run.start].is_rtl();
@@ -237,6 +256,7 @@ fn extraction_spans(clusters: Vec<Vec<Placed>>) -> Vec<Vec<Placed>> {
 /// Breaks spans into lines no wider than `width` at spaces (a word wider than the box
 /// gets a line of its own).
 pub fn wrap(fonts: &FontSet, spans: &[Span], width: f32) -> Result<Vec<Line>, MissingGlyph> {
+    let rtl = is_rtl(spans);
     // Words keep the space before them; a line never starts with one.
     let mut words: Vec<(usize, String)> = Vec::new();
     for (si, span) in spans.iter().enumerate() {
@@ -270,12 +290,12 @@ pub fn wrap(fonts: &FontSet, spans: &[Span], width: f32) -> Result<Vec<Line>, Mi
     let widths: Vec<(f32, f32)> = (0..words.len())
         .map(|k| {
             let (si, word) = &words[k];
-            let alone = line(fonts, &build(&words[k..k + 1]))?.width;
+            let alone = line(fonts, &build(&words[k..k + 1]), rtl)?.width;
             let spaced = Span {
                 text: word.clone(),
                 ..spans[*si].clone()
             };
-            Ok((alone, line(fonts, &[spaced])?.width))
+            Ok((alone, line(fonts, &[spaced], rtl)?.width))
         })
         .collect::<Result<_, MissingGlyph>>()?;
     let mut lines = Vec::new();
@@ -287,7 +307,7 @@ pub fn wrap(fonts: &FontSet, spans: &[Span], width: f32) -> Result<Vec<Line>, Mi
             used += widths[end].1;
             end += 1;
         }
-        lines.push(line(fonts, &build(&words[start..end]))?);
+        lines.push(line(fonts, &build(&words[start..end]), rtl)?);
         start = end;
     }
     Ok(lines)

@@ -95,8 +95,8 @@ pub fn draw(
                 size: style.size,
                 colour: style.colour,
             }];
-            let line =
-                shape::line(fonts, &spans).map_err(|e| glyph_error(what, &spans, fonts, e))?;
+            let line = shape::line(fonts, &spans, shape::is_rtl(&spans))
+                .map_err(|e| glyph_error(what, &spans, fonts, e))?;
             let at = match col.align {
                 Align::Left => x + pad,
                 Align::Center => x + (col.width - line.width) / 2.0,

@@ -2,8 +2,8 @@
 //! colour and size, that each literal text and each declared script is covered by its
 //! fonts, and the shape of each table.
 
-use super::draw::{base, colour, resolve, Resolved};
 use super::fonts::{script_sample, FontSet};
+use super::page::{base, colour, resolve, Resolved};
 use super::spec::{Spec, Style};
 
 /// A coordinate or length: a finite number within PDF's page limit (14,400 points).

@@ -8,6 +8,7 @@ mod check;
 mod draw;
 pub mod fonts;
 mod legacy;
+mod page;
 mod shape;
 pub mod spec;
 mod table;

@@ -3,7 +3,7 @@
 
 use krilla::geom::PathBuilder;
 
-use super::draw::{base, colour, glyph_error, resolve, Page, Resolved, Values};
+use super::page::{base, colour, glyph_error, resolve, Page, Resolved, Values};
 use super::shape::{self, Span};
 use super::spec::{Align, TableItem};
 use super::{fill, TemplateError};

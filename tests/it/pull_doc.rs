@@ -1,8 +1,6 @@
 //! Pull Doc over real HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 backend_tests!(
     pull_doc_serves_what_pull_uri_named,

@@ -3,15 +3,13 @@
 //! is clean (a 4xx or Status 0, never a hang or a 500) and the next good request is
 //! answered.
 
-mod common;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 backend_tests!(hostile_bodies_are_refused_cleanly_and_the_next_pull_is_answered);
 

@@ -2,12 +2,10 @@
 //! every namespace, version and format; the echo, IssuedTo and DataContent; the signed
 //! certificate XML judged by xmlsec1; the HMAC header; resident matching.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::*;
 use base64::Engine;
-use common::*;
 use dlrepo::auth::{self, HmacEncoding};
 use dlrepo::wire::build;
 use dlrepo::wire::xml::{self, Element};

@@ -1,12 +1,10 @@
 //! Signed documents, judged by validators we did not write: poppler's pdfsig (with the
 //! test CA in an NSS store), pyHanko, qpdf and openssl. Keys are made at test time.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 
 backend_tests!(served_documents_are_signed_and_the_same_on_every_pull);
 

@@ -1,10 +1,8 @@
 //! `dlrepo import` as a user runs it: the real binary on real files, then pulls over HTTP.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 backend_tests!(
     rows_without_a_pdf_are_rendered_from_the_doc_types_template,

@@ -4,13 +4,11 @@
 //! script fonts come from Debian's fonts-noto-core (installed by .ci/run); the demo's
 //! own fonts ship in templates/fonts.
 
-mod common;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
 use dlrepo::docs::template::Template;
 
 backend_tests!(a_bilingual_mark_sheet_is_served_signed_and_reads_back_in_both_scripts);

@@ -1,11 +1,9 @@
 //! A server whose database is not there: at start-up, or gone from under it.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 struct Server(Child);
 

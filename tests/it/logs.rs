@@ -1,13 +1,11 @@
 //! The server's log cannot be forged or flooded by a caller: untrusted values are
 //! escaped and cut short, reasons are written once, and no colour codes go to a file.
 
-mod common;
-
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 
 #[tokio::test]
 async fn a_caller_cannot_forge_or_flood_log_lines() {

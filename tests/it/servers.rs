@@ -1,13 +1,11 @@
 //! Several `dlrepo serve` processes on one database, and a server whose database is
 //! not there: the real binary, real HTTP, a real stand-in of the central API.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dlrepo::push::outbox::{self, NewOutboxRow};
 use dlrepo::push::standin::{StandIn, StandInConfig};
 

@@ -2,11 +2,9 @@
 //! same URI, the old copy kept), a cancelled or vanished one is revoked, and each
 //! change is queued for push; `dlrepo push scan` reads a whole table. Both backends.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use diesel::RunQueryDsl;
 use dlrepo::store::DbConn;
 

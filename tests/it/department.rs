@@ -1,10 +1,8 @@
 //! Doc types served from the department's own table, and a database that goes away.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use diesel::{Connection, RunQueryDsl};
 
 backend_tests!(

@@ -2,12 +2,10 @@
 //! PostgreSQL dump), still pushed right, and a key rotation killed midway resumes and
 //! loses nothing.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 backend_tests!(
     no_aadhaar_number_in_clear_and_the_push_file_still_has_them,

@@ -3,13 +3,11 @@
 //! search fields, open the pull log, take a screenshot (kept under target/); a wrong
 //! password and a missing session are refused.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
-use common::*;
 use fantoccini::{ClientBuilder, Locator};
 
 const PASSWORD: &str = "console-password-for-tests";

@@ -2,14 +2,12 @@
 //! against issuers made to get one thing wrong each, as the partner FAQ lists them:
 //! exactly the matching checks fail, with the matching diagnosis, and the rest still run.
 
-mod common;
-
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use common::*;
 use dlrepo::conformance::{self, Outcome, Selection, Target};
 use dlrepo::wire::pull::{PullUriRequest, PullUriResponse, ResponseFormat, Status};
 

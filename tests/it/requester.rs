@@ -3,12 +3,10 @@
 //! with nothing stored; Save to Locker links serve the document while they are good.
 //! Both backends.
 
-mod common;
-
 use std::time::Duration;
 
+use crate::common::*;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use common::*;
 use diesel::prelude::*;
 use dlrepo::store::schema::requester_documents;
 

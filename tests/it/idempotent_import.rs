@@ -1,12 +1,10 @@
 //! Nothing issued twice: the same file imported again, an import killed midway and run
 //! again, two imports of one file at once; on SQLite and PostgreSQL.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use diesel::RunQueryDsl;
 
 backend_tests!(

@@ -1,11 +1,9 @@
 //! The CLI as a user meets it.
 
-mod common;
-
 use std::process::Command;
 
+use crate::common::*;
 use clap::CommandFactory;
-use common::*;
 
 backend_tests!(
     check_config_names_each_problem_field,

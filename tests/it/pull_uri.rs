@@ -1,8 +1,6 @@
 //! Pull URI over real HTTP against a real SQLite file.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 backend_tests!(
     finds_the_document_and_echoes_the_request,

@@ -2,12 +2,10 @@
 //! from it, finding one search's pulls, and no secret in any log line or audit row.
 //! Both backends, real HTTP, the real binary.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use diesel::prelude::*;
 use dlrepo::store::schema::{audit_pulls, audit_pushes};
 

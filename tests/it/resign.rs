@@ -1,13 +1,11 @@
 //! A change of signing key: `serve` says what is left to re-sign, and `dlrepo resign`
 //! killed midway and run again signs every document exactly once. Both backends.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use diesel::prelude::*;
 use dlrepo::store::schema::{document_versions, documents};
 

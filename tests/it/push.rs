@@ -1,12 +1,10 @@
 //! Pushing URIs to a stand-in of the central CSV Upload API, with the real binary.
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use dlrepo::push::standin::{Fault, StandIn, StandInConfig};
 
 backend_tests!(

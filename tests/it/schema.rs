@@ -1,9 +1,7 @@
 //! `src/store/schema.rs` must describe what the migrations create, on both backends;
 //! the example configs must stay valid.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use dlrepo::store::schema::{blobs, documents};

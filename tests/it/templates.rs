@@ -172,6 +172,8 @@ struct Word {
     text: String,
     x_min: f64,
     x_max: f64,
+    /// From the top of the page down.
+    y_min: f64,
 }
 
 impl Word {
@@ -206,6 +208,7 @@ fn words(pdf: &Path) -> Vec<Word> {
                 text: text.to_string(),
                 x_min: attr("xMin")?,
                 x_max: attr("xMax")?,
+                y_min: attr("yMin")?,
             })
         })
         .collect()
@@ -812,4 +815,46 @@ fn line_breaks_wrapped_urdu_and_impossible_templates() {
         let e = Template::load(&t).expect_err(want);
         assert!(e.to_string().contains(want), "{want}: {e}");
     }
+}
+
+/// A cell too long for its column wraps inside it, and its row grows to hold it.
+#[test]
+fn a_long_table_cell_wraps_and_its_row_grows() {
+    let Some(()) = tools() else { return };
+    let dir = tempfile::tempdir().expect("tmp");
+    let t = dir.path().join("t.toml");
+    std::fs::write(
+        &t,
+        "[fonts]\nlatin = \"Noto Sans\"\n\
+         [[table]]\nx = 50\ny = 700\nfont = \"latin\"\nrow_height = 20\n\
+         columns = [ { header = \"Subject\", width = 120 }, { header = \"Marks\", width = 60, align = \"right\" } ]\n\
+         rows = [ [\"{long}\", \"91\"], [\"Mathematics\", \"88\"] ]\n",
+    )
+    .expect("write");
+    let t = Template::load(&t).expect("template");
+    let values = HashMap::from([(
+        "long".to_string(),
+        "Social Science and Civics with Geography".to_string(),
+    )]);
+    let pdf = dir.path().join("t.pdf");
+    std::fs::write(&pdf, t.render(&values, "in.gov.x-M-A").expect("render")).expect("write");
+    let ws = words(&pdf);
+    let at = |w: &str| {
+        ws.iter()
+            .find(|x| x.text == w)
+            .unwrap_or_else(|| panic!("{w} missing: {:?}", texts(&ws)))
+    };
+    let (social, geography, maths) = (at("Social"), at("Geography"), at("Mathematics"));
+    assert!(
+        geography.y_min > social.y_min + 5.0,
+        "the cell wraps onto a second line"
+    );
+    assert!(
+        maths.y_min > geography.y_min + 5.0,
+        "the next row starts below the wrapped cell"
+    );
+    assert!(
+        ws.iter().all(|w| w.x_max <= 50.0 + 180.0 + 1.0),
+        "nothing runs past the table"
+    );
 }

@@ -1,5 +1,6 @@
 //! Tables: a header row, then body rows from `{field}` cells or a JSON column, with
-//! each cell aligned in its column and an optional grid.
+//! each cell aligned and wrapped in its column (a row grows to its tallest cell) and an
+//! optional grid.
 
 use krilla::geom::PathBuilder;
 
@@ -80,14 +81,12 @@ pub fn draw(
         .map_err(render_err)?;
     let pad = 4.0;
     let mut top = t.y;
+    // Row boundaries below the top edge, for the grid.
+    let mut bottoms: Vec<f32> = Vec::new();
     for (i, (cells, style)) in rows.iter().enumerate() {
-        let is_head = i == 0 && std::ptr::eq(*style, &head);
-        if is_head && t.header_fill.is_some() {
-            let c = colour(&t.header_fill, (255, 255, 255)).map_err(render_err)?;
-            page.rect(t.x, top - t.row_height, width, t.row_height, Some(c), None);
-        }
-        let baseline = top - t.row_height / 2.0 - style.size * 0.35;
-        let mut x = t.x;
+        // Each cell wraps within its column; the row grows to its tallest cell.
+        let step = style.size * 1.2;
+        let mut shaped = Vec::new();
         for (col, text) in t.columns.iter().zip(cells) {
             let spans = vec![Span {
                 text: text.clone(),
@@ -95,27 +94,40 @@ pub fn draw(
                 size: style.size,
                 colour: style.colour,
             }];
-            let line = shape::line(fonts, &spans, shape::is_rtl(&spans))
+            let lines = shape::wrap(fonts, &spans, (col.width - 2.0 * pad).max(1.0))
                 .map_err(|e| glyph_error(what, &spans, fonts, e))?;
-            let at = match col.align {
-                Align::Left => x + pad,
-                Align::Center => x + (col.width - line.width) / 2.0,
-                Align::Right => x + col.width - pad - line.width,
-            };
-            page.line(&line, at, baseline);
+            shaped.push(lines);
+        }
+        let most = shaped.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let height = t.row_height + (most - 1) as f32 * step;
+        let is_head = i == 0 && std::ptr::eq(*style, &head);
+        if is_head && t.header_fill.is_some() {
+            let c = colour(&t.header_fill, (255, 255, 255)).map_err(render_err)?;
+            page.rect(t.x, top - height, width, height, Some(c), None);
+        }
+        let first = top - t.row_height / 2.0 - style.size * 0.35;
+        let mut x = t.x;
+        for (col, lines) in t.columns.iter().zip(&shaped) {
+            for (k, line) in lines.iter().enumerate() {
+                let at = match col.align {
+                    Align::Left => x + pad,
+                    Align::Center => x + (col.width - line.width) / 2.0,
+                    Align::Right => x + col.width - pad - line.width,
+                };
+                page.line(line, at, first - k as f32 * step);
+            }
             x += col.width;
         }
-        top -= t.row_height;
+        top -= height;
+        bottoms.push(top);
     }
     if let Some(stroke) = grid {
         let height = t.y - top;
         page.rect(t.x, top, width, height, None, Some(stroke));
         let mut pb = PathBuilder::new();
-        let mut y = t.y - t.row_height;
-        while y > top + 0.01 {
-            pb.move_to(t.x, page.top(y));
-            pb.line_to(t.x + width, page.top(y));
-            y -= t.row_height;
+        for y in &bottoms[..bottoms.len().saturating_sub(1)] {
+            pb.move_to(t.x, page.top(*y));
+            pb.line_to(t.x + width, page.top(*y));
         }
         let mut x = t.x;
         for c in &t.columns[..t.columns.len() - 1] {

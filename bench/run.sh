@@ -39,6 +39,7 @@ trap 'kill $SERVER 2>/dev/null || true' EXIT
 wait_up http://127.0.0.1:8088/healthz
 WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
     -s bench/pulluri.lua http://127.0.0.1:8088
+echo "serve peak RSS under the load: $(grep VmHWM /proc/$SERVER/status)"
 kill $SERVER; wait $SERVER 2>/dev/null || true
 
 echo "## Pull URI, SQLite, replays refused (every request its own txn: one INSERT each)"
@@ -79,6 +80,7 @@ if pg_isready -q -h 127.0.0.1 -p 5432; then
     wait_up http://127.0.0.1:8087/healthz
     WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri wrk -t2 -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s bench/pulluri.lua http://127.0.0.1:8087
+    echo "serve peak RSS under the load: $(grep VmHWM /proc/$SERVER/status)"
     kill $SERVER; wait $SERVER 2>/dev/null || true
     unset DLREPO_DATABASE_URL
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)"

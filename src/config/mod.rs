@@ -265,6 +265,7 @@ impl Config {
                 pool_size: raw.database.pool_size,
                 connect_timeout_secs: raw.database.connect_timeout_secs.max(1),
                 replica_url,
+                sqlite_mmap_mb: raw.database.sqlite_mmap_mb,
             },
             digilocker,
             doctypes,

@@ -261,6 +261,7 @@ pub struct RawDatabase {
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
     pub replica_url: Option<String>,
+    pub sqlite_mmap_mb: u64,
 }
 
 impl Default for RawDatabase {
@@ -270,6 +271,7 @@ impl Default for RawDatabase {
             pool_size: 8,
             connect_timeout_secs: 5,
             replica_url: None,
+            sqlite_mmap_mb: 0,
         }
     }
 }

@@ -495,6 +495,7 @@ pub fn prepare_all(
                 pool_size: source.pool_size,
                 connect_timeout_secs: own.connect_timeout_secs,
                 replica_url: None,
+                sqlite_mmap_mb: own.sqlite_mmap_mb,
             }) {
                 Ok(p) => p,
                 Err(e) => {

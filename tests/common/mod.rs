@@ -438,3 +438,73 @@ pub fn require_tools(programs: &[&str], files: &[&str]) -> Option<()> {
     eprintln!("skipped: missing {missing:?}");
     None
 }
+
+/// A free loopback port, for a server started as its own process.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// An Aadhaar-valid number: the 11 digits `base11`, then their Verhoeff check digit.
+pub fn valid_aadhaar(base11: u64) -> String {
+    let base = base11.to_string();
+    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+}
+
+/// The push API key the central stand-in of the push tests expects.
+pub const PUSH_KEY: &str = "push-key-for-tests-0123456789";
+
+/// A central stand-in that keeps the rows it receives, answering after `delay_ms`.
+pub fn push_standin(delay_ms: u64) -> dlrepo::push::standin::StandIn {
+    dlrepo::push::standin::StandIn::start(
+        "127.0.0.1:0",
+        dlrepo::push::standin::StandInConfig {
+            org_id: "in.gov.test.board".into(),
+            api_key: PUSH_KEY.into(),
+            keep_rows: true,
+            delay: std::time::Duration::from_millis(delay_ms),
+        },
+    )
+    .expect("stand-in")
+}
+
+/// Adds a `[push]` section aimed at `endpoint` (fast retries), then `extra`.
+pub fn with_push(
+    ws: &mut Workspace,
+    endpoint: &str,
+    rows_per_file: u32,
+    timeout_secs: u64,
+    extra: &str,
+) {
+    let block = format!(
+        "\n[push]\nendpoint = \"{endpoint}\"\norg_id = \"in.gov.test.board\"\napi_key = \"{PUSH_KEY}\"\nrows_per_file = {rows_per_file}\ntimeout_secs = {timeout_secs}\nmax_attempts = 6\nbackoff_base_ms = 10\nbackoff_max_ms = 50\n{extra}"
+    );
+    ws.edit_config(|c| c + &block);
+}
+
+/// Pull URI of the standard data set's roll number and year to a server at `addr`:
+/// the HTTP status and the answer's ResponseStatus.
+pub async fn pull_status(
+    client: &reqwest::Client,
+    addr: &str,
+    roll: &str,
+    year: &str,
+) -> (u16, String) {
+    let r = client
+        .post(format!("{addr}/pulluri"))
+        .body(pull_uri_body(&[("RollNo", roll), ("Year", year)]))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("pull");
+    let code = r.status().as_u16();
+    let root = xml::parse(&r.bytes().await.expect("body")).expect("XML");
+    let status = root
+        .child("ResponseStatus")
+        .and_then(|s| s.attr("Status"))
+        .unwrap_or("?")
+        .to_string();
+    (code, status)
+}

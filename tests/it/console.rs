@@ -144,10 +144,7 @@ async fn an_operator_signs_in_searches_and_reads_the_pull_log_in_a_browser() {
     // Chromium treats localhost as a secure origin, so the Secure cookie is kept.
     let base = app.addr.replace("127.0.0.1", "localhost");
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let _driver = Driver(
         Command::new(driver_bin)
             .arg(format!("--port={port}"))

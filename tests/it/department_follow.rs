@@ -19,8 +19,7 @@ fn exec(conn: &mut DbConn, sql: &str) {
 }
 
 fn aadhaar(n: u64) -> String {
-    let base = format!("{}", 25_000_000_000u64 + n);
-    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+    valid_aadhaar(25_000_000_000 + n)
 }
 
 /// The board's `marks` table with `n` rows (roll numbers 1000 + i), signing keys, and

@@ -116,10 +116,7 @@ impl Drop for Serve {
 }
 
 fn serve_limited(ws: &Workspace, soft: u64, hard: u64) -> Serve {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let log = ws.path(&format!("serve-{soft}-{hard}.log"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dlrepo"));
     cmd.arg("--config")

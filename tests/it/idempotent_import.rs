@@ -23,8 +23,7 @@ fn dlrepo(ws: &Workspace) -> Command {
 }
 
 fn aadhaar_of(i: u64) -> String {
-    let base = format!("{}", 23_000_000_000u64 + i);
-    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+    valid_aadhaar(23_000_000_000 + i)
 }
 
 /// `rows` mark sheets, each with its own Aadhaar number; the PDF file (written by

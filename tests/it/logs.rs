@@ -10,11 +10,7 @@ use crate::common::*;
 #[tokio::test]
 async fn a_caller_cannot_forge_or_flood_log_lines() {
     let mut ws = Workspace::new(Backend::Sqlite);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     ws.edit_config(|c| {
         c.replace(
             "bind = \"127.0.0.1:0\"",
@@ -97,11 +93,7 @@ async fn json_logs_are_one_object_a_line_and_carry_the_txn() {
     let mut ws = Workspace::new(Backend::Sqlite);
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = free_port();
     ws.edit_config(|c| {
         c.replace(
             "bind = \"127.0.0.1:0\"",

@@ -158,8 +158,7 @@ async fn every_answer_is_audited_and_the_report_counts_them(b: Backend) {
 }
 
 fn aadhaar(n: u64) -> String {
-    let base = format!("{}", 27_000_000_000u64 + n);
-    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
+    valid_aadhaar(27_000_000_000 + n)
 }
 
 /// A full cycle — import, pulls, a push, a report — with every log line and audit row
@@ -178,10 +177,7 @@ async fn no_secret_in_any_log_line_or_audit_row(b: Backend) {
     )
     .expect("stand-in");
     let mut ws = Workspace::new(b);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let url = central.url();
     ws.edit_config(|c| {
         c + &format!(

@@ -14,13 +14,6 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
 async fn get_healthz(client: &reqwest::Client, addr: &str) -> Option<(u16, String)> {
     let r = client
         .get(format!("{addr}/healthz"))
@@ -30,24 +23,6 @@ async fn get_healthz(client: &reqwest::Client, addr: &str) -> Option<(u16, Strin
         .ok()?;
     let code = r.status().as_u16();
     Some((code, r.text().await.unwrap_or_default()))
-}
-
-async fn pull(client: &reqwest::Client, addr: &str) -> (u16, String) {
-    let r = client
-        .post(format!("{addr}/pulluri"))
-        .body(pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("pull");
-    let code = r.status().as_u16();
-    let root = dlrepo::wire::xml::parse(&r.bytes().await.expect("body")).expect("XML");
-    let status = root
-        .child("ResponseStatus")
-        .and_then(|s| s.attr("Status"))
-        .unwrap_or("?")
-        .to_string();
-    (code, status)
 }
 
 /// PostgreSQL: the database does not exist yet when `serve` starts (as when the
@@ -92,7 +67,10 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
     };
     assert_eq!(code, 503, "{text}");
     assert!(!text.contains(&name), "healthz names no database: {text}");
-    assert_eq!(pull(&client, &addr).await, (503, "0".to_string()));
+    assert_eq!(
+        pull_status(&client, &addr, "1234567", "2020").await,
+        (503, "0".to_string())
+    );
 
     // The database appears; the server migrates and serves by itself.
     let db = PgDatabase::named(&name);
@@ -105,7 +83,7 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(
-        pull(&client, &addr).await,
+        pull_status(&client, &addr, "1234567", "2020").await,
         (200, "0".to_string()),
         "not found yet"
     );
@@ -129,7 +107,10 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
         },
     )
     .expect("import");
-    assert_eq!(pull(&client, &addr).await, (200, "1".to_string()));
+    assert_eq!(
+        pull_status(&client, &addr, "1234567", "2020").await,
+        (200, "1".to_string())
+    );
 }
 
 /// SQLite: the database file deleted, or replaced by another, under a running server is

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use dlrepo::push::standin::{Fault, StandIn, StandInConfig};
+use dlrepo::push::standin::{Fault, StandIn};
 
 backend_tests!(
     pushes_queued_rows_once_and_reports_status,
@@ -19,31 +19,8 @@ backend_tests!(
     uri_mode_pushes_each_document_once_as_a_push_uri_request,
 );
 
-const PUSH_KEY: &str = "push-key-for-tests-0123456789";
-
 fn aadhaar(n: u64) -> String {
-    let base = format!("{}", 23_000_000_000u64 + n);
-    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
-}
-
-fn standin(delay_ms: u64) -> StandIn {
-    StandIn::start(
-        "127.0.0.1:0",
-        StandInConfig {
-            org_id: "in.gov.test.board".into(),
-            api_key: PUSH_KEY.into(),
-            keep_rows: true,
-            delay: Duration::from_millis(delay_ms),
-        },
-    )
-    .expect("stand-in")
-}
-
-fn with_push(ws: &mut Workspace, endpoint: &str, rows_per_file: u32, extra: &str) {
-    let block = format!(
-        "\n[push]\nendpoint = \"{endpoint}\"\norg_id = \"in.gov.test.board\"\napi_key = \"{PUSH_KEY}\"\nrows_per_file = {rows_per_file}\ntimeout_secs = 2\nmax_attempts = 6\nbackoff_base_ms = 10\nbackoff_max_ms = 50\n{extra}"
-    );
-    ws.edit_config(|c| c + &block);
+    valid_aadhaar(23_000_000_000 + n)
 }
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -87,9 +64,9 @@ fn accepted_rows(s: &StandIn) -> Vec<String> {
 }
 
 async fn pushes_queued_rows_once_and_reports_status(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 2, "");
+    with_push(&mut ws, &central.url(), 2, 2, "");
     import_with_aadhaar(&ws, 3);
 
     let (code, out, err) = run(&ws, &["push"]);
@@ -119,7 +96,7 @@ async fn pushes_queued_rows_once_and_reports_status(b: Backend) {
 }
 
 async fn transient_failures_are_retried_until_accepted(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     central.fail_next([
         Fault::Http500,
         Fault::Status0("server busy".into()),
@@ -128,7 +105,7 @@ async fn transient_failures_are_retried_until_accepted(b: Backend) {
         Fault::Hang(Duration::from_secs(3)),
     ]);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 2, "");
     import_with_aadhaar(&ws, 2);
     let (code, out, err) = run(&ws, &["push"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -146,10 +123,10 @@ async fn transient_failures_are_retried_until_accepted(b: Backend) {
 }
 
 async fn gives_up_then_retry_failed_resends_the_same_file(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     central.fail_next((0..6).map(|_| Fault::Status0("invalid org".into())));
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 2, "");
     import_with_aadhaar(&ws, 2);
     let (code, out, _) = run(&ws, &["push"]);
     assert_eq!(code, 1, "a failed file makes the exit code non-zero: {out}");
@@ -179,9 +156,9 @@ async fn gives_up_then_retry_failed_resends_the_same_file(b: Backend) {
 }
 
 async fn corrections_and_revocations_are_pushed_as_u_and_d(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 2, "");
     let a = aadhaar(7);
     let file = ws.write(
         "one.csv",
@@ -238,7 +215,7 @@ async fn corrections_and_revocations_are_pushed_as_u_and_d(b: Backend) {
 
 async fn export_for_manual_upload(b: Backend) {
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, "http://127.0.0.1:9/unused", 2, "");
+    with_push(&mut ws, "http://127.0.0.1:9/unused", 2, 2, "");
     import_with_aadhaar(&ws, 3);
     let dir = ws.path("export");
     let (code, out, _) = run(&ws, &["push", "--export", dir.to_str().expect("dir")]);
@@ -269,9 +246,9 @@ async fn export_for_manual_upload(b: Backend) {
 
 async fn kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file(b: Backend) {
     const ROWS: u64 = 100_000;
-    let central = standin(40);
+    let central = push_standin(40);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 5_000, "");
+    with_push(&mut ws, &central.url(), 5_000, 2, "");
     // Queue the rows directly: this test is about the push, not the import.
     let now = chrono::Utc::now().naive_utc();
     let rows: Vec<_> = (0..ROWS)
@@ -336,9 +313,9 @@ async fn kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file(b: Backe
 }
 
 async fn serve_pushes_in_the_background_on_its_schedule(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "schedule_secs = 1\n");
+    with_push(&mut ws, &central.url(), 100, 2, "schedule_secs = 1\n");
     import_with_aadhaar(&ws, 2);
     let config = std::sync::Arc::new(ws.reload());
     dlrepo::push::pusher::spawn_background(config, 1);
@@ -354,9 +331,9 @@ async fn serve_pushes_in_the_background_on_its_schedule(b: Backend) {
 }
 
 async fn uri_mode_pushes_each_document_once_as_a_push_uri_request(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 500, "mode = \"uri\"\n");
+    with_push(&mut ws, &central.url(), 500, 2, "mode = \"uri\"\n");
     import_with_aadhaar(&ws, 3);
     // The first attempt of the first request fails: retried, still sent once.
     central.fail_next([Fault::Http500]);
@@ -378,9 +355,9 @@ async fn uri_mode_pushes_each_document_once_as_a_push_uri_request(b: Backend) {
 /// `import --correct` that changes the Aadhaar number tells DigiLocker to drop the old
 /// holder's link (D) and add the new one's (A); one that removes it sends D.
 async fn a_correction_to_another_aadhaar_deletes_the_old_link(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 2, "");
     let (first, second) = (aadhaar(11), aadhaar(12));
     let row = |a: &str, name: &str| {
         format!("RollNo,Year,aadhaar,doc_name,issued_on,doc_id\n5000002,2024,{a},{name},15/05/2024,MOV2024\n")

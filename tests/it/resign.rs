@@ -108,10 +108,7 @@ async fn a_key_change_is_reported_and_resign_killed_midway_signs_each_document_o
         .expect("some")
         .cert_id();
     assert_ne!(old_id, new_id);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
+    let port = free_port();
     let log = ws.path("serve.log");
     let mut serve = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
         .arg("--config")

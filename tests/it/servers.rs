@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use dlrepo::push::outbox::{self, NewOutboxRow};
-use dlrepo::push::standin::{StandIn, StandInConfig};
+use dlrepo::push::standin::StandIn;
 
 backend_tests!(
     two_servers_push_every_row_once_when_the_pusher_dies,
@@ -17,31 +17,8 @@ backend_tests!(
     a_file_left_in_flight_on_another_host_is_taken_over,
 );
 
-const PUSH_KEY: &str = "push-key-for-tests-0123456789";
-
 fn aadhaar(n: u64) -> String {
-    let base = format!("{}", 24_000_000_000u64 + n);
-    format!("{base}{}", dlrepo::aadhaar::verhoeff_digit(&base))
-}
-
-fn standin(delay_ms: u64) -> StandIn {
-    StandIn::start(
-        "127.0.0.1:0",
-        StandInConfig {
-            org_id: "in.gov.test.board".into(),
-            api_key: PUSH_KEY.into(),
-            keep_rows: true,
-            delay: Duration::from_millis(delay_ms),
-        },
-    )
-    .expect("stand-in")
-}
-
-fn with_push(ws: &mut Workspace, endpoint: &str, rows_per_file: u32, extra: &str) {
-    let block = format!(
-        "\n[push]\nendpoint = \"{endpoint}\"\norg_id = \"in.gov.test.board\"\napi_key = \"{PUSH_KEY}\"\nrows_per_file = {rows_per_file}\ntimeout_secs = 5\nmax_attempts = 6\nbackoff_base_ms = 10\nbackoff_max_ms = 50\n{extra}"
-    );
-    ws.edit_config(|c| c + &block);
+    valid_aadhaar(24_000_000_000 + n)
 }
 
 fn queue_rows(ws: &Workspace, n: u64) {
@@ -62,13 +39,6 @@ fn queue_rows(ws: &Workspace, n: u64) {
         .collect();
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     outbox::enqueue(&mut conn, &rows).expect("enqueue");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
 }
 
 /// A `dlrepo serve` process on its own port; killed when dropped.
@@ -124,24 +94,6 @@ async fn wait_healthy(client: &reqwest::Client, s: &Server) {
     }
 }
 
-async fn pull(client: &reqwest::Client, s: &Server, roll: &str, year: &str) -> (u16, String) {
-    let resp = client
-        .post(format!("{}/pulluri", s.addr))
-        .body(pull_uri_body(&[("RollNo", roll), ("Year", year)]))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .expect("pull");
-    let code = resp.status().as_u16();
-    let root = dlrepo::wire::xml::parse(&resp.bytes().await.expect("body")).expect("XML");
-    let status = root
-        .child("ResponseStatus")
-        .and_then(|s| s.attr("Status"))
-        .unwrap_or("?")
-        .to_string();
-    (code, status)
-}
-
 /// The pid of the process that holds (or last held) a push file.
 fn pusher_pid(ws: &Workspace) -> Option<u32> {
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
@@ -156,9 +108,9 @@ fn pusher_pid(ws: &Workspace) -> Option<u32> {
 async fn two_servers_push_every_row_once_when_the_pusher_dies(b: Backend) {
     const ROWS: u64 = 20_000;
     const PER_FILE: u32 = 500;
-    let central = standin(30);
+    let central = push_standin(30);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), PER_FILE, "schedule_secs = 1\n");
+    with_push(&mut ws, &central.url(), PER_FILE, 5, "schedule_secs = 1\n");
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
     queue_rows(&ws, ROWS);
@@ -170,7 +122,10 @@ async fn two_servers_push_every_row_once_when_the_pusher_dies(b: Backend) {
     }
     // Requests alternate between the two, as behind a load balancer.
     for s in &servers {
-        assert_eq!(pull(&client, s, "1234567", "2020").await, (200, "1".into()));
+        assert_eq!(
+            pull_status(&client, &s.addr, "1234567", "2020").await,
+            (200, "1".into())
+        );
     }
 
     let accepted = |c: &StandIn| c.received().iter().filter(|r| r.accepted).count();
@@ -225,7 +180,7 @@ async fn two_servers_push_every_row_once_when_the_pusher_dies(b: Backend) {
     assert!(twice.len() <= 1, "files sent twice: {twice:?}");
     assert!(sends.values().all(|&n| n <= 2));
     assert_eq!(
-        pull(&client, survivor, "7654321", "2021").await,
+        pull_status(&client, &survivor.addr, "7654321", "2021").await,
         (200, "1".into())
     );
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
@@ -296,7 +251,10 @@ async fn servers_started_together_on_a_fresh_database_all_migrate(b: Backend) {
     let client = reqwest::Client::new();
     for s in &servers {
         wait_healthy(&client, s).await;
-        assert_eq!(pull(&client, s, "1234567", "2020").await, (200, "0".into()));
+        assert_eq!(
+            pull_status(&client, &s.addr, "1234567", "2020").await,
+            (200, "0".into())
+        );
     }
 }
 
@@ -340,9 +298,9 @@ async fn builders_racing_never_make_an_empty_file(b: Backend) {
 }
 
 async fn a_push_command_waits_its_turn_behind_the_pusher(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 5, "");
     queue_rows(&ws, 10);
     let mut holder = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     let lock = dlrepo::push::lock::PushLock::try_acquire(&mut holder)
@@ -377,9 +335,9 @@ async fn a_push_command_waits_its_turn_behind_the_pusher(b: Backend) {
 /// A server on another machine died with a file in flight: whoever pushes next holds
 /// the lock, so that sender is gone, whatever host it ran on.
 async fn a_file_left_in_flight_on_another_host_is_taken_over(b: Backend) {
-    let central = standin(0);
+    let central = push_standin(0);
     let mut ws = Workspace::new(b);
-    with_push(&mut ws, &central.url(), 100, "");
+    with_push(&mut ws, &central.url(), 100, 5, "");
     queue_rows(&ws, 30);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     let file = outbox::build_file(&mut conn, 100, "t", chrono::Utc::now().naive_utc())

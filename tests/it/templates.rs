@@ -54,6 +54,13 @@ fn run(cmd: &str, args: &[&Path]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// Every one of `want` is a whole line of `lines`.
+fn assert_has_lines(lines: &[String], want: &[&str]) {
+    for w in want {
+        assert!(lines.iter().any(|l| l == w), "{w:?} not among {lines:?}");
+    }
+}
+
 /// pdftotext's lines, without the direction marks it puts around right-to-left runs.
 fn extracted_lines(pdf: &Path) -> Vec<String> {
     let out = run("pdftotext", &[pdf, Path::new("-")]);
@@ -371,19 +378,17 @@ fn layout_text_wraps_aligns_and_tables_follow_the_row() {
     )
     .expect("write");
     let lines = extracted_lines(&pdf);
-    for want in [
-        "नाम / Name: आरव शर्मा / Aarav Sharma",
-        "अनुक्रमांक / Roll number: 2024100",
-        "हिन्दी / Hindi",
-        "प्राप्तांक / Obtained",
-        "जारी करने की तिथि / Issued on: 15/05/2024",
-        "in.gov.example.board-MARKS-768XU",
-    ] {
-        assert!(
-            lines.iter().any(|l| l == want),
-            "{want:?} not among {lines:?}"
-        );
-    }
+    assert_has_lines(
+        &lines,
+        &[
+            "नाम / Name: आरव शर्मा / Aarav Sharma",
+            "अनुक्रमांक / Roll number: 2024100",
+            "हिन्दी / Hindi",
+            "प्राप्तांक / Obtained",
+            "जारी करने की तिथि / Issued on: 15/05/2024",
+            "in.gov.example.board-MARKS-768XU",
+        ],
+    );
     assert!(
         !lines.iter().any(|l| l.contains("Social Science")),
         "{lines:?}"
@@ -425,13 +430,10 @@ fn layout_text_wraps_aligns_and_tables_follow_the_row() {
     )]);
     std::fs::write(&pdf, t.render(&values, "in.gov.x-M-A").expect("render")).expect("write");
     let lines = extracted_lines(&pdf);
-    for want in ["பாடம் / Subject", "தமிழ் / Tamil", "91", "கணிதம் / Maths", "88"]
-    {
-        assert!(
-            lines.iter().any(|l| l == want),
-            "{want:?} not among {lines:?}"
-        );
-    }
+    assert_has_lines(
+        &lines,
+        &["பாடம் / Subject", "தமிழ் / Tamil", "91", "கணிதம் / Maths", "88"],
+    );
     let bad = HashMap::from([("marks".to_string(), "[oops".to_string())]);
     let e = t.render(&bad, "in.gov.x-M-A").expect_err("not JSON");
     assert!(e.to_string().contains("marks is not JSON"), "{e}");
@@ -595,16 +597,14 @@ async fn a_bilingual_mark_sheet_is_served_signed_and_reads_back_in_both_scripts(
     let pdf = dir.join("pulled.pdf");
     std::fs::write(&pdf, r.doc_bytes()).expect("write");
     let lines = extracted_lines(&pdf);
-    for want in [
-        "नाम / Name: आरव शर्मा / Aarav Sharma",
-        "उदाहरण माध्यमिक शिक्षा बोर्ड",
-        "373",
-    ] {
-        assert!(
-            lines.iter().any(|l| l == want),
-            "{want:?} not among {lines:?}"
-        );
-    }
+    assert_has_lines(
+        &lines,
+        &[
+            "नाम / Name: आरव शर्मा / Aarav Sharma",
+            "उदाहरण माध्यमिक शिक्षा बोर्ड",
+            "373",
+        ],
+    );
     let reports = dlrepo::docs::verify::verify(&r.doc_bytes(), &[]);
     assert_eq!(reports.len(), 1, "signed once");
     assert!(
@@ -635,16 +635,14 @@ fn the_tamil_example_renders_from_its_row() {
         .expect("run dlrepo");
     assert!(o.status.success(), "{}", text(&o));
     let lines = extracted_lines(&out);
-    for want in [
-        "பெயர் / Name: காவ்யா சுப்பிரமணியன் / Kavya Subramanian",
-        "சமூக அறிவியல் / Social Science",
-        "மொத்தம் / Total: 459",
-    ] {
-        assert!(
-            lines.iter().any(|l| l == want),
-            "{want:?} not among {lines:?}"
-        );
-    }
+    assert_has_lines(
+        &lines,
+        &[
+            "பெயர் / Name: காவ்யா சுப்பிரமணியன் / Kavya Subramanian",
+            "சமூக அறிவியல் / Social Science",
+            "மொத்தம் / Total: 459",
+        ],
+    );
 }
 
 /// A logo (PNG with transparency) and a signature scan (JPEG) are placed, at their size.
@@ -758,8 +756,7 @@ fn line_breaks_wrapped_urdu_and_impossible_templates() {
     )
     .expect("write");
     let lines = extracted_lines(&pdf);
-    assert!(lines.iter().any(|l| l == "Line one"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "Line two end"), "{lines:?}");
+    assert_has_lines(&lines, &["Line one", "Line two end"]);
     // Wrapped into 110 pt and right-aligned, every line ends at x = 160, and on each
     // line the Urdu words stand to the right of the English ones (right to left).
     let ws = words(&pdf);

@@ -117,7 +117,7 @@ fn text_item(
     for p in &paragraphs(&spans, t.stack) {
         let shaped = match t.width {
             Some(w) => shape::wrap(fonts, p, w),
-            None => shape::line(fonts, p, shape::is_rtl(p)).map(|l| vec![l]),
+            None => shape::line(fonts, p, None).map(|l| vec![l]),
         };
         lines.extend(shaped.map_err(|e| glyph_error(what, p, fonts, e))?);
     }

@@ -154,14 +154,14 @@ impl FontSet {
         }
     }
 
-    /// Characters of `text` that no font of `chain` has (spaces and joiners aside).
+    /// Characters of `text` that no font of `chain` has, each once (spaces and joiners aside).
     pub fn missing(&self, chain: &[usize], text: &str) -> Vec<char> {
-        let mut out: Vec<char> = text
+        let mut seen = HashSet::new();
+        let out: Vec<char> = text
             .chars()
-            .filter(|c| !ignorable(*c))
+            .filter(|c| !ignorable(*c) && seen.insert(*c))
             .filter(|c| !chain.iter().any(|i| self.fonts[*i].has_glyph(*c)))
             .collect();
-        out.dedup();
         out
     }
 }

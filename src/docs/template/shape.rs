@@ -39,7 +39,7 @@ pub struct Line {
 pub struct MissingGlyph(pub char);
 
 /// Whether a paragraph runs right to left: by its first strong character (bidi P2).
-pub fn is_rtl(spans: &[Span]) -> bool {
+fn is_rtl(spans: &[Span]) -> bool {
     let text: String = spans.iter().map(|s| s.text.as_str()).collect();
     BidiInfo::new(&text, None)
         .paragraphs
@@ -48,9 +48,9 @@ pub fn is_rtl(spans: &[Span]) -> bool {
 }
 
 /// Shapes one line of spans; `rtl` is its paragraph's direction (each line of a wrapped
-/// paragraph keeps the paragraph's). Tabs and line breaks become spaces (the caller
+/// paragraph keeps the paragraph's), or None to take it from the line itself. Tabs and line breaks become spaces (the caller
 /// splits paragraphs first) and other control characters are left out.
-pub fn line(fonts: &FontSet, spans: &[Span], rtl: bool) -> Result<Line, MissingGlyph> {
+pub fn line(fonts: &FontSet, spans: &[Span], rtl: Option<bool>) -> Result<Line, MissingGlyph> {
     // One logical string, each byte knowing its span and font.
     let mut text = String::new();
     let mut owner: Vec<(usize, usize)> = Vec::new(); // per char: (span, font)
@@ -79,8 +79,8 @@ pub fn line(fonts: &FontSet, spans: &[Span], rtl: bool) -> Result<Line, MissingG
         return Ok(out);
     }
     let owner_at = |byte: usize| owner[starts.partition_point(|s| *s <= byte) - 1];
-    let level = if rtl { Level::rtl() } else { Level::ltr() };
-    let bidi = BidiInfo::new(&text, Some(level));
+    let level = rtl.map(|r| if r { Level::rtl() } else { Level::ltr() });
+    let bidi = BidiInfo::new(&text, level);
     let Some(para) = bidi.paragraphs.first() else {
         return Ok(out);
     };
@@ -256,7 +256,7 @@ fn extraction_spans(clusters: Vec<Vec<Placed>>) -> Vec<Vec<Placed>> {
 /// Breaks spans into lines no wider than `width` at spaces (a word wider than the box
 /// gets a line of its own).
 pub fn wrap(fonts: &FontSet, spans: &[Span], width: f32) -> Result<Vec<Line>, MissingGlyph> {
-    let rtl = is_rtl(spans);
+    let rtl = Some(is_rtl(spans));
     // Words keep the space before them; a line never starts with one.
     let mut words: Vec<(usize, String)> = Vec::new();
     for (si, span) in spans.iter().enumerate() {

@@ -129,9 +129,7 @@ impl<'a> Session<'a> {
     }
 
     fn pull_uri_current(&mut self, format: &str, ns: &str) -> (String, String) {
-        let ts = auth::now_ts();
-        let txn = self.next_txn();
-        let keyhash = auth::keyhash(&self.target.api_key, &ts);
+        let (ts, txn, keyhash) = self.signed_now();
         let body = build::pull_uri_request_current(
             &ts,
             &txn,
@@ -412,16 +410,29 @@ impl<'a> Session<'a> {
         }
     }
 
-    fn pull_doc_10(&mut self) -> Outcome {
-        let Some(url) = self.target.pull_doc.clone() else {
-            return Outcome::Skip("no --pull-doc URL".into());
-        };
-        let Some(uri) = self.found_uri.clone() else {
-            return Outcome::Skip("Pull URI found no document to ask for".into());
-        };
+    /// A fresh request's ts, txn and keyhash.
+    fn signed_now(&mut self) -> (String, String, String) {
         let ts = auth::now_ts();
         let txn = self.next_txn();
         let keyhash = auth::keyhash(&self.target.api_key, &ts);
+        (ts, txn, keyhash)
+    }
+
+    /// Where to send Pull Doc and which URI to ask for, or why the check is skipped.
+    fn pull_doc_target(&self) -> Result<(String, String), Outcome> {
+        let url = (self.target.pull_doc.clone())
+            .ok_or_else(|| Outcome::Skip("no --pull-doc URL".into()))?;
+        let uri = (self.found_uri.clone())
+            .ok_or_else(|| Outcome::Skip("Pull URI found no document to ask for".into()))?;
+        Ok((url, uri))
+    }
+
+    fn pull_doc_10(&mut self) -> Outcome {
+        let (url, uri) = match self.pull_doc_target() {
+            Ok(t) => t,
+            Err(skip) => return skip,
+        };
+        let (ts, txn, keyhash) = self.signed_now();
         let body = build::pull_doc_request(&ts, &txn, &self.target.org_id, &keyhash, &uri);
         match self.post(&url, &body, None) {
             Ok(a) => match self.judge_found(&a, &txn, true) {
@@ -434,15 +445,11 @@ impl<'a> Session<'a> {
     }
 
     fn pull_doc_current(&mut self) -> Outcome {
-        let Some(url) = self.target.pull_doc.clone() else {
-            return Outcome::Skip("no --pull-doc URL".into());
+        let (url, uri) = match self.pull_doc_target() {
+            Ok(t) => t,
+            Err(skip) => return skip,
         };
-        let Some(uri) = self.found_uri.clone() else {
-            return Outcome::Skip("Pull URI found no document to ask for".into());
-        };
-        let ts = auth::now_ts();
-        let txn = self.next_txn();
-        let keyhash = auth::keyhash(&self.target.api_key, &ts);
+        let (ts, txn, keyhash) = self.signed_now();
         let resident = self.resident();
         let body = build::pull_doc_request_current(
             &ts,

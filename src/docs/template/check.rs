@@ -2,6 +2,9 @@
 //! colour and size, that each literal text and each declared script is covered by its
 //! fonts, and the shape of each table.
 
+use std::collections::HashMap;
+
+use super::fill;
 use super::fonts::{script_sample, FontSet};
 use super::page::{base, colour, resolve, Resolved};
 use super::spec::{Spec, Style};
@@ -91,12 +94,10 @@ fn numbers(spec: &Spec) -> Result<(), String> {
 pub fn check(spec: &Spec, fonts: &FontSet) -> Result<(), String> {
     numbers(spec)?;
     let base = base(fonts);
+    // What a text prints whatever the row: itself with every {field} left empty.
+    let no_values = HashMap::new();
     let literal = |chain: &[usize], text: &str, what: &str| -> Result<(), String> {
-        let lit: String = text
-            .split('{')
-            .map(|p| p.split_once('}').map_or(p, |x| x.1))
-            .collect();
-        missing(fonts, chain, &lit, what)
+        missing(fonts, chain, &fill(text, &no_values).0, what)
     };
     let script = |chain: &[usize], script: &Option<String>, what: &str| -> Result<(), String> {
         let Some(name) = script else { return Ok(()) };

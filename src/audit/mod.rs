@@ -99,6 +99,8 @@ pub fn search_digest(mode: SearchValues, api_key: &str, values: &[String]) -> Op
 #[derive(Debug, Clone)]
 pub struct Sink {
     tx: SyncSender<PullRecord>,
+    /// Records handed to the sink: each ends up written or dropped.
+    queued: Arc<AtomicU64>,
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
 }
@@ -123,6 +125,7 @@ impl Sink {
             .ok();
         Sink {
             tx,
+            queued: Arc::new(AtomicU64::new(0)),
             dropped,
             written,
         }
@@ -130,6 +133,7 @@ impl Sink {
 
     /// Never blocks: a full queue drops the record and counts it.
     pub fn record(&self, r: PullRecord) {
+        self.queued.fetch_add(1, Ordering::Relaxed);
         match self.tx.try_send(r) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -145,6 +149,21 @@ impl Sink {
 
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every queued record is written (or dropped), at most `timeout`:
+    /// a server stopping (SIGTERM, Ctrl-C) keeps the audit rows of its last answers.
+    /// Returns how many were still waiting when it gave up.
+    pub fn drain(&self, timeout: Duration) -> u64 {
+        let until = Instant::now() + timeout;
+        loop {
+            let done = self.written() + self.dropped.load(Ordering::Relaxed);
+            let waiting = self.queued.load(Ordering::Relaxed).saturating_sub(done);
+            if waiting == 0 || Instant::now() >= until {
+                return waiting;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

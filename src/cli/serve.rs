@@ -57,8 +57,17 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
     if let Some(p) = config.push.as_ref().filter(|p| p.schedule_secs > 0) {
         crate::push::pusher::spawn_background(config.clone(), p.schedule_secs);
     }
+    let serving = state.clone();
     actix_web::rt::System::new()
-        .block_on(async move { crate::server::run_with(state, listener, health)?.await })?;
+        .block_on(async move { crate::server::run_with(serving, listener, health)?.await })?;
+    // Stopped (SIGTERM, Ctrl-C): the last answers' audit rows still go in.
+    if let Some(audit) = &state.audit {
+        let waiting = audit.drain(std::time::Duration::from_secs(10));
+        if waiting > 0 {
+            tracing::warn!(records = waiting, "audit: stopped before writing these");
+        }
+    }
+    tracing::info!("dlrepo stopped");
     Ok(())
 }
 

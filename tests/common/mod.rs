@@ -508,3 +508,24 @@ pub async fn pull_status(
         .to_string();
     (code, status)
 }
+
+/// Stops a served `dlrepo` as an init system does: SIGTERM, then its exit (SIGKILL
+/// after 30 s). True when it exited by itself.
+pub fn stop_gracefully(child: &mut std::process::Child) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        let _ = child.kill();
+        return false;
+    };
+    // SAFETY: kill(2) on our own child's pid; no memory is shared.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(30) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}

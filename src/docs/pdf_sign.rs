@@ -9,11 +9,11 @@
 //! catalog's `/AcroForm` (`/SigFlags 3`). Nothing goes into an object stream.
 
 use chrono::{DateTime, Utc};
-use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
-use openssl::hash::{hash, MessageDigest};
+use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 
 use super::cms;
 use super::keys::SigningKey;
+use super::pdf_read::LazyPdf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -118,13 +118,6 @@ fn last_startxref(pdf: &[u8]) -> Option<usize> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
-fn resolve<'a>(doc: &'a Document, obj: &'a Object) -> Option<&'a Object> {
-    match obj {
-        Object::Reference(id) => doc.get_object(*id).ok(),
-        o => Some(o),
-    }
-}
-
 /// Bytes reserved for the CMS: the certificates plus room for attributes and signature.
 fn contents_capacity(key: &SigningKey) -> usize {
     (key.signer_certs.certs.len() + 4096).div_ceil(1024) * 1024
@@ -143,16 +136,17 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     if prev >= input.len() {
         return Err(SignError::Malformed("startxref points past the end".into()));
     }
-    let doc = match Document::load_mem(input) {
+    // Only the cross-reference chain and the objects a signature changes are parsed.
+    let doc = match LazyPdf::open(input, prev) {
         Ok(d) => d,
-        // lopdf may fail on what it cannot decrypt: say why, rather than "damaged".
+        // What cannot be read may be what cannot be decrypted: say why, not "damaged".
         Err(_) if input.windows(8).any(|w| w == b"/Encrypt") => return Err(SignError::Encrypted),
-        Err(e) => return Err(SignError::Malformed(e.to_string())),
+        Err(e) => return Err(e),
     };
-    if doc.trailer.get(b"Encrypt").is_ok() || doc.is_encrypted() {
+    if doc.trailer.get(b"Encrypt").is_ok() {
         return Err(SignError::Encrypted);
     }
-    let xref_stream = !input[prev..].starts_with(b"xref");
+    let xref_stream = doc.xref_stream;
 
     let root_id = doc
         .trailer
@@ -161,20 +155,13 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
         .map_err(|_| SignError::Malformed("trailer has no /Root".into()))?;
     let mut catalog = doc
         .get_dictionary(root_id)
-        .map_err(|e| SignError::Malformed(format!("catalog: {e}")))?
-        .clone();
-    let page_id = *doc.get_pages().values().next().ok_or(SignError::NoPages)?;
+        .map_err(|e| SignError::Malformed(format!("catalog: {e}")))?;
+    let page_id = doc.first_page(&catalog)?;
     let mut page = doc
         .get_dictionary(page_id)
-        .map_err(|e| SignError::Malformed(format!("page 1: {e}")))?
-        .clone();
+        .map_err(|e| SignError::Malformed(format!("page 1: {e}")))?;
 
-    let size = doc
-        .trailer
-        .get(b"Size")
-        .and_then(Object::as_i64)
-        .unwrap_or(0)
-        .max(doc.max_id as i64 + 1) as u32;
+    let size = doc.size;
     let sig_id: ObjectId = (size, 0);
     let widget_id: ObjectId = (size + 1, 0);
     let mut next_free = size + 2;
@@ -185,23 +172,22 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     let (mut acro, acro_ref) = match catalog.get(b"AcroForm") {
         Ok(Object::Reference(id)) => (
             doc.get_dictionary(*id)
-                .map_err(|e| SignError::Malformed(format!("AcroForm: {e}")))?
-                .clone(),
+                .map_err(|e| SignError::Malformed(format!("AcroForm: {e}")))?,
             Some(*id),
         ),
         Ok(Object::Dictionary(d)) => (d.clone(), None),
         _ => (Dictionary::new(), None),
     };
-    let mut fields: Vec<Object> = match acro.get(b"Fields").ok().and_then(|f| resolve(&doc, f)) {
-        Some(Object::Array(a)) => a.clone(),
+    let mut fields: Vec<Object> = match acro.get(b"Fields").ok().and_then(|f| doc.resolve(f)) {
+        Some(Object::Array(a)) => a,
         _ => Vec::new(),
     };
     let taken: Vec<Vec<u8>> = fields
         .iter()
-        .filter_map(|f| resolve(&doc, f))
-        .filter_map(|f| f.as_dict().ok())
-        .filter_map(|d| d.get(b"T").ok())
-        .filter_map(|t| t.as_str().ok().map(<[u8]>::to_vec))
+        .filter_map(|f| match doc.resolve(f)? {
+            Object::Dictionary(d) => d.get(b"T").ok()?.as_str().ok().map(<[u8]>::to_vec),
+            _ => None,
+        })
         .collect();
     let field_name = (1..)
         .map(|n| format!("Signature{n}"))
@@ -221,8 +207,8 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     // The widget on page 1's /Annots: a direct array, an indirect one, or none yet.
     match page.get(b"Annots") {
         Ok(Object::Reference(id)) => {
-            let mut annots = match doc.get_object(*id) {
-                Ok(Object::Array(a)) => a.clone(),
+            let mut annots = match doc.get(*id) {
+                Ok(Object::Array(a)) => a,
                 _ => Vec::new(),
             };
             annots.push(Object::Reference(widget_id));
@@ -253,14 +239,15 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     widget.set("P", Object::Reference(page_id));
     changed.push((widget_id, Object::Dictionary(widget)));
 
-    let mut out = input.to_vec();
+    let capacity = contents_capacity(key);
+    let mut out = Vec::with_capacity(input.len() + 2 * capacity + 4096);
+    out.extend_from_slice(input);
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
     let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
 
     // The signature dictionary, with placeholders patched once offsets are known.
-    let capacity = contents_capacity(key);
     offsets.push((sig_id, out.len()));
     out.extend_from_slice(format!("{} 0 obj\n", sig_id.0).as_bytes());
     out.extend_from_slice(b"<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/M");
@@ -351,11 +338,10 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
     br.push(b']');
     out[byte_range_at..byte_range_at + BR_PLACEHOLDER.len()].copy_from_slice(&br);
 
-    let mut signed = Vec::with_capacity(out.len());
-    signed.extend_from_slice(&out[..a]);
-    signed.extend_from_slice(&out[b..]);
-    let digest = hash(MessageDigest::sha256(), &signed)
-        .map_err(|e| SignError::Cms(cms::CmsError(e.to_string())))?;
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(&out[..a]);
+    hasher.update(&out[b..]);
+    let digest = hasher.finish();
     let der = cms::signed_data(&digest, &key.key, &key.signer_certs)?;
     if der.len() > capacity {
         return Err(SignError::Unsupported(format!(

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::record_query::RecordBy;
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -95,18 +96,15 @@ pub enum Lookup {
     Ambiguous,
 }
 
-/// The Pull URI lookup: one indexed query on (doctype, udf_key); at most two rows read
-/// so that "more than one" is told apart from "one". Issued and pending documents
-/// count; revoked ones do not.
+/// The Pull URI lookup: one indexed query on (doctype, udf_key), prepared once per
+/// connection (see [`super::record_query`]). Issued and pending documents count;
+/// revoked ones do not.
 pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Lookup, StoreError> {
-    let mut rows: Vec<DocRecord> = documents::table
-        .left_join(blobs::table)
-        .filter(documents::doctype.eq(doctype))
-        .filter(documents::udf_key.eq(key))
-        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
-        .select(record_columns!())
-        .limit(2)
-        .load(conn)?;
+    let q = RecordBy::<false> {
+        doctype,
+        value: key,
+    };
+    let mut rows: Vec<DocRecord> = on_backend!(conn, c => q.load(c))?;
     Ok(match rows.len() {
         0 => Lookup::NotFound,
         1 => Lookup::Found(Box::new(rows.remove(0))),
@@ -120,13 +118,12 @@ pub fn find_by_doc_id(
     doctype: &str,
     doc_id: &str,
 ) -> Result<Option<DocRecord>, StoreError> {
-    Ok(documents::table
-        .left_join(blobs::table)
-        .filter(documents::doctype.eq(doctype))
-        .filter(documents::doc_id.eq(doc_id))
-        .select(record_columns!())
-        .first(conn)
-        .optional()?)
+    let q = RecordBy::<true> {
+        doctype,
+        value: doc_id,
+    };
+    let rows: Vec<DocRecord> = on_backend!(conn, c => q.load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// The kept certificate XML of a document (issued or linked), once made.

@@ -1,7 +1,5 @@
 //! Pull URI and Pull Doc: the two calls DigiLocker makes to an issuer (SPEC.md).
 
-use base64::Engine;
-
 use super::xml::{self, escape, Element, XmlError};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -261,11 +259,16 @@ fn text_element(out: &mut String, name: &str, value: &str) {
     out.push('>');
 }
 
+/// SIMD base64 straight into `out`'s buffer (see Cargo.toml on base64-simd).
+fn push_base64(out: &mut String, bytes: &[u8]) {
+    base64_simd::STANDARD.encode_append(bytes, out);
+}
+
 fn base64_element(out: &mut String, name: &str, bytes: &[u8]) {
     out.push('<');
     out.push_str(name);
     out.push('>');
-    base64::engine::general_purpose::STANDARD.encode_string(bytes, out);
+    push_base64(out, bytes);
     out.push_str("</");
     out.push_str(name);
     out.push('>');

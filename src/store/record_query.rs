@@ -1,0 +1,90 @@
+//! The two lookups every pull makes (a document by its search fields, by its DocId),
+//! written as queries whose SQL never changes and whose only parameters are the values
+//! looked up. Built with diesel's DSL they were prepared again on every request:
+//! `eq_any` over the live statuses makes a query diesel will not cache, and on SQLite
+//! a bound LIMIT, or a bound status compared with a partial index's `WHERE`, marks the
+//! statement to be re-planned each time it is bound (`sqlite3Reprepare`). Preparing was
+//! 44% of a SQLite server's instructions under a pull load (callgrind, BENCHMARKS.md).
+//!
+//! No LIMIT is needed: (doctype, doc_id) is unique, and so is (doctype, udf_key) among
+//! live documents (`documents_live_key`); a database whose migration refused its
+//! duplicates returns them all, and the caller tells "more than one".
+
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{Binary, Nullable, Text};
+use diesel::{QueryResult, RunQueryDsl};
+
+/// The columns of a [`super::documents::DocRecord`], in its order.
+const SELECT: &str = "SELECT documents.doc_id, documents.status, documents.udf_key, \
+     documents.doc_name, documents.holder_name, documents.holder_dob, \
+     documents.holder_gender, documents.holder_phone, documents.aadhaar, \
+     documents.issued_on, documents.valid_from, documents.valid_to, documents.data, \
+     documents.xml_sha256, blobs.content \
+     FROM documents LEFT OUTER JOIN blobs ON blobs.sha256 = documents.blob_sha256 \
+     WHERE documents.doctype = ";
+
+type NText = Nullable<Text>;
+
+/// The SQL types of [`SELECT`]'s columns.
+pub type RecordSql = (
+    Text,
+    Text,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    NText,
+    Nullable<Binary>,
+);
+
+/// A document of `doctype` by its DocId (`BY_DOC_ID`), or its live document by the
+/// joined search-field values (issued or pending; revoked ones do not count).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordBy<'a, const BY_DOC_ID: bool> {
+    pub doctype: &'a str,
+    pub value: &'a str,
+}
+
+/// The statement cache's key: one prepared statement per lookup and connection.
+pub struct RecordByKey<const BY_DOC_ID: bool>;
+
+impl<const B: bool> QueryId for RecordBy<'_, B> {
+    type QueryId = RecordByKey<B>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const B: bool> Query for RecordBy<'_, B> {
+    type SqlType = RecordSql;
+}
+
+impl<DB, const B: bool> QueryFragment<DB> for RecordBy<'_, B>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(SELECT);
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        if B {
+            out.push_sql(" AND documents.doc_id = ");
+            out.push_bind_param::<Text, str>(self.value)?;
+        } else {
+            out.push_sql(" AND documents.udf_key = ");
+            out.push_bind_param::<Text, str>(self.value)?;
+            // Literally the partial index's condition, so SQLite can use it.
+            out.push_sql(" AND documents.status IN ('issued', 'pending')");
+        }
+        Ok(())
+    }
+}
+
+impl<Conn, const B: bool> RunQueryDsl<Conn> for RecordBy<'_, B> {}

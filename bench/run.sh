@@ -72,7 +72,8 @@ if pg_isready -q -h 127.0.0.1 -p 5432; then
     PGDB=dlrepo_bench
     psql -h 127.0.0.1 -U postgres -qc "DROP DATABASE IF EXISTS $PGDB WITH (FORCE)"
     psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE $PGDB"
-    export DLREPO_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB"
+    # Loopback: no TLS (libpq's default would encrypt every PDF; see README, PostgreSQL).
+    export DLREPO_DATABASE_URL="postgres://postgres@127.0.0.1:5432/$PGDB?sslmode=disable"
     /usr/bin/time -f "wall %e s, user %U s, sys %S s, max RSS %M KiB" \
         $BIN -c "$CFG" import --doctype MARKS "$DIR/rows.csv"
     DLREPO_BIND=127.0.0.1:8087 $BIN -c "$CFG" serve & SERVER=$!

@@ -15,7 +15,14 @@ use std::collections::HashSet;
 use lopdf::xref::{Xref, XrefEntry, XrefType};
 use lopdf::{Dictionary, Document, Object, ObjectId, ObjectStream, Reader};
 
-use super::pdf_sign::SignError;
+/// What cannot be read; signing says it in its own words (`pdf_sign::SignError`).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the PDF has no pages")]
+    NoPages,
+}
 
 /// A PDF whose objects are read on demand.
 pub struct LazyPdf<'a> {
@@ -28,8 +35,8 @@ pub struct LazyPdf<'a> {
     pub size: u32,
 }
 
-fn malformed(what: impl std::fmt::Display) -> SignError {
-    SignError::Malformed(what.to_string())
+fn malformed(what: impl std::fmt::Display) -> ReadError {
+    ReadError::Malformed(what.to_string())
 }
 
 /// At most this many sections along `/Prev`: a loop or a hostile chain stops here.
@@ -37,7 +44,7 @@ const MAX_SECTIONS: usize = 4096;
 
 impl<'a> LazyPdf<'a> {
     /// Reads the cross-reference chain that starts at `startxref`.
-    pub fn open(buf: &'a [u8], startxref: usize) -> Result<LazyPdf<'a>, SignError> {
+    pub fn open(buf: &'a [u8], startxref: usize) -> Result<LazyPdf<'a>, ReadError> {
         let mut xref = Xref::new(0, XrefType::CrossReferenceTable);
         let mut newest: Option<(Dictionary, bool)> = None;
         let mut seen = HashSet::new();
@@ -97,7 +104,7 @@ impl<'a> LazyPdf<'a> {
     }
 
     /// Object `id`, parsed now: from its offset, or out of its object stream.
-    pub fn get(&self, id: ObjectId) -> Result<Object, SignError> {
+    pub fn get(&self, id: ObjectId) -> Result<Object, ReadError> {
         let missing = || malformed(format!("object {} {} is not in the file", id.0, id.1));
         match self.reader.document.reference_table.get(id.0) {
             Some(XrefEntry::Normal { .. }) => self
@@ -119,7 +126,7 @@ impl<'a> LazyPdf<'a> {
         }
     }
 
-    pub fn get_dictionary(&self, id: ObjectId) -> Result<Dictionary, SignError> {
+    pub fn get_dictionary(&self, id: ObjectId) -> Result<Dictionary, ReadError> {
         match self.get(id)? {
             Object::Dictionary(d) => Ok(d),
             _ => Err(malformed(format!(
@@ -138,11 +145,11 @@ impl<'a> LazyPdf<'a> {
     }
 
     /// Page 1: the first leaf of the page tree under `/Root /Pages`.
-    pub fn first_page(&self, catalog: &Dictionary) -> Result<ObjectId, SignError> {
+    pub fn first_page(&self, catalog: &Dictionary) -> Result<ObjectId, ReadError> {
         let mut stack = vec![catalog
             .get(b"Pages")
             .and_then(Object::as_reference)
-            .map_err(|_| SignError::NoPages)?];
+            .map_err(|_| ReadError::NoPages)?];
         let mut seen = HashSet::new();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) || seen.len() > 100_000 {
@@ -159,7 +166,7 @@ impl<'a> LazyPdf<'a> {
             // Depth first, leftmost kid on top.
             stack.extend(kids.iter().rev().filter_map(|k| k.as_reference().ok()));
         }
-        Err(SignError::NoPages)
+        Err(ReadError::NoPages)
     }
 }
 
@@ -188,7 +195,7 @@ fn number<T: std::str::FromStr>(tok: &[u8]) -> Option<T> {
     std::str::from_utf8(tok).ok()?.parse().ok()
 }
 
-fn offset_entry(trailer: &Dictionary, key: &[u8]) -> Result<Option<usize>, SignError> {
+fn offset_entry(trailer: &Dictionary, key: &[u8]) -> Result<Option<usize>, ReadError> {
     match trailer.get(key) {
         Err(_) => Ok(None),
         Ok(v) => v
@@ -208,7 +215,7 @@ fn offset_entry(trailer: &Dictionary, key: &[u8]) -> Result<Option<usize>, SignE
 type Entries = Vec<(u32, XrefEntry)>;
 
 /// `xref`, subsections of `first count` and `offset generation n|f` lines, `trailer`.
-fn table_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), SignError> {
+fn table_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), ReadError> {
     let bad = || malformed(format!("the cross-reference table at {at} cannot be read"));
     let (_, mut pos) = token(buf, at).ok_or_else(bad)?;
     let mut entries = Vec::new();
@@ -246,7 +253,7 @@ fn table_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), SignErr
 
 /// A dictionary that is not an indirect object (a table's trailer). lopdf parses
 /// only indirect objects through its public API, so the dictionary is read as one.
-fn dictionary_at(buf: &[u8], at: usize) -> Result<Dictionary, SignError> {
+fn dictionary_at(buf: &[u8], at: usize) -> Result<Dictionary, ReadError> {
     let end = dictionary_end(buf, at).ok_or_else(|| malformed("the trailer cannot be read"))?;
     let mut wrapped = b"1 0 obj\n".to_vec();
     wrapped.extend_from_slice(&buf[at..end]);
@@ -321,7 +328,7 @@ fn dictionary_end(buf: &[u8], at: usize) -> Option<usize> {
 }
 
 /// A cross-reference stream (`N G obj <</Type/XRef/W [..] /Index [..]>> stream`).
-fn stream_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), SignError> {
+fn stream_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), ReadError> {
     let bad = |why: &str| malformed(format!("the cross-reference stream at {at}: {why}"));
     let (num, e1) = token(buf, at).ok_or_else(|| bad("no object"))?;
     let (gen, _) = token(buf, e1).ok_or_else(|| bad("no object"))?;

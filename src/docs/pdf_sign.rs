@@ -13,7 +13,7 @@ use lopdf::{Dictionary, Object, ObjectId, StringFormat};
 
 use super::cms;
 use super::keys::SigningKey;
-use super::pdf_read::LazyPdf;
+use super::pdf_read::{LazyPdf, ReadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -29,6 +29,15 @@ pub enum SignError {
     Unsupported(String),
     #[error(transparent)]
     Cms(#[from] cms::CmsError),
+}
+
+impl From<ReadError> for SignError {
+    fn from(e: ReadError) -> SignError {
+        match e {
+            ReadError::Malformed(why) => SignError::Malformed(why),
+            ReadError::NoPages => SignError::NoPages,
+        }
+    }
 }
 
 /// Appends `obj` in PDF syntax. Streams are never rewritten by a signature.
@@ -141,7 +150,7 @@ pub fn sign(input: &[u8], key: &SigningKey, now: DateTime<Utc>) -> Result<Vec<u8
         Ok(d) => d,
         // What cannot be read may be what cannot be decrypted: say why, not "damaged".
         Err(_) if input.windows(8).any(|w| w == b"/Encrypt") => return Err(SignError::Encrypted),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     if doc.trailer.get(b"Encrypt").is_ok() {
         return Err(SignError::Encrypted);

@@ -149,7 +149,7 @@ fn imported(
         |c| documents::find_by_doc_id(c, code, doc_id),
         Option::is_none,
     )?;
-    let record = match found {
+    let mut record = match found {
         None => return Err(uri_err("no such document")),
         Some(r) if r.status == status::REVOKED => {
             return Err(PullError::Revoked(sent_uri.to_string()))
@@ -167,7 +167,8 @@ fn imported(
     let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
     let facts = Facts::from_record(doctype, &record);
     check_resident(doctype, resident, &facts)?;
-    let content = record.content.clone();
+    // Moved out, not copied: the PDF is the bulk of the record.
+    let content = record.content.take();
     let missing = sent_uri.to_string();
     serve(
         state,

@@ -246,7 +246,7 @@ fn imported(
         |c| documents::find_by_udfs(c, code, &key),
         |l| matches!(l, Lookup::NotFound),
     )?;
-    let record = match found {
+    let mut record = match found {
         Lookup::NotFound => return Err(PullError::NotFound),
         Lookup::Ambiguous => return Err(PullError::Ambiguous),
         Lookup::Found(r) => r,
@@ -257,7 +257,8 @@ fn imported(
     if record.status == status::PENDING {
         return Ok(Served::pending(uri, &facts));
     }
-    let content = record.content.clone();
+    // Moved out, not copied: the PDF is the bulk of the record.
+    let content = record.content.take();
     let missing = uri.to_string();
     serve(
         state,

@@ -58,8 +58,9 @@ impl<'a> LazyPdf<'a> {
                     "a cross-reference section at {at} is past the end"
                 )));
             }
-            let (entries, trailer, is_stream) = if buf[skip_space(buf, at)..].starts_with(b"xref") {
-                let (entries, trailer) = table_section(buf, skip_space(buf, at))?;
+            let start = skip_space(buf, at);
+            let (entries, trailer, is_stream) = if buf[start..].starts_with(b"xref") {
+                let (entries, trailer) = table_section(buf, start)?;
                 (entries, trailer, false)
             } else {
                 let (entries, trailer) = stream_section(buf, at)?;
@@ -258,21 +259,27 @@ fn dictionary_at(buf: &[u8], at: usize) -> Result<Dictionary, ReadError> {
     let mut wrapped = b"1 0 obj\n".to_vec();
     wrapped.extend_from_slice(&buf[at..end]);
     wrapped.extend_from_slice(b"\nendobj\n");
-    let mut reader = Reader {
-        buffer: &wrapped,
-        document: Document::new(),
-    };
-    reader.document.reference_table.insert(
-        1,
-        XrefEntry::Normal {
-            offset: 0,
-            generation: 0,
-        },
-    );
-    match reader.get_object((1, 0), &mut HashSet::new()) {
+    match object_at(&wrapped, 0, (1, 0)) {
         Ok(Object::Dictionary(d)) => Ok(d),
         _ => Err(malformed("the trailer is not a dictionary")),
     }
+}
+
+/// The indirect object `id` that starts at `offset`, before any cross-reference says
+/// where objects are (a trailer, a cross-reference stream).
+fn object_at(buf: &[u8], offset: u32, id: ObjectId) -> lopdf::Result<Object> {
+    let mut reader = Reader {
+        buffer: buf,
+        document: Document::new(),
+    };
+    reader.document.reference_table.insert(
+        id.0,
+        XrefEntry::Normal {
+            offset,
+            generation: id.1,
+        },
+    );
+    reader.get_object(id, &mut HashSet::new())
 }
 
 /// Where the `<< ... >>` starting at `at` ends (strings may hold unbalanced brackets).
@@ -336,19 +343,8 @@ fn stream_section(buf: &[u8], at: usize) -> Result<(Entries, Dictionary), ReadEr
         number(num).ok_or_else(|| bad("not an object"))?,
         number(gen).ok_or_else(|| bad("not an object"))?,
     );
-    let mut reader = Reader {
-        buffer: buf,
-        document: Document::new(),
-    };
     let offset = u32::try_from(at).map_err(|_| bad("too far into the file"))?;
-    reader.document.reference_table.insert(
-        id.0,
-        XrefEntry::Normal {
-            offset,
-            generation: id.1,
-        },
-    );
-    let stream = match reader.get_object(id, &mut HashSet::new()) {
+    let stream = match object_at(buf, offset, id) {
         Ok(Object::Stream(s)) => s,
         Ok(_) => return Err(bad("not a stream")),
         Err(e) => return Err(bad(&e.to_string())),

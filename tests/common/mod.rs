@@ -529,3 +529,28 @@ pub fn stop_gracefully(child: &mut std::process::Child) -> bool {
     let _ = child.wait();
     false
 }
+
+/// Queues `n` push rows straight into the outbox (tests about the push, not the import):
+/// DocIds `{prefix}0000000`, ..., Aadhaar numbers from `aadhaar_base11` up.
+pub fn queue_rows(ws: &Workspace, prefix: &str, aadhaar_base11: u64, n: u64) {
+    let now = chrono::Utc::now().naive_utc();
+    let rows: Vec<_> = (0..n)
+        .map(|i| {
+            let doc_id = format!("{prefix}{i:07}");
+            dlrepo::push::outbox::NewOutboxRow {
+                aadhaar: valid_aadhaar(aadhaar_base11 + i),
+                uri: dlrepo::uri::DocUri::of(ISSUER, "MARKS", &doc_id).to_string(),
+                doc_type: "MARKS".into(),
+                doc_name: "Mark Sheet".into(),
+                doc_id,
+                issued_on: Some("2024-05-15".into()),
+                valid_from: None,
+                valid_to: None,
+                action: "A".into(),
+                time_stamp: now,
+            }
+        })
+        .collect();
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    dlrepo::push::outbox::enqueue(&mut conn, &rows).expect("enqueue");
+}

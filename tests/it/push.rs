@@ -19,8 +19,10 @@ backend_tests!(
     uri_mode_pushes_each_document_once_as_a_push_uri_request,
 );
 
+const AADHAAR_BASE: u64 = 23_000_000_000;
+
 fn aadhaar(n: u64) -> String {
-    valid_aadhaar(23_000_000_000 + n)
+    valid_aadhaar(AADHAAR_BASE + n)
 }
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -250,23 +252,8 @@ async fn kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file(b: Backe
     let mut ws = Workspace::new(b);
     with_push(&mut ws, &central.url(), 5_000, 2, "");
     // Queue the rows directly: this test is about the push, not the import.
-    let now = chrono::Utc::now().naive_utc();
-    let rows: Vec<_> = (0..ROWS)
-        .map(|i| dlrepo::push::outbox::NewOutboxRow {
-            aadhaar: aadhaar(i),
-            uri: format!("in.gov.test.board-MARKS-K{i:07}"),
-            doc_type: "MARKS".into(),
-            doc_name: "Mark Sheet".into(),
-            doc_id: format!("K{i:07}"),
-            issued_on: Some("2024-05-15".into()),
-            valid_from: None,
-            valid_to: None,
-            action: "A".into(),
-            time_stamp: now,
-        })
-        .collect();
+    queue_rows(&ws, "K", AADHAAR_BASE, ROWS);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    dlrepo::push::outbox::enqueue(&mut conn, &rows).expect("enqueue");
 
     let mut child = dlrepo(&ws).arg("push").spawn().expect("spawn");
     let started = Instant::now();

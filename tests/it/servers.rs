@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::*;
-use dlrepo::push::outbox::{self, NewOutboxRow};
+use dlrepo::push::outbox;
 use dlrepo::push::standin::StandIn;
 
 backend_tests!(
@@ -17,29 +17,8 @@ backend_tests!(
     a_file_left_in_flight_on_another_host_is_taken_over,
 );
 
-fn aadhaar(n: u64) -> String {
-    valid_aadhaar(24_000_000_000 + n)
-}
-
-fn queue_rows(ws: &Workspace, n: u64) {
-    let now = chrono::Utc::now().naive_utc();
-    let rows: Vec<_> = (0..n)
-        .map(|i| NewOutboxRow {
-            aadhaar: aadhaar(i),
-            uri: dlrepo::uri::DocUri::of(ISSUER, "MARKS", &format!("S{i:07}")).to_string(),
-            doc_type: "MARKS".into(),
-            doc_name: "Mark Sheet".into(),
-            doc_id: format!("S{i:07}"),
-            issued_on: Some("2024-05-15".into()),
-            valid_from: None,
-            valid_to: None,
-            action: "A".into(),
-            time_stamp: now,
-        })
-        .collect();
-    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    outbox::enqueue(&mut conn, &rows).expect("enqueue");
-}
+/// Where this file's Aadhaar numbers start (each test file its own range).
+const AADHAAR_BASE: u64 = 24_000_000_000;
 
 /// A `dlrepo serve` process on its own port; killed when dropped.
 struct Server {
@@ -113,7 +92,7 @@ async fn two_servers_push_every_row_once_when_the_pusher_dies(b: Backend) {
     with_push(&mut ws, &central.url(), PER_FILE, 5, "schedule_secs = 1\n");
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
-    queue_rows(&ws, ROWS);
+    queue_rows(&ws, "S", AADHAAR_BASE, ROWS);
 
     let client = reqwest::Client::new();
     let mut servers = vec![serve(&ws.config_path), serve(&ws.config_path)];
@@ -260,7 +239,7 @@ async fn servers_started_together_on_a_fresh_database_all_migrate(b: Backend) {
 
 async fn builders_racing_never_make_an_empty_file(b: Backend) {
     let ws = Workspace::new(b);
-    queue_rows(&ws, 3_000);
+    queue_rows(&ws, "S", AADHAAR_BASE, 3_000);
     let url = ws.config.database.url.clone();
     let builders: Vec<_> = (0..4)
         .map(|_| {
@@ -301,7 +280,7 @@ async fn a_push_command_waits_its_turn_behind_the_pusher(b: Backend) {
     let central = push_standin(0);
     let mut ws = Workspace::new(b);
     with_push(&mut ws, &central.url(), 100, 5, "");
-    queue_rows(&ws, 10);
+    queue_rows(&ws, "S", AADHAAR_BASE, 10);
     let mut holder = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     let lock = dlrepo::push::lock::PushLock::try_acquire(&mut holder)
         .expect("lock")
@@ -338,7 +317,7 @@ async fn a_file_left_in_flight_on_another_host_is_taken_over(b: Backend) {
     let central = push_standin(0);
     let mut ws = Workspace::new(b);
     with_push(&mut ws, &central.url(), 100, 5, "");
-    queue_rows(&ws, 30);
+    queue_rows(&ws, "S", AADHAAR_BASE, 30);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     let file = outbox::build_file(&mut conn, 100, "t", chrono::Utc::now().naive_utc())
         .expect("build")

@@ -34,6 +34,15 @@ pub fn udf_key<S: AsRef<str>>(values: &[S]) -> String {
     key
 }
 
+/// The live statuses (issued or pending) as SQL, written as `documents_live_key`'s
+/// `WHERE` is: SQLite uses a partial index only when the query's terms imply its
+/// condition, which bound statuses never do, and no other index serves these lookups.
+pub(super) const LIVE_SQL: &str = "documents.status IN ('issued', 'pending')";
+
+fn status_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(LIVE_SQL)
+}
+
 /// Lifecycle of a DocId.
 pub mod status {
     /// Minted by `dlrepo mint`, not yet bound to a document.
@@ -358,7 +367,7 @@ pub fn find_live_by_key(
         .left_join(blobs::table)
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(key))
-        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .filter(status_is_live())
         .select((record_columns!(), documents::fingerprint))
         .first(conn)
         .optional()?;
@@ -369,7 +378,7 @@ pub fn find_live_by_key(
 /// written before the one-per-key rule may hold. (doc type, DocIds.)
 pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     let rows: Vec<(String, Option<String>, String)> = documents::table
-        .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+        .filter(status_is_live())
         .filter(documents::udf_key.is_not_null())
         .select((documents::doctype, documents::udf_key, documents::doc_id))
         .order((
@@ -405,7 +414,7 @@ pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<Str
         documents::table
             .filter(documents::doctype.eq(&doc.doctype))
             .filter(documents::udf_key.eq(&doc.udf_key))
-            .filter(documents::status.eq_any([status::ISSUED, status::PENDING]))
+            .filter(status_is_live())
     };
     if diesel::update(live())
         .set(Overwrite::from(doc))

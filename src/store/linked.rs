@@ -24,6 +24,10 @@ pub struct LinkedDoc {
 
 const KNOWN: [&str; 2] = [status::LINKED, status::REVOKED];
 
+/// [`KNOWN`] as SQL, as `documents_known_key`'s `WHERE` is, so that the lookup by row key
+/// can use that partial index (see `documents::LIVE_SQL`).
+const KNOWN_SQL: &str = "documents.status IN ('linked', 'revoked')";
+
 /// The DocId of a department-table row, if it has been pulled (or scanned) before.
 pub fn linked_doc(
     conn: &mut DbConn,
@@ -33,7 +37,7 @@ pub fn linked_doc(
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(row_key))
-        .filter(documents::status.eq_any(KNOWN))
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(KNOWN_SQL))
         .select((
             documents::doc_id,
             documents::status,

@@ -80,8 +80,8 @@ where
         } else {
             out.push_sql(" AND documents.udf_key = ");
             out.push_bind_param::<Text, str>(self.value)?;
-            // Literally the partial index's condition, so SQLite can use it.
-            out.push_sql(" AND documents.status IN ('issued', 'pending')");
+            out.push_sql(" AND ");
+            out.push_sql(super::documents::LIVE_SQL);
         }
         Ok(())
     }

@@ -109,3 +109,62 @@ fn example_configs_are_valid() {
         assert!(tamil.doctypes[0].template.is_some());
     }
 }
+
+#[derive(QueryableByName)]
+struct PlanStep {
+    #[diesel(sql_type = Text)]
+    detail: String,
+}
+
+/// Every lookup a pull or an import makes by search fields or DocId reads an index, on
+/// SQLite (which plans without table statistics): after the full (doctype, udf_key)
+/// index was dropped, only partial indexes remain for search fields, and SQLite uses one
+/// only when the query names its statuses literally. A full scan would still answer
+/// correctly, just ever slower as a board's documents grow, so only the plan shows it.
+#[test]
+fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use dlrepo::store::{documents as docs, linked};
+    use std::sync::{Arc, Mutex};
+    let ws = Workspace::new(Backend::Sqlite);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().expect("log").push(query.to_string());
+        }
+    });
+    let key = docs::udf_key(&["2024001", "2024"]);
+    docs::find_by_udfs(&mut conn, "MARKS", &key).expect("by search fields");
+    docs::find_by_doc_id(&mut conn, "MARKS", "AB12C").expect("by DocId");
+    docs::find_live_by_key(&mut conn, "MARKS", &key).expect("live by key");
+    linked::linked_doc(&mut conn, "MARKS", &key).expect("linked by row key");
+    linked::linked_row_key(&mut conn, "MARKS", "AB12C").expect("linked by DocId");
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    let queries = seen.lock().expect("log").clone();
+    assert_eq!(queries.len(), 5, "{queries:#?}");
+    for query in queries {
+        // The SQL without diesel's "-- binds: [...]", planned with its parameters unbound
+        // as a prepared statement is.
+        let sql = query.split(" -- binds").next().expect("sql");
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<PlanStep>(&mut conn)
+            .expect("plan")
+            .into_iter()
+            .map(|s| s.detail)
+            .collect();
+        let documents_step = plan
+            .iter()
+            .find(|d| d.contains("documents"))
+            .unwrap_or_else(|| panic!("no step reads documents: {plan:?}\n{sql}"));
+        // Both key columns: `USING INDEX documents_doc_id (doctype=?)` alone reads every
+        // document of the doc type.
+        assert!(
+            documents_step.starts_with("SEARCH documents USING ")
+                && (documents_step.contains("(doctype=? AND udf_key=?)")
+                    || documents_step.contains("(doctype=? AND doc_id=?)")),
+            "{sql}\nis planned as {plan:?}"
+        );
+    }
+}

@@ -211,28 +211,27 @@ impl Writer<'_> {
     ) -> Result<Vec<bool>, StoreError> {
         // DocIds were minted unique within the batch, so only a clash with stored rows
         // can skip one.
-        let mut docs = Vec::new();
         for row in chunk.iter_mut().filter(|r| r.minted) {
             if let Content::File(blob) = &row.content {
                 self.put_blob(conn, blob, new_blobs, now)?;
                 row.doc.blob_sha256 = Some(blob.sha256.clone());
                 row.doc.signed_with = self.signer.map(|k| k.cert_id());
-                docs.push(row.doc.clone());
             }
         }
+        let bulk = |r: &ValidRow| r.minted && matches!(r.content, Content::File(_));
+        let docs: Vec<&NewDocument> = chunk.iter().filter(|r| bulk(r)).map(|r| &r.doc).collect();
         if docs.is_empty() {
             return Ok(vec![false; chunk.len()]);
         }
-        let inserted: HashSet<String> = documents::insert_many_if_free(conn, &docs)?
-            .into_iter()
-            .collect();
+        let inserted = documents::insert_many_if_free(conn, &docs)?;
+        // The usual case, a new file: every row went in, nothing to look up.
+        if inserted.len() == docs.len() {
+            return Ok(chunk.iter().map(bulk).collect());
+        }
+        let inserted: HashSet<String> = inserted.into_iter().collect();
         Ok(chunk
             .iter()
-            .map(|r| {
-                r.minted
-                    && matches!(r.content, Content::File(_))
-                    && inserted.contains(&r.doc.doc_id)
-            })
+            .map(|r| bulk(r) && inserted.contains(&r.doc.doc_id))
             .collect())
     }
 

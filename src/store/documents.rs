@@ -263,11 +263,11 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
 /// DocIds that were inserted. No savepoint is needed to learn which rows clashed.
 pub fn insert_many_if_free(
     conn: &mut DbConn,
-    docs: &[NewDocument],
+    docs: &[&NewDocument],
 ) -> Result<Vec<String>, StoreError> {
     // A fixed-size array gives diesel a static query id, so the statement is prepared
     // once and cached instead of once per chunk.
-    if let Ok(full) = <&[NewDocument; FULL_CHUNK]>::try_from(docs) {
+    if let Ok(full) = <[&NewDocument; FULL_CHUNK]>::try_from(docs) {
         return Ok(on_backend!(conn, c => diesel::insert_into(documents::table)
             .values(full)
             .on_conflict_do_nothing()
@@ -275,7 +275,7 @@ pub fn insert_many_if_free(
             .get_results(c))?);
     }
     Ok(on_backend!(conn, c => diesel::insert_into(documents::table)
-        .values(docs)
+        .values(docs.to_vec())
         .on_conflict_do_nothing()
         .returning(documents::doc_id)
         .get_results(c))?)

@@ -371,12 +371,15 @@ pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {
 /// Settings for a long bulk write on this connection: on SQLite the index pages of a
 /// million-row table must stay in memory for inserts in random key order, in a cache of
 /// a fixed size. No memory map: at 10M rows the mapped index pages had grown the
-/// import's resident memory to 1.5 GiB (529 MiB at 1M rows).
+/// import's resident memory to 1.5 GiB (529 MiB at 1M rows). The WAL is copied back
+/// every 64 MiB instead of every 4 MiB: an index page changed by several batches is
+/// then copied once (+6% on a million-row import; readers are unaffected).
 pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Sqlite(c) = conn {
         use diesel::connection::SimpleConnection;
         c.batch_execute(
-            "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0;",
+            "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0; \
+             PRAGMA wal_autocheckpoint = 16384;",
         )?;
     }
     Ok(())

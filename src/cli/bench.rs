@@ -334,7 +334,6 @@ id = "in.gov.bench.board"
 bind = "{bind}"
 [database]
 url = "bench.sqlite3"
-pool_size = 8
 [digilocker]
 org_id = "BENCH"
 api_key = "{BENCH_KEY}"

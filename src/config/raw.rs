@@ -264,11 +264,22 @@ pub struct RawDatabase {
     pub sqlite_mmap_mb: u64,
 }
 
+/// Twice this machine's cores, 4 to 32: connections beyond what the cores can run only
+/// queue inside the database. On 2 cores, 8 connections gave PostgreSQL pulls a p99 of
+/// 105-195 ms and 4 gave 21-25 ms, at a higher rate, and SQLite pulls too were faster
+/// (BENCHMARKS.md, 2026-12-04).
+pub fn default_pool_size() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .clamp(4, 32)
+}
+
 impl Default for RawDatabase {
     fn default() -> Self {
         RawDatabase {
             url: "dlrepo.sqlite3".into(),
-            pool_size: 8,
+            pool_size: default_pool_size(),
             connect_timeout_secs: 5,
             replica_url: None,
             sqlite_mmap_mb: 0,

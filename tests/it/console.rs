@@ -203,7 +203,13 @@ async fn an_operator_signs_in_searches_and_reads_the_pull_log_in_a_browser() {
         .click()
         .await
         .expect("click");
-    let h1 = c.wait().for_element(Locator::Css("h1")).await.expect("h1");
+    // The dashboard's own heading: the login page has an h1 too, and is still there
+    // until the sign-in's redirect has been followed.
+    let h1 = c
+        .wait()
+        .for_element(Locator::XPath("//h1[text()='Dashboard']"))
+        .await
+        .expect("the dashboard after signing in");
     assert_eq!(h1.text().await.expect("text"), "Dashboard");
     let dashboard = c.source().await.expect("source");
     assert!(
@@ -255,6 +261,12 @@ async fn an_operator_signs_in_searches_and_reads_the_pull_log_in_a_browser() {
         .click()
         .await
         .expect("click");
+    // Signing out redirects to the login page; going elsewhere before it is there would
+    // abandon the sign-out request.
+    c.wait()
+        .for_element(Locator::Css("input[name=password]"))
+        .await
+        .expect("the login page after signing out");
     c.goto(&format!("{base}/console/log")).await.expect("goto");
     assert!(c
         .current_url()

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::record_query::RecordBy;
+use super::record_query::{RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -33,11 +33,6 @@ pub fn udf_key<S: AsRef<str>>(values: &[S]) -> String {
     }
     key
 }
-
-/// The live statuses (issued or pending) as SQL, written as `documents_live_key`'s
-/// `WHERE` is: SQLite uses a partial index only when the query's terms imply its
-/// condition, which bound statuses never do, and no other index serves these lookups.
-pub(super) const LIVE_SQL: &str = "documents.status IN ('issued', 'pending')";
 
 fn status_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     diesel::dsl::sql(LIVE_SQL)

@@ -25,7 +25,7 @@ pub struct LinkedDoc {
 const KNOWN: [&str; 2] = [status::LINKED, status::REVOKED];
 
 /// [`KNOWN`] as SQL, as `documents_known_key`'s `WHERE` is, so that the lookup by row key
-/// can use that partial index (see `documents::LIVE_SQL`).
+/// can use that partial index (see `record_query::LIVE_SQL`).
 const KNOWN_SQL: &str = "documents.status IN ('linked', 'revoked')";
 
 /// The DocId of a department-table row, if it has been pulled (or scanned) before.

@@ -16,6 +16,12 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{Binary, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
+/// The live statuses (issued or pending) as SQL, written as `documents_live_key`'s
+/// `WHERE` is: SQLite uses a partial index only when the query's terms imply its
+/// condition, which bound statuses never do, and no other index serves these lookups.
+/// Also what `documents`' other live lookups filter on.
+pub(super) const LIVE_SQL: &str = "documents.status IN ('issued', 'pending')";
+
 /// The columns of a [`super::documents::DocRecord`], in its order.
 const SELECT: &str = "SELECT documents.doc_id, documents.status, documents.udf_key, \
      documents.doc_name, documents.holder_name, documents.holder_dob, \
@@ -81,7 +87,7 @@ where
             out.push_sql(" AND documents.udf_key = ");
             out.push_bind_param::<Text, str>(self.value)?;
             out.push_sql(" AND ");
-            out.push_sql(super::documents::LIVE_SQL);
+            out.push_sql(LIVE_SQL);
         }
         Ok(())
     }

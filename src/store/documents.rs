@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::record_query::{RecordBy, LIVE_SQL};
+use super::record_query::{status_in, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -32,10 +32,6 @@ pub fn udf_key<S: AsRef<str>>(values: &[S]) -> String {
         key.push_str(v.as_ref());
     }
     key
-}
-
-fn status_is_live() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql(LIVE_SQL)
 }
 
 /// Lifecycle of a DocId.
@@ -362,7 +358,7 @@ pub fn find_live_by_key(
         .left_join(blobs::table)
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(key))
-        .filter(status_is_live())
+        .filter(status_in(LIVE_SQL))
         .select((record_columns!(), documents::fingerprint))
         .first(conn)
         .optional()?;
@@ -373,7 +369,7 @@ pub fn find_live_by_key(
 /// written before the one-per-key rule may hold. (doc type, DocIds.)
 pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, StoreError> {
     let rows: Vec<(String, Option<String>, String)> = documents::table
-        .filter(status_is_live())
+        .filter(status_in(LIVE_SQL))
         .filter(documents::udf_key.is_not_null())
         .select((documents::doctype, documents::udf_key, documents::doc_id))
         .order((
@@ -409,7 +405,7 @@ pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<Str
         documents::table
             .filter(documents::doctype.eq(&doc.doctype))
             .filter(documents::udf_key.eq(&doc.udf_key))
-            .filter(status_is_live())
+            .filter(status_in(LIVE_SQL))
     };
     if diesel::update(live())
         .set(Overwrite::from(doc))

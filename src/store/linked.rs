@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
+use super::record_query::{status_in, KNOWN_SQL};
 use super::schema::{blobs, document_versions, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -22,12 +23,6 @@ pub struct LinkedDoc {
     pub aadhaar: Option<String>,
 }
 
-const KNOWN: [&str; 2] = [status::LINKED, status::REVOKED];
-
-/// [`KNOWN`] as SQL, as `documents_known_key`'s `WHERE` is, so that the lookup by row key
-/// can use that partial index (see `record_query::LIVE_SQL`).
-const KNOWN_SQL: &str = "documents.status IN ('linked', 'revoked')";
-
 /// The DocId of a department-table row, if it has been pulled (or scanned) before.
 pub fn linked_doc(
     conn: &mut DbConn,
@@ -37,7 +32,7 @@ pub fn linked_doc(
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::udf_key.eq(row_key))
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(KNOWN_SQL))
+        .filter(status_in(KNOWN_SQL))
         .select((
             documents::doc_id,
             documents::status,
@@ -57,7 +52,7 @@ pub fn linked_row_key(
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::doc_id.eq(doc_id))
-        .filter(documents::status.eq_any(KNOWN))
+        .filter(status_in(KNOWN_SQL))
         .select((documents::udf_key, documents::status))
         .first::<(Option<String>, String)>(conn)
         .optional()?

@@ -16,11 +16,20 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{Binary, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
-/// The live statuses (issued or pending) as SQL, written as `documents_live_key`'s
-/// `WHERE` is: SQLite uses a partial index only when the query's terms imply its
-/// condition, which bound statuses never do, and no other index serves these lookups.
-/// Also what `documents`' other live lookups filter on.
+/// Status sets written into the SQL exactly as a partial index's `WHERE` is: SQLite uses
+/// a partial index only when the query's terms imply its condition, which bound
+/// statuses never do, and no other index serves lookups by search fields.
+/// Live documents (issued or pending): `documents_live_key`.
 pub(super) const LIVE_SQL: &str = "documents.status IN ('issued', 'pending')";
+/// Department rows dlrepo has handed a DocId (linked or revoked): `documents_known_key`.
+pub(super) const KNOWN_SQL: &str = "documents.status IN ('linked', 'revoked')";
+
+/// One of those status sets as a filter of a DSL query.
+pub(super) fn status_in(
+    set: &'static str,
+) -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql(set)
+}
 
 /// The columns of a [`super::documents::DocRecord`], in its order.
 const SELECT: &str = "SELECT documents.doc_id, documents.status, documents.udf_key, \

@@ -69,8 +69,6 @@ fn differing_field(
     }
 }
 
-const INSERT_CHUNK: usize = documents::FULL_CHUNK;
-
 /// The database side of an import.
 pub(super) struct Writer<'a> {
     pub config: &'a Config,
@@ -128,7 +126,8 @@ impl Writer<'_> {
             let mut done = Vec::with_capacity(batch.len());
             let mut rejected = Vec::new();
             let mut unchanged = 0;
-            for chunk in batch.chunks_mut(INSERT_CHUNK) {
+            let chunk_len = documents::bulk_chunk(conn);
+            for chunk in batch.chunks_mut(chunk_len) {
                 let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
                 for (row, ok) in chunk.iter_mut().zip(written) {
                     let (action, previous) = if ok {

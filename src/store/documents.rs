@@ -250,31 +250,45 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
     Ok(n == 1)
 }
 
-/// Inserts many rows in one statement, skipping those whose DocId is taken; returns the
-/// DocIds that were inserted. No savepoint is needed to learn which rows clashed.
+/// Inserts many rows, skipping those whose DocId or live search fields are taken;
+/// returns the DocIds that were inserted. No savepoint is needed to learn which rows
+/// clashed.
 pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
 ) -> Result<Vec<String>, StoreError> {
+    let c = match conn {
+        DbConn::Postgres(c) => return Ok(super::pg_bulk::insert_many_if_free(c, docs)?),
+        DbConn::Sqlite(c) => c,
+    };
     // A fixed-size array gives diesel a static query id, so the statement is prepared
     // once and cached instead of once per chunk.
-    if let Ok(full) = <[&NewDocument; FULL_CHUNK]>::try_from(docs) {
-        return Ok(on_backend!(conn, c => diesel::insert_into(documents::table)
+    if let Ok(full) = <[&NewDocument; SQLITE_CHUNK]>::try_from(docs) {
+        return Ok(diesel::insert_into(documents::table)
             .values(full)
             .on_conflict_do_nothing()
             .returning(documents::doc_id)
-            .get_results(c))?);
+            .get_results(c)?);
     }
-    Ok(on_backend!(conn, c => diesel::insert_into(documents::table)
+    Ok(diesel::insert_into(documents::table)
         .values(docs.to_vec())
         .on_conflict_do_nothing()
         .returning(documents::doc_id)
-        .get_results(c))?)
+        .get_results(c)?)
 }
 
-/// Rows per multi-row INSERT: 20 columns x 500 rows stays under SQLite's bind limit
+/// Rows per SQLite multi-row INSERT: 20 columns x 500 rows stays under its bind limit
 /// (32766).
-pub const FULL_CHUNK: usize = 500;
+const SQLITE_CHUNK: usize = 500;
+
+/// How many rows to hand [`insert_many_if_free`] at once. PostgreSQL's COPY has no bind
+/// limit, so it takes a whole import batch in one go.
+pub fn bulk_chunk(conn: &DbConn) -> usize {
+    match conn {
+        DbConn::Sqlite(_) => SQLITE_CHUNK,
+        DbConn::Postgres(_) => usize::MAX,
+    }
+}
 
 /// What overwriting a document writes: everything it says, never its identity or its
 /// creation time. The certificate XML is made afresh from the new data.

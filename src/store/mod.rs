@@ -7,6 +7,7 @@
 pub mod department;
 pub mod documents;
 pub mod linked;
+mod pg_bulk;
 mod record_query;
 pub mod replay;
 pub mod schema;

@@ -1,0 +1,154 @@
+//! PostgreSQL's bulk insert of new documents: binary COPY into a table private to the
+//! session, then one `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING doc_id`.
+//!
+//! A multi-row `INSERT … VALUES` makes the server parse, plan and bind 20 parameters a
+//! row; COPY streams the rows in PostgreSQL's binary format instead. COPY alone cannot
+//! skip a clashing DocId (minted DocIds clash a few times in a hundred once a doc type
+//! fills up), so the rows land in a staging table first and the one INSERT keeps the
+//! exact semantics of the row-by-row path: clashing rows are skipped and reported by
+//! omission from the returned DocIds.
+
+use chrono::NaiveDateTime;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+
+use super::documents::NewDocument;
+
+diesel::table! {
+    /// `pg_temp.documents_incoming`: the columns of `documents` that an import writes.
+    /// Temporary, so it is the session's own, is never WAL-logged, and has no indexes
+    /// or foreign keys to maintain while the rows stream in.
+    documents_incoming (doctype, doc_id) {
+        doctype -> Text,
+        doc_id -> Text,
+        status -> Text,
+        udf_key -> Nullable<Text>,
+        doc_name -> Nullable<Text>,
+        holder_name -> Nullable<Text>,
+        aadhaar -> Nullable<Text>,
+        issued_on -> Nullable<Text>,
+        valid_from -> Nullable<Text>,
+        valid_to -> Nullable<Text>,
+        blob_sha256 -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        holder_dob -> Nullable<Text>,
+        holder_gender -> Nullable<Text>,
+        holder_phone -> Nullable<Text>,
+        data -> Nullable<Text>,
+        xml_sha256 -> Nullable<Text>,
+        fingerprint -> Nullable<Text>,
+        signed_with -> Nullable<Text>,
+        made_from -> Nullable<Text>,
+    }
+}
+
+/// The column list both statements name, in the table's order above.
+const COLUMNS: &str = "doctype, doc_id, status, udf_key, doc_name, holder_name, aadhaar, \
+    issued_on, valid_from, valid_to, blob_sha256, created_at, updated_at, holder_dob, \
+    holder_gender, holder_phone, data, xml_sha256, fingerprint, signed_with, made_from";
+
+/// A [`NewDocument`] borrowed as a row of the staging table (no copy of its strings).
+#[derive(Insertable)]
+#[diesel(table_name = documents_incoming, treat_none_as_default_value = false)]
+struct Incoming<'a> {
+    doctype: &'a str,
+    doc_id: &'a str,
+    status: &'a str,
+    udf_key: Option<&'a str>,
+    doc_name: Option<&'a str>,
+    holder_name: Option<&'a str>,
+    aadhaar: Option<&'a str>,
+    issued_on: Option<&'a str>,
+    valid_from: Option<&'a str>,
+    valid_to: Option<&'a str>,
+    blob_sha256: Option<&'a str>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    holder_dob: Option<&'a str>,
+    holder_gender: Option<&'a str>,
+    holder_phone: Option<&'a str>,
+    data: Option<&'a str>,
+    xml_sha256: Option<&'a str>,
+    fingerprint: Option<&'a str>,
+    signed_with: Option<&'a str>,
+    made_from: Option<&'a str>,
+}
+
+impl<'a> From<&'a NewDocument> for Incoming<'a> {
+    fn from(d: &'a NewDocument) -> Self {
+        Incoming {
+            doctype: &d.doctype,
+            doc_id: &d.doc_id,
+            status: &d.status,
+            udf_key: d.udf_key.as_deref(),
+            doc_name: d.doc_name.as_deref(),
+            holder_name: d.holder_name.as_deref(),
+            aadhaar: d.aadhaar.as_deref(),
+            issued_on: d.issued_on.as_deref(),
+            valid_from: d.valid_from.as_deref(),
+            valid_to: d.valid_to.as_deref(),
+            blob_sha256: d.blob_sha256.as_deref(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            holder_dob: d.holder_dob.as_deref(),
+            holder_gender: d.holder_gender.as_deref(),
+            holder_phone: d.holder_phone.as_deref(),
+            data: d.data.as_deref(),
+            xml_sha256: d.xml_sha256.as_deref(),
+            fingerprint: d.fingerprint.as_deref(),
+            signed_with: d.signed_with.as_deref(),
+            made_from: d.made_from.as_deref(),
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Present {
+    #[diesel(sql_type = Bool)]
+    present: bool,
+}
+
+#[derive(QueryableByName)]
+struct Written {
+    #[diesel(sql_type = Text)]
+    doc_id: String,
+}
+
+/// Inserts the documents whose DocId and live search fields are free; returns the
+/// DocIds it inserted. Runs inside the caller's transaction: a rollback takes the
+/// staging table's rows (and, on a first use, the table itself) with it.
+pub fn insert_many_if_free(
+    conn: &mut PgConnection,
+    docs: &[&NewDocument],
+) -> QueryResult<Vec<String>> {
+    // Created on the session's first import batch. Asked first rather than with IF NOT
+    // EXISTS, whose "already exists" notice libpq would print for every batch.
+    let present = diesel::sql_query(
+        "SELECT to_regclass('pg_temp.documents_incoming') IS NOT NULL AS present",
+    )
+    .get_result::<Present>(conn)?
+    .present;
+    if !present {
+        diesel::sql_query(format!(
+            "CREATE TEMPORARY TABLE documents_incoming ON COMMIT DELETE ROWS AS \
+             SELECT {COLUMNS} FROM documents WITH NO DATA"
+        ))
+        .execute(conn)?;
+    }
+    let rows: Vec<Incoming<'_>> = docs.iter().map(|d| Incoming::from(*d)).collect();
+    diesel::copy_from(documents_incoming::table)
+        .from_insertable(rows)
+        .execute(conn)?;
+    // In the order they were copied (the caller's lookup-key order), so the index pages
+    // fill in sequence.
+    let written = diesel::sql_query(format!(
+        "INSERT INTO documents ({COLUMNS}) SELECT {COLUMNS} FROM documents_incoming \
+         ON CONFLICT DO NOTHING RETURNING doc_id"
+    ))
+    .load::<Written>(conn)?;
+    // Emptied now, not only at commit: a transaction may stage more than one chunk.
+    diesel::sql_query("TRUNCATE documents_incoming").execute(conn)?;
+    Ok(written.into_iter().map(|w| w.doc_id).collect())
+}

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::pg_bulk::{self, Incoming};
 use super::record_query::{status_in, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
@@ -199,6 +200,34 @@ pub struct NewDocument {
     pub made_from: Option<String>,
 }
 
+impl<'a> From<&'a NewDocument> for Incoming<'a> {
+    fn from(d: &'a NewDocument) -> Self {
+        Incoming {
+            doctype: &d.doctype,
+            doc_id: &d.doc_id,
+            status: &d.status,
+            udf_key: d.udf_key.as_deref(),
+            doc_name: d.doc_name.as_deref(),
+            holder_name: d.holder_name.as_deref(),
+            aadhaar: d.aadhaar.as_deref(),
+            issued_on: d.issued_on.as_deref(),
+            valid_from: d.valid_from.as_deref(),
+            valid_to: d.valid_to.as_deref(),
+            blob_sha256: d.blob_sha256.as_deref(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            holder_dob: d.holder_dob.as_deref(),
+            holder_gender: d.holder_gender.as_deref(),
+            holder_phone: d.holder_phone.as_deref(),
+            data: d.data.as_deref(),
+            xml_sha256: d.xml_sha256.as_deref(),
+            fingerprint: d.fingerprint.as_deref(),
+            signed_with: d.signed_with.as_deref(),
+            made_from: d.made_from.as_deref(),
+        }
+    }
+}
+
 /// How a document's bytes were made (`documents.made_from`).
 pub mod made {
     pub const RENDER: &str = "render";
@@ -251,14 +280,16 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
 }
 
 /// Inserts many rows, skipping those whose DocId or live search fields are taken;
-/// returns the DocIds that were inserted. No savepoint is needed to learn which rows
-/// clashed.
+/// returns the DocIds it inserted (so no savepoint is needed to learn which clashed).
 pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
 ) -> Result<Vec<String>, StoreError> {
     let c = match conn {
-        DbConn::Postgres(c) => return Ok(super::pg_bulk::insert_many_if_free(c, docs)?),
+        DbConn::Postgres(c) => {
+            let rows = docs.iter().map(|d| Incoming::from(*d)).collect();
+            return Ok(pg_bulk::insert_many_if_free(c, rows)?);
+        }
         DbConn::Sqlite(c) => c,
     };
     // A fixed-size array gives diesel a static query id, so the statement is prepared
@@ -277,8 +308,7 @@ pub fn insert_many_if_free(
         .get_results(c)?)
 }
 
-/// Rows per SQLite multi-row INSERT: 20 columns x 500 rows stays under its bind limit
-/// (32766).
+/// Rows per SQLite multi-row INSERT: 20 columns x 500 rows stays under its 32766 binds.
 const SQLITE_CHUNK: usize = 500;
 
 /// How many rows to hand [`insert_many_if_free`] at once. PostgreSQL's COPY has no bind

@@ -13,8 +13,6 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::documents::NewDocument;
-
 diesel::table! {
     /// `pg_temp.documents_incoming`: the columns of `documents` that an import writes.
     /// Temporary, so it is the session's own, is never WAL-logged, and has no indexes
@@ -49,59 +47,31 @@ const COLUMNS: &str = "doctype, doc_id, status, udf_key, doc_name, holder_name, 
     issued_on, valid_from, valid_to, blob_sha256, created_at, updated_at, holder_dob, \
     holder_gender, holder_phone, data, xml_sha256, fingerprint, signed_with, made_from";
 
-/// A [`NewDocument`] borrowed as a row of the staging table (no copy of its strings).
+/// A new document borrowed as a row of the staging table (no copy of its strings).
 #[derive(Insertable)]
 #[diesel(table_name = documents_incoming, treat_none_as_default_value = false)]
-struct Incoming<'a> {
-    doctype: &'a str,
-    doc_id: &'a str,
-    status: &'a str,
-    udf_key: Option<&'a str>,
-    doc_name: Option<&'a str>,
-    holder_name: Option<&'a str>,
-    aadhaar: Option<&'a str>,
-    issued_on: Option<&'a str>,
-    valid_from: Option<&'a str>,
-    valid_to: Option<&'a str>,
-    blob_sha256: Option<&'a str>,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-    holder_dob: Option<&'a str>,
-    holder_gender: Option<&'a str>,
-    holder_phone: Option<&'a str>,
-    data: Option<&'a str>,
-    xml_sha256: Option<&'a str>,
-    fingerprint: Option<&'a str>,
-    signed_with: Option<&'a str>,
-    made_from: Option<&'a str>,
-}
-
-impl<'a> From<&'a NewDocument> for Incoming<'a> {
-    fn from(d: &'a NewDocument) -> Self {
-        Incoming {
-            doctype: &d.doctype,
-            doc_id: &d.doc_id,
-            status: &d.status,
-            udf_key: d.udf_key.as_deref(),
-            doc_name: d.doc_name.as_deref(),
-            holder_name: d.holder_name.as_deref(),
-            aadhaar: d.aadhaar.as_deref(),
-            issued_on: d.issued_on.as_deref(),
-            valid_from: d.valid_from.as_deref(),
-            valid_to: d.valid_to.as_deref(),
-            blob_sha256: d.blob_sha256.as_deref(),
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-            holder_dob: d.holder_dob.as_deref(),
-            holder_gender: d.holder_gender.as_deref(),
-            holder_phone: d.holder_phone.as_deref(),
-            data: d.data.as_deref(),
-            xml_sha256: d.xml_sha256.as_deref(),
-            fingerprint: d.fingerprint.as_deref(),
-            signed_with: d.signed_with.as_deref(),
-            made_from: d.made_from.as_deref(),
-        }
-    }
+pub(super) struct Incoming<'a> {
+    pub doctype: &'a str,
+    pub doc_id: &'a str,
+    pub status: &'a str,
+    pub udf_key: Option<&'a str>,
+    pub doc_name: Option<&'a str>,
+    pub holder_name: Option<&'a str>,
+    pub aadhaar: Option<&'a str>,
+    pub issued_on: Option<&'a str>,
+    pub valid_from: Option<&'a str>,
+    pub valid_to: Option<&'a str>,
+    pub blob_sha256: Option<&'a str>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub holder_dob: Option<&'a str>,
+    pub holder_gender: Option<&'a str>,
+    pub holder_phone: Option<&'a str>,
+    pub data: Option<&'a str>,
+    pub xml_sha256: Option<&'a str>,
+    pub fingerprint: Option<&'a str>,
+    pub signed_with: Option<&'a str>,
+    pub made_from: Option<&'a str>,
 }
 
 #[derive(QueryableByName)]
@@ -119,9 +89,9 @@ struct Written {
 /// Inserts the documents whose DocId and live search fields are free; returns the
 /// DocIds it inserted. Runs inside the caller's transaction: a rollback takes the
 /// staging table's rows (and, on a first use, the table itself) with it.
-pub fn insert_many_if_free(
+pub(super) fn insert_many_if_free(
     conn: &mut PgConnection,
-    docs: &[&NewDocument],
+    rows: Vec<Incoming<'_>>,
 ) -> QueryResult<Vec<String>> {
     // Created on the session's first import batch. Asked first rather than with IF NOT
     // EXISTS, whose "already exists" notice libpq would print for every batch.
@@ -137,7 +107,6 @@ pub fn insert_many_if_free(
         ))
         .execute(conn)?;
     }
-    let rows: Vec<Incoming<'_>> = docs.iter().map(|d| Incoming::from(*d)).collect();
     diesel::copy_from(documents_incoming::table)
         .from_insertable(rows)
         .execute(conn)?;

@@ -126,48 +126,45 @@ impl Writer<'_> {
             let mut done = Vec::with_capacity(batch.len());
             let mut rejected = Vec::new();
             let mut unchanged = 0;
-            let chunk_len = documents::bulk_chunk(conn);
-            for chunk in batch.chunks_mut(chunk_len) {
-                let written = self.insert_chunk(conn, chunk, &mut new_blobs, now)?;
-                for (row, ok) in chunk.iter_mut().zip(written) {
-                    let (action, previous) = if ok {
-                        (Action::Add, None)
-                    } else {
-                        match self.write_row(conn, row, &mut new_blobs, now)? {
-                            RowOutcome::Written(action, previous) => (action, previous),
-                            RowOutcome::Unchanged => {
-                                unchanged += 1;
-                                continue;
-                            }
-                            RowOutcome::Rejected(reason) => {
-                                rejected.push(Rejection {
-                                    line: row.line,
-                                    reason,
-                                });
-                                continue;
-                            }
+            let written = self.insert_bulk(conn, batch, &mut new_blobs, now)?;
+            for (row, ok) in batch.iter_mut().zip(written) {
+                let (action, previous) = if ok {
+                    (Action::Add, None)
+                } else {
+                    match self.write_row(conn, row, &mut new_blobs, now)? {
+                        RowOutcome::Written(action, previous) => (action, previous),
+                        RowOutcome::Unchanged => {
+                            unchanged += 1;
+                            continue;
                         }
-                    };
-                    let uri = self.uri(&row.doc.doc_id);
-                    // A pending document is pushed once it is there, not before.
-                    let issued = row.doc.status == documents::status::ISSUED;
-                    let now_aadhaar = row.doc.aadhaar.as_deref().filter(|_| issued);
-                    for (aadhaar, action) in
-                        issuing::push_actions(action, previous.as_deref(), now_aadhaar)
-                    {
-                        let d = &row.doc;
-                        let facts = PushFacts {
-                            aadhaar,
-                            uri: &uri,
-                            doc_name: d.doc_name.as_deref().unwrap_or_default(),
-                            issued_on: d.issued_on.as_deref(),
-                            valid_from: d.valid_from.as_deref(),
-                            valid_to: d.valid_to.as_deref(),
-                        };
-                        queued.push(issuing::outbox_row(&facts, action, now));
+                        RowOutcome::Rejected(reason) => {
+                            rejected.push(Rejection {
+                                line: row.line,
+                                reason,
+                            });
+                            continue;
+                        }
                     }
-                    done.push((row.line, uri.to_string()));
+                };
+                let uri = self.uri(&row.doc.doc_id);
+                // A pending document is pushed once it is there, not before.
+                let issued = row.doc.status == documents::status::ISSUED;
+                let now_aadhaar = row.doc.aadhaar.as_deref().filter(|_| issued);
+                for (aadhaar, action) in
+                    issuing::push_actions(action, previous.as_deref(), now_aadhaar)
+                {
+                    let d = &row.doc;
+                    let facts = PushFacts {
+                        aadhaar,
+                        uri: &uri,
+                        doc_name: d.doc_name.as_deref().unwrap_or_default(),
+                        issued_on: d.issued_on.as_deref(),
+                        valid_from: d.valid_from.as_deref(),
+                        valid_to: d.valid_to.as_deref(),
+                    };
+                    queued.push(issuing::outbox_row(&facts, action, now));
                 }
+                done.push((row.line, uri.to_string()));
             }
             // Same transaction as the documents: a row is queued for push iff it is
             // issued.
@@ -198,19 +195,19 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// The fast path for the bulk case (minted DocIds, bytes from files): one multi-row
-    /// INSERT that skips clashing DocIds and returns the ones it wrote; the rows it
-    /// skipped take the row-by-row path. Returns which rows were written.
-    fn insert_chunk(
+    /// The fast path for the bulk case (minted DocIds, bytes from files): one bulk insert
+    /// of the whole batch that skips clashing DocIds and returns the ones it wrote; the
+    /// rows it skipped take the row-by-row path. Returns which rows were written.
+    fn insert_bulk(
         &self,
         conn: &mut DbConn,
-        chunk: &mut [ValidRow],
+        batch: &mut [ValidRow],
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
         // DocIds were minted unique within the batch, so only a clash with stored rows
         // can skip one.
-        for row in chunk.iter_mut().filter(|r| r.minted) {
+        for row in batch.iter_mut().filter(|r| r.minted) {
             if let Content::File(blob) = &row.content {
                 self.put_blob(conn, blob, new_blobs, now)?;
                 row.doc.blob_sha256 = Some(blob.sha256.clone());
@@ -218,24 +215,24 @@ impl Writer<'_> {
             }
         }
         let bulk = |r: &ValidRow| r.minted && matches!(r.content, Content::File(_));
-        let docs: Vec<&NewDocument> = chunk.iter().filter(|r| bulk(r)).map(|r| &r.doc).collect();
+        let docs: Vec<&NewDocument> = batch.iter().filter(|r| bulk(r)).map(|r| &r.doc).collect();
         if docs.is_empty() {
-            return Ok(vec![false; chunk.len()]);
+            return Ok(vec![false; batch.len()]);
         }
         let inserted = documents::insert_many_if_free(conn, &docs)?;
         // The usual case, a new file: every row went in, nothing to look up.
         if inserted.len() == docs.len() {
-            return Ok(chunk.iter().map(bulk).collect());
+            return Ok(batch.iter().map(bulk).collect());
         }
         let inserted: HashSet<String> = inserted.into_iter().collect();
-        Ok(chunk
+        Ok(batch
             .iter()
             .map(|r| bulk(r) && inserted.contains(&r.doc.doc_id))
             .collect())
     }
 
     /// One row on its own: a given DocId (a reservation or a new one), a rendered
-    /// document, or a minted row whose chunk clashed.
+    /// document, or a minted row whose bulk insert clashed.
     fn write_row(
         &self,
         conn: &mut DbConn,

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::pg_bulk::{self, Incoming};
 use super::record_query::{status_in, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
+use super::sqlite_bulk;
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
 
@@ -285,38 +286,12 @@ pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
 ) -> Result<Vec<String>, StoreError> {
-    let c = match conn {
+    match conn {
         DbConn::Postgres(c) => {
             let rows = docs.iter().map(|d| Incoming::from(*d)).collect();
-            return Ok(pg_bulk::insert_many_if_free(c, rows)?);
+            Ok(pg_bulk::insert_many_if_free(c, rows)?)
         }
-        DbConn::Sqlite(c) => c,
-    };
-    // A fixed-size array gives diesel a static query id, so the statement is prepared
-    // once and cached instead of once per chunk.
-    if let Ok(full) = <[&NewDocument; SQLITE_CHUNK]>::try_from(docs) {
-        return Ok(diesel::insert_into(documents::table)
-            .values(full)
-            .on_conflict_do_nothing()
-            .returning(documents::doc_id)
-            .get_results(c)?);
-    }
-    Ok(diesel::insert_into(documents::table)
-        .values(docs.to_vec())
-        .on_conflict_do_nothing()
-        .returning(documents::doc_id)
-        .get_results(c)?)
-}
-
-/// Rows per SQLite multi-row INSERT: 20 columns x 500 rows stays under its 32766 binds.
-const SQLITE_CHUNK: usize = 500;
-
-/// How many rows to hand [`insert_many_if_free`] at once. PostgreSQL's COPY has no bind
-/// limit, so it takes a whole import batch in one go.
-pub fn bulk_chunk(conn: &DbConn) -> usize {
-    match conn {
-        DbConn::Sqlite(_) => SQLITE_CHUNK,
-        DbConn::Postgres(_) => usize::MAX,
+        DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, docs)?),
     }
 }
 

@@ -11,6 +11,7 @@ mod pg_bulk;
 mod record_query;
 pub mod replay;
 pub mod schema;
+mod sqlite_bulk;
 
 use std::time::Duration;
 
@@ -136,6 +137,7 @@ pub fn establish(url: &str) -> Result<DbConn, StoreError> {
     let unavailable = |e: diesel::ConnectionError| StoreError::Unavailable(e.to_string());
     match backend_of(url) {
         Backend::Sqlite => {
+            sqlite_bulk::register_on_every_connection();
             let mut c = SqliteConnection::establish(url).map_err(unavailable)?;
             c.batch_execute(SQLITE_PRAGMAS)?;
             Ok(DbConn::Sqlite(c))

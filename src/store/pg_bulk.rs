@@ -13,6 +13,8 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
+use super::schema::IMPORTED_COLUMNS as COLUMNS;
+
 diesel::table! {
     /// `pg_temp.documents_incoming`: the columns of `documents` that an import writes.
     /// Temporary, so it is the session's own, is never WAL-logged, and has no indexes
@@ -41,11 +43,6 @@ diesel::table! {
         made_from -> Nullable<Text>,
     }
 }
-
-/// The column list both statements name, in the table's order above.
-const COLUMNS: &str = "doctype, doc_id, status, udf_key, doc_name, holder_name, aadhaar, \
-    issued_on, valid_from, valid_to, blob_sha256, created_at, updated_at, holder_dob, \
-    holder_gender, holder_phone, data, xml_sha256, fingerprint, signed_with, made_from";
 
 /// A new document borrowed as a row of the staging table (no copy of its strings).
 #[derive(Insertable)]

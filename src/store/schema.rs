@@ -148,3 +148,10 @@ diesel::table! {
         received_at -> Timestamp,
     }
 }
+
+/// The columns of `documents` an import writes, in `NewDocument`'s field order: the
+/// bulk inserts of both backends (`pg_bulk`, `sqlite_bulk`) name and bind them so.
+pub const IMPORTED_COLUMNS: &str =
+    "doctype, doc_id, status, udf_key, doc_name, holder_name, aadhaar, \
+    issued_on, valid_from, valid_to, blob_sha256, created_at, updated_at, holder_dob, \
+    holder_gender, holder_phone, data, xml_sha256, fingerprint, signed_with, made_from";

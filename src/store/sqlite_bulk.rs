@@ -1,0 +1,348 @@
+//! SQLite's bulk insert of new documents: one prepared single-row `INSERT … ON CONFLICT
+//! DO NOTHING`, bound and stepped once per row through SQLite's C API, on the very
+//! connection (and so in the very transaction) that diesel holds.
+//!
+//! Why not diesel's multi-row INSERT, which this replaced (BENCHMARKS.md, import):
+//! - diesel walks 21 bind parameters a row through its query builder and formats both
+//!   timestamps of every row with chrono; here each row binds borrowed text, and a
+//!   timestamp is formatted once per distinct value (a batch shares one);
+//! - a multi-row INSERT may abort half-way, so SQLite keeps a statement journal: a copy
+//!   of every index page the statement touches first. A single-row statement needs none.
+//!
+//! diesel does not hand out its `sqlite3*`. So every SQLite connection dlrepo opens gets
+//! a SQL function, `dlrepo_connection_handle()`, registered by `sqlite3_auto_extension`
+//! before the first open, that answers the handle of the connection it runs on: the
+//! handle is asked of the connection itself, never kept or guessed.
+
+use std::ffi::{c_char, c_int, CStr};
+use std::sync::Once;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
+use diesel::sql_types::BigInt;
+use diesel::sqlite::SqliteConnection;
+use libsqlite3_sys as ffi;
+
+use super::documents::NewDocument;
+use super::schema::IMPORTED_COLUMNS as COLUMNS;
+
+/// The function that answers a connection's own handle.
+const HANDLE_FN: &CStr = c"dlrepo_connection_handle";
+
+/// Registers [`HANDLE_FN`] for every SQLite connection opened from now on. Called
+/// before each open; only the first call does anything.
+pub(super) fn register_on_every_connection() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `add_handle_fn` has the signature SQLite calls entry points with.
+        unsafe { ffi::sqlite3_auto_extension(Some(add_handle_fn)) };
+    });
+}
+
+unsafe extern "C" fn add_handle_fn(
+    db: *mut ffi::sqlite3,
+    _err: *mut *mut c_char,
+    _api: *const ffi::sqlite3_api_routines,
+) -> c_int {
+    // DIRECTONLY: the function cannot be reached from a trigger or a view that a file
+    // might bring along, only from statements dlrepo prepares itself.
+    ffi::sqlite3_create_function_v2(
+        db,
+        HANDLE_FN.as_ptr(),
+        0,
+        ffi::SQLITE_UTF8 | ffi::SQLITE_DIRECTONLY,
+        std::ptr::null_mut(),
+        Some(answer_handle),
+        None,
+        None,
+        None,
+    )
+}
+
+unsafe extern "C" fn answer_handle(
+    ctx: *mut ffi::sqlite3_context,
+    _argc: c_int,
+    _argv: *mut *mut ffi::sqlite3_value,
+) {
+    ffi::sqlite3_result_int64(ctx, ffi::sqlite3_context_db_handle(ctx) as i64);
+}
+
+#[derive(QueryableByName)]
+struct Handle {
+    #[diesel(sql_type = BigInt)]
+    handle: i64,
+}
+
+/// A prepared statement, finalized when dropped (on every return path, errors too).
+struct Statement {
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+}
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: `stmt` came from sqlite3_prepare_v2 on `db` and is finalized once.
+        unsafe { ffi::sqlite3_finalize(self.stmt) };
+    }
+}
+
+impl Statement {
+    fn prepare(db: *mut ffi::sqlite3, sql: &str) -> QueryResult<Statement> {
+        let mut stmt = std::ptr::null_mut();
+        let len = c_int::try_from(sql.len()).map_err(|_| error(db, ffi::SQLITE_TOOBIG))?;
+        // SAFETY: `db` is the open connection the caller holds exclusively; the SQL is
+        // passed with its length, so it needs no terminating NUL.
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v2(
+                db,
+                sql.as_ptr().cast(),
+                len,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(error(db, rc));
+        }
+        Ok(Statement { db, stmt })
+    }
+
+    /// Binds `value` (or NULL) to parameter `i` (1-based). SQLITE_STATIC: SQLite reads
+    /// the text in place, so it must outlive the step that follows, as it does here.
+    fn bind(&mut self, i: c_int, value: Option<&str>) -> QueryResult<()> {
+        // SAFETY: `stmt` is live; the text is valid for `len` bytes until the next bind
+        // or reset of this parameter, which happens only after the step.
+        let rc = unsafe {
+            match value {
+                None => ffi::sqlite3_bind_null(self.stmt, i),
+                Some(v) => {
+                    let len =
+                        c_int::try_from(v.len()).map_err(|_| error(self.db, ffi::SQLITE_TOOBIG))?;
+                    ffi::sqlite3_bind_text(
+                        self.stmt,
+                        i,
+                        v.as_ptr().cast(),
+                        len,
+                        ffi::SQLITE_STATIC(),
+                    )
+                }
+            }
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(error(self.db, rc));
+        }
+        Ok(())
+    }
+
+    /// Runs the bound statement; true when it wrote a row (false: DO NOTHING).
+    fn step_wrote(&mut self) -> QueryResult<bool> {
+        // SAFETY: `stmt` is live and every parameter is bound.
+        let rc = unsafe { ffi::sqlite3_step(self.stmt) };
+        let result = if rc == ffi::SQLITE_DONE {
+            // SAFETY: same connection, right after its statement completed.
+            Ok(unsafe { ffi::sqlite3_changes64(self.db) } == 1)
+        } else {
+            Err(error(self.db, rc))
+        };
+        // SAFETY: `stmt` is live. Its return code repeats the step's error, handled above.
+        unsafe { ffi::sqlite3_reset(self.stmt) };
+        result
+    }
+}
+
+/// SQLite's own message for `rc`, as the diesel error the rest of the store handles
+/// (`is_busy` reads "database is locked" from it, as from diesel's own errors).
+fn error(db: *mut ffi::sqlite3, rc: c_int) -> Error {
+    // SAFETY: `db` is open; its message is copied before any other call on it.
+    let message = unsafe {
+        let m = ffi::sqlite3_errmsg(db);
+        if m.is_null() {
+            format!("SQLite error {rc}")
+        } else {
+            CStr::from_ptr(m).to_string_lossy().into_owned()
+        }
+    };
+    // SAFETY: `db` is open.
+    let kind = match unsafe { ffi::sqlite3_extended_errcode(db) } {
+        ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+            DatabaseErrorKind::UniqueViolation
+        }
+        ffi::SQLITE_CONSTRAINT_FOREIGNKEY => DatabaseErrorKind::ForeignKeyViolation,
+        ffi::SQLITE_CONSTRAINT_NOTNULL => DatabaseErrorKind::NotNullViolation,
+        ffi::SQLITE_CONSTRAINT_CHECK => DatabaseErrorKind::CheckViolation,
+        _ => DatabaseErrorKind::Unknown,
+    };
+    Error::DatabaseError(kind, Box::new(message))
+}
+
+/// A timestamp as diesel writes one into SQLite (so both read back alike), formatted
+/// once per distinct value.
+struct Stamps {
+    last: Option<(NaiveDateTime, String)>,
+}
+
+impl Stamps {
+    fn text(&mut self, t: NaiveDateTime) -> &str {
+        if self.last.as_ref().map(|(at, _)| *at) != Some(t) {
+            self.last = Some((t, t.format("%F %T%.f").to_string()));
+        }
+        self.last.as_ref().map_or("", |(_, s)| s.as_str())
+    }
+}
+
+/// Inserts the documents whose DocId and live search fields are free; returns the
+/// DocIds it inserted. Runs inside the caller's transaction, on its connection.
+pub(super) fn insert_many_if_free(
+    conn: &mut SqliteConnection,
+    docs: &[&NewDocument],
+) -> QueryResult<Vec<String>> {
+    let handle = diesel::sql_query(format!(
+        "SELECT {}() AS handle",
+        HANDLE_FN.to_string_lossy()
+    ))
+    .get_result::<Handle>(conn)?
+    .handle;
+    let db = handle as usize as *mut ffi::sqlite3;
+    let params = (1..=21)
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut stmt = Statement::prepare(
+        db,
+        &format!("INSERT INTO documents ({COLUMNS}) VALUES ({params}) ON CONFLICT DO NOTHING"),
+    )?;
+    let (mut created, mut updated) = (Stamps { last: None }, Stamps { last: None });
+    let mut written = Vec::with_capacity(docs.len());
+    for d in docs {
+        // In COLUMNS' order.
+        let text: [Option<&str>; 11] = [
+            Some(&d.doctype),
+            Some(&d.doc_id),
+            Some(&d.status),
+            d.udf_key.as_deref(),
+            d.doc_name.as_deref(),
+            d.holder_name.as_deref(),
+            d.aadhaar.as_deref(),
+            d.issued_on.as_deref(),
+            d.valid_from.as_deref(),
+            d.valid_to.as_deref(),
+            d.blob_sha256.as_deref(),
+        ];
+        for (i, v) in (1..).zip(text) {
+            stmt.bind(i, v)?;
+        }
+        stmt.bind(12, Some(created.text(d.created_at)))?;
+        stmt.bind(13, Some(updated.text(d.updated_at)))?;
+        let rest: [Option<&str>; 8] = [
+            d.holder_dob.as_deref(),
+            d.holder_gender.as_deref(),
+            d.holder_phone.as_deref(),
+            d.data.as_deref(),
+            d.xml_sha256.as_deref(),
+            d.fingerprint.as_deref(),
+            d.signed_with.as_deref(),
+            d.made_from.as_deref(),
+        ];
+        for (i, v) in (14..).zip(rest) {
+            stmt.bind(i, v)?;
+        }
+        if stmt.step_wrote()? {
+            written.push(d.doc_id.clone());
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::documents::{put_blob, status};
+    use crate::store::{establish, migrate, DbConn};
+
+    fn doc(doc_id: &str, key: &str, now: NaiveDateTime) -> NewDocument {
+        let mut d = NewDocument::bare("MARKS", status::ISSUED, Some(key), now);
+        d.doc_id = doc_id.to_string();
+        d.doc_name = Some("Mark Sheet".into());
+        d.blob_sha256 = Some("ab".repeat(32));
+        d
+    }
+
+    fn sqlite(dir: &tempfile::TempDir) -> (DbConn, NaiveDateTime) {
+        let mut conn = establish(&dir.path().join("t.sqlite3").to_string_lossy()).expect("open");
+        migrate(&mut conn).expect("migrate");
+        let now = chrono::Utc::now().naive_utc();
+        put_blob(&mut conn, &"ab".repeat(32), b"%PDF-1.4", now).expect("blob");
+        (conn, now)
+    }
+
+    #[test]
+    fn skips_taken_doc_ids_and_live_keys_and_reads_back_as_diesel_wrote_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, now) = sqlite(&dir);
+        let DbConn::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        let first = [
+            doc("AAAAA", "1\u{1f}2020", now),
+            doc("BBBBB", "2\u{1f}2020", now),
+        ];
+        let refs: Vec<&NewDocument> = first.iter().collect();
+        assert_eq!(
+            insert_many_if_free(c, &refs).expect("insert"),
+            ["AAAAA", "BBBBB"]
+        );
+        // A taken DocId, a taken live key, and one free row.
+        let second = [
+            doc("AAAAA", "3\u{1f}2020", now),
+            doc("CCCCC", "2\u{1f}2020", now),
+            doc("DDDDD", "4\u{1f}2020", now),
+        ];
+        let refs: Vec<&NewDocument> = second.iter().collect();
+        assert_eq!(insert_many_if_free(c, &refs).expect("insert"), ["DDDDD"]);
+        let back = crate::store::documents::find_by_doc_id(&mut conn, "MARKS", "DDDDD")
+            .expect("read")
+            .expect("row");
+        assert_eq!(back.udf_key.as_deref(), Some("4\u{1f}2020"));
+        assert_eq!(back.doc_name.as_deref(), Some("Mark Sheet"));
+        let DbConn::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        use crate::store::schema::documents;
+        let (created, updated) = documents::table
+            .filter(documents::doc_id.eq("DDDDD"))
+            .select((documents::created_at, documents::updated_at))
+            .first::<(NaiveDateTime, NaiveDateTime)>(c)
+            .expect("times");
+        assert_eq!(
+            (created, updated),
+            (now, now),
+            "timestamps read back exactly"
+        );
+    }
+
+    #[test]
+    fn a_row_sqlite_refuses_is_an_error_that_names_why_and_writes_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (mut conn, now) = sqlite(&dir);
+        let DbConn::Sqlite(c) = &mut conn else {
+            unreachable!()
+        };
+        let mut orphan = doc("EEEEE", "5\u{1f}2020", now);
+        orphan.blob_sha256 = Some("cd".repeat(32));
+        let err = insert_many_if_free(c, &[&orphan]).expect_err("no such blob");
+        assert!(
+            matches!(
+                err,
+                Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
+        assert!(
+            crate::store::documents::find_by_doc_id(&mut conn, "MARKS", "EEEEE")
+                .expect("read")
+                .is_none()
+        );
+    }
+}

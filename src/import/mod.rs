@@ -22,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::Config;
 use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
+use crate::store::checkpoint::Checkpointer;
 use crate::store::{self, DbConn, StoreError};
 use crate::vault::Vault;
 use columns::Columns;
@@ -206,11 +207,13 @@ pub fn run(
         source,
     };
     let file = std::fs::File::open(opts.csv).map_err(read_err)?;
-    store::tune_for_bulk_writes(conn).map_err(|source| ImportError::Store {
+    let store_err = |source| ImportError::Store {
         first: 0,
         last: 0,
         source,
-    })?;
+    };
+    store::tune_for_bulk_writes(conn).map_err(store_err)?;
+    let checkpointer = Checkpointer::start(conn, &config.database.url).map_err(store_err)?;
     let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
@@ -296,14 +299,19 @@ pub fn run(
                 }
                 let first = chunk.rows[0].line;
                 let last = chunk.rows[chunk.rows.len() - 1].line;
+                let store_err = |source| ImportError::Store {
+                    first,
+                    last,
+                    source,
+                };
+                if let Some(c) = &checkpointer {
+                    c.before_transaction(conn).map_err(store_err)?;
+                }
                 let outcome =
-                    write_with_retry(&mut writer, conn, &mut chunk.rows).map_err(|source| {
-                        ImportError::Store {
-                            first,
-                            last,
-                            source,
-                        }
-                    })?;
+                    write_with_retry(&mut writer, conn, &mut chunk.rows).map_err(store_err)?;
+                if let Some(c) = &checkpointer {
+                    c.committed();
+                }
                 let mut done = outcome.done;
                 done.sort_unstable_by_key(|(line, _)| *line);
                 report.imported += done.len() as u64;
@@ -342,6 +350,8 @@ pub fn run(
         });
         written.and(read)
     })?;
+    // The last commits copied back before the import counts as done.
+    drop(checkpointer);
     bar.finish_and_clear();
     report.rejected.sort_by_key(|r| r.line);
     report.elapsed = started.elapsed();

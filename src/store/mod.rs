@@ -4,6 +4,7 @@
 //! The backend is picked from the URL scheme (`postgres://` or a file path), never by
 //! trying one and falling back. The store knows nothing of XML or HTTP.
 
+pub mod checkpoint;
 pub mod department;
 pub mod documents;
 pub mod linked;
@@ -371,19 +372,23 @@ pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A bulk writer's WAL copied back every 16384 pages (64 MiB).
+pub(crate) const BULK_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
+const BULK_PRAGMAS: &str =
+    "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0;";
+
 /// Settings for a long bulk write on this connection: on SQLite the index pages of a
 /// million-row table must stay in memory for inserts in random key order, in a cache of
 /// a fixed size. No memory map: at 10M rows the mapped index pages had grown the
-/// import's resident memory to 1.5 GiB (529 MiB at 1M rows). The WAL is copied back
-/// every 64 MiB instead of every 4 MiB: an index page changed by several batches is
-/// then copied once (+6% on a million-row import; readers are unaffected).
+/// import's resident memory to 1.5 GiB (529 MiB at 1M rows). An import copies its WAL
+/// back on a thread of its own ([`checkpoint`]); should that thread fail, the writer
+/// does it every 64 MiB instead of SQLite's 4 MiB: an index page changed by several
+/// batches is then copied once (+6% on a million-row import).
 pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
     if let DbConn::Sqlite(c) = conn {
         use diesel::connection::SimpleConnection;
-        c.batch_execute(
-            "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0; \
-             PRAGMA wal_autocheckpoint = 16384;",
-        )?;
+        c.batch_execute(BULK_PRAGMAS)?;
+        c.batch_execute(BULK_AUTOCHECKPOINT)?;
     }
     Ok(())
 }

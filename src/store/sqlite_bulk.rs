@@ -90,7 +90,7 @@ impl Drop for Statement {
 impl Statement {
     fn prepare(db: *mut ffi::sqlite3, sql: &str) -> QueryResult<Statement> {
         let mut stmt = std::ptr::null_mut();
-        let len = c_int::try_from(sql.len()).map_err(|_| error(db, ffi::SQLITE_TOOBIG))?;
+        let len = c_int::try_from(sql.len()).map_err(|_| too_big())?;
         // SAFETY: `db` is the open connection the caller holds exclusively; the SQL is
         // passed with its length, so it needs no terminating NUL.
         let rc = unsafe {
@@ -108,17 +108,17 @@ impl Statement {
         Ok(Statement { db, stmt })
     }
 
-    /// Binds `value` (or NULL) to parameter `i` (1-based). SQLITE_STATIC: SQLite reads
-    /// the text in place, so it must outlive the step that follows, as it does here.
+    /// Binds `value` (or NULL) to parameter `i` (1-based). SQLITE_STATIC: SQLite keeps
+    /// the pointer and reads the text in place when the statement steps, so the text
+    /// must live until then; every row binds all parameters before its step.
     fn bind(&mut self, i: c_int, value: Option<&str>) -> QueryResult<()> {
-        // SAFETY: `stmt` is live; the text is valid for `len` bytes until the next bind
-        // or reset of this parameter, which happens only after the step.
+        // SAFETY: `stmt` is live; the text is `len` valid bytes, and stays so until the
+        // step that reads it (see above).
         let rc = unsafe {
             match value {
                 None => ffi::sqlite3_bind_null(self.stmt, i),
                 Some(v) => {
-                    let len =
-                        c_int::try_from(v.len()).map_err(|_| error(self.db, ffi::SQLITE_TOOBIG))?;
+                    let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
                     ffi::sqlite3_bind_text(
                         self.stmt,
                         i,
@@ -176,6 +176,14 @@ fn error(db: *mut ffi::sqlite3, rc: c_int) -> Error {
     Error::DatabaseError(kind, Box::new(message))
 }
 
+/// A text over 2 GiB, which SQLite's C API cannot take in one piece.
+fn too_big() -> Error {
+    Error::DatabaseError(
+        DatabaseErrorKind::Unknown,
+        Box::new("a value is longer than SQLite accepts (2 GiB)".to_string()),
+    )
+}
+
 /// A timestamp as diesel writes one into SQLite (so both read back alike), formatted
 /// once per distinct value.
 struct Stamps {
@@ -203,7 +211,11 @@ pub(super) fn insert_many_if_free(
     ))
     .get_result::<Handle>(conn)?
     .handle;
+    // The connection's own handle (see the module's head). It stays valid while `conn`
+    // is borrowed here, and nothing else uses the connection meanwhile.
     let db = handle as usize as *mut ffi::sqlite3;
+    // Declared before the statement, so they are freed after it.
+    let (mut created, mut updated) = (Stamps { last: None }, Stamps { last: None });
     let params = (1..=21)
         .map(|i| format!("?{i}"))
         .collect::<Vec<_>>()
@@ -212,11 +224,11 @@ pub(super) fn insert_many_if_free(
         db,
         &format!("INSERT INTO documents ({COLUMNS}) VALUES ({params}) ON CONFLICT DO NOTHING"),
     )?;
-    let (mut created, mut updated) = (Stamps { last: None }, Stamps { last: None });
     let mut written = Vec::with_capacity(docs.len());
     for d in docs {
+        let (created, updated) = (created.text(d.created_at), updated.text(d.updated_at));
         // In COLUMNS' order.
-        let text: [Option<&str>; 11] = [
+        let values: [Option<&str>; 21] = [
             Some(&d.doctype),
             Some(&d.doc_id),
             Some(&d.status),
@@ -228,13 +240,8 @@ pub(super) fn insert_many_if_free(
             d.valid_from.as_deref(),
             d.valid_to.as_deref(),
             d.blob_sha256.as_deref(),
-        ];
-        for (i, v) in (1..).zip(text) {
-            stmt.bind(i, v)?;
-        }
-        stmt.bind(12, Some(created.text(d.created_at)))?;
-        stmt.bind(13, Some(updated.text(d.updated_at)))?;
-        let rest: [Option<&str>; 8] = [
+            Some(created),
+            Some(updated),
             d.holder_dob.as_deref(),
             d.holder_gender.as_deref(),
             d.holder_phone.as_deref(),
@@ -244,7 +251,7 @@ pub(super) fn insert_many_if_free(
             d.signed_with.as_deref(),
             d.made_from.as_deref(),
         ];
-        for (i, v) in (14..).zip(rest) {
+        for (i, v) in (1..).zip(values) {
             stmt.bind(i, v)?;
         }
         if stmt.step_wrote()? {

@@ -286,12 +286,10 @@ pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
 ) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<Incoming> = docs.iter().map(|d| Incoming::from(*d)).collect();
     match conn {
-        DbConn::Postgres(c) => {
-            let rows = docs.iter().map(|d| Incoming::from(*d)).collect();
-            Ok(pg_bulk::insert_many_if_free(c, rows)?)
-        }
-        DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, docs)?),
+        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(c, rows)?),
+        DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, &rows)?),
     }
 }
 

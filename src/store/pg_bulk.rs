@@ -44,7 +44,8 @@ diesel::table! {
     }
 }
 
-/// A new document borrowed as a row of the staging table (no copy of its strings).
+/// A new document borrowed as a row of the staging table (no copy of its strings); also
+/// the row `sqlite_bulk` binds.
 #[derive(Insertable)]
 #[diesel(table_name = documents_incoming, treat_none_as_default_value = false)]
 pub(super) struct Incoming<'a> {

@@ -24,7 +24,7 @@ use diesel::sql_types::BigInt;
 use diesel::sqlite::SqliteConnection;
 use libsqlite3_sys as ffi;
 
-use super::documents::NewDocument;
+use super::pg_bulk::Incoming;
 use super::schema::IMPORTED_COLUMNS as COLUMNS;
 
 /// The function that answers a connection's own handle.
@@ -203,7 +203,7 @@ impl Stamps {
 /// DocIds it inserted. Runs inside the caller's transaction, on its connection.
 pub(super) fn insert_many_if_free(
     conn: &mut SqliteConnection,
-    docs: &[&NewDocument],
+    docs: &[Incoming<'_>],
 ) -> QueryResult<Vec<String>> {
     let handle = diesel::sql_query(format!(
         "SELECT {}() AS handle",
@@ -229,33 +229,33 @@ pub(super) fn insert_many_if_free(
         let (created, updated) = (created.text(d.created_at), updated.text(d.updated_at));
         // In COLUMNS' order.
         let values: [Option<&str>; 21] = [
-            Some(&d.doctype),
-            Some(&d.doc_id),
-            Some(&d.status),
-            d.udf_key.as_deref(),
-            d.doc_name.as_deref(),
-            d.holder_name.as_deref(),
-            d.aadhaar.as_deref(),
-            d.issued_on.as_deref(),
-            d.valid_from.as_deref(),
-            d.valid_to.as_deref(),
-            d.blob_sha256.as_deref(),
+            Some(d.doctype),
+            Some(d.doc_id),
+            Some(d.status),
+            d.udf_key,
+            d.doc_name,
+            d.holder_name,
+            d.aadhaar,
+            d.issued_on,
+            d.valid_from,
+            d.valid_to,
+            d.blob_sha256,
             Some(created),
             Some(updated),
-            d.holder_dob.as_deref(),
-            d.holder_gender.as_deref(),
-            d.holder_phone.as_deref(),
-            d.data.as_deref(),
-            d.xml_sha256.as_deref(),
-            d.fingerprint.as_deref(),
-            d.signed_with.as_deref(),
-            d.made_from.as_deref(),
+            d.holder_dob,
+            d.holder_gender,
+            d.holder_phone,
+            d.data,
+            d.xml_sha256,
+            d.fingerprint,
+            d.signed_with,
+            d.made_from,
         ];
         for (i, v) in (1..).zip(values) {
             stmt.bind(i, v)?;
         }
         if stmt.step_wrote()? {
-            written.push(d.doc_id.clone());
+            written.push(d.doc_id.to_string());
         }
     }
     Ok(written)
@@ -264,39 +264,85 @@ pub(super) fn insert_many_if_free(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::documents::{put_blob, status};
+    use crate::store::schema::documents;
     use crate::store::{establish, migrate, DbConn};
+    use diesel::connection::SimpleConnection;
 
-    fn doc(doc_id: &str, key: &str, now: NaiveDateTime) -> NewDocument {
-        let mut d = NewDocument::bare("MARKS", status::ISSUED, Some(key), now);
-        d.doc_id = doc_id.to_string();
-        d.doc_name = Some("Mark Sheet".into());
-        d.blob_sha256 = Some("ab".repeat(32));
-        d
+    const BLOB: &str = "abababababababababababababababababababababababababababababababab";
+
+    fn doc<'a>(doc_id: &'a str, key: &'a str, now: NaiveDateTime) -> Incoming<'a> {
+        Incoming {
+            doctype: "MARKS",
+            doc_id,
+            status: "issued",
+            udf_key: Some(key),
+            doc_name: Some("Mark Sheet"),
+            holder_name: None,
+            aadhaar: None,
+            issued_on: None,
+            valid_from: None,
+            valid_to: None,
+            blob_sha256: Some(BLOB),
+            created_at: now,
+            updated_at: now,
+            holder_dob: None,
+            holder_gender: None,
+            holder_phone: None,
+            data: None,
+            xml_sha256: None,
+            fingerprint: None,
+            signed_with: None,
+            made_from: None,
+        }
     }
 
-    fn sqlite(dir: &tempfile::TempDir) -> (DbConn, NaiveDateTime) {
+    fn sqlite(dir: &tempfile::TempDir) -> (SqliteConnection, NaiveDateTime) {
         let mut conn = establish(&dir.path().join("t.sqlite3").to_string_lossy()).expect("open");
         migrate(&mut conn).expect("migrate");
-        let now = chrono::Utc::now().naive_utc();
-        put_blob(&mut conn, &"ab".repeat(32), b"%PDF-1.4", now).expect("blob");
-        (conn, now)
+        let DbConn::Sqlite(mut c) = conn else {
+            unreachable!()
+        };
+        c.batch_execute(&format!(
+            "INSERT INTO blobs (sha256, content, size, created_at) \
+             VALUES ('{BLOB}', x'25504446', 4, '2026-01-01 00:00:00')"
+        ))
+        .expect("blob");
+        (c, chrono::Utc::now().naive_utc())
+    }
+
+    type Stored = (
+        String,
+        Option<String>,
+        Option<String>,
+        NaiveDateTime,
+        NaiveDateTime,
+    );
+
+    fn stored(c: &mut SqliteConnection, doc_id: &str) -> Option<Stored> {
+        documents::table
+            .filter(documents::doc_id.eq(doc_id))
+            .select((
+                documents::doc_id,
+                documents::udf_key,
+                documents::doc_name,
+                documents::created_at,
+                documents::updated_at,
+            ))
+            .first(c)
+            .optional()
+            .expect("read")
     }
 
     #[test]
     fn skips_taken_doc_ids_and_live_keys_and_reads_back_as_diesel_wrote_it() {
         let dir = tempfile::tempdir().expect("dir");
-        let (mut conn, now) = sqlite(&dir);
-        let DbConn::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
+        let (mut c, now) = sqlite(&dir);
         let first = [
             doc("AAAAA", "1\u{1f}2020", now),
             doc("BBBBB", "2\u{1f}2020", now),
         ];
-        let refs: Vec<&NewDocument> = first.iter().collect();
         assert_eq!(
-            insert_many_if_free(c, &refs).expect("insert"),
+            insert_many_if_free(&mut c, &first).expect("insert"),
             ["AAAAA", "BBBBB"]
         );
         // A taken DocId, a taken live key, and one free row.
@@ -305,39 +351,25 @@ mod tests {
             doc("CCCCC", "2\u{1f}2020", now),
             doc("DDDDD", "4\u{1f}2020", now),
         ];
-        let refs: Vec<&NewDocument> = second.iter().collect();
-        assert_eq!(insert_many_if_free(c, &refs).expect("insert"), ["DDDDD"]);
-        let back = crate::store::documents::find_by_doc_id(&mut conn, "MARKS", "DDDDD")
-            .expect("read")
-            .expect("row");
-        assert_eq!(back.udf_key.as_deref(), Some("4\u{1f}2020"));
-        assert_eq!(back.doc_name.as_deref(), Some("Mark Sheet"));
-        let DbConn::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
-        use crate::store::schema::documents;
-        let (created, updated) = documents::table
-            .filter(documents::doc_id.eq("DDDDD"))
-            .select((documents::created_at, documents::updated_at))
-            .first::<(NaiveDateTime, NaiveDateTime)>(c)
-            .expect("times");
         assert_eq!(
-            (created, updated),
-            (now, now),
-            "timestamps read back exactly"
+            insert_many_if_free(&mut c, &second).expect("insert"),
+            ["DDDDD"]
         );
+        assert!(stored(&mut c, "CCCCC").is_none());
+        let back = stored(&mut c, "DDDDD").expect("row");
+        assert_eq!(back.1.as_deref(), Some("4\u{1f}2020"));
+        assert_eq!(back.2.as_deref(), Some("Mark Sheet"));
+        assert_eq!((back.3, back.4), (now, now), "timestamps read back exactly");
     }
 
     #[test]
     fn a_row_sqlite_refuses_is_an_error_that_names_why_and_writes_nothing() {
         let dir = tempfile::tempdir().expect("dir");
-        let (mut conn, now) = sqlite(&dir);
-        let DbConn::Sqlite(c) = &mut conn else {
-            unreachable!()
-        };
+        let (mut c, now) = sqlite(&dir);
         let mut orphan = doc("EEEEE", "5\u{1f}2020", now);
-        orphan.blob_sha256 = Some("cd".repeat(32));
-        let err = insert_many_if_free(c, &[&orphan]).expect_err("no such blob");
+        let missing = "cd".repeat(32);
+        orphan.blob_sha256 = Some(&missing);
+        let err = insert_many_if_free(&mut c, &[orphan]).expect_err("no such blob");
         assert!(
             matches!(
                 err,
@@ -346,10 +378,6 @@ mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("FOREIGN KEY"), "{err}");
-        assert!(
-            crate::store::documents::find_by_doc_id(&mut conn, "MARKS", "EEEEE")
-                .expect("read")
-                .is_none()
-        );
+        assert!(stored(&mut c, "EEEEE").is_none());
     }
 }

@@ -156,9 +156,7 @@ fn read_rows<R: std::io::Read>(
                 // The writer stopped on an error; it reports that.
                 return Ok(());
             }
-            while let Ok(rows) = written.try_recv() {
-                drop(rows);
-            }
+            written.try_iter().for_each(drop);
         }
     }
     chunk.byte_pos = reader.position().byte();

@@ -224,8 +224,8 @@ impl Writer<'_> {
         // already issued (a few rows in a hundred once a doc type fills up), or its
         // search fields have a live document (every row of a re-run). The first kind
         // goes in with the second insert, under a fresh DocId: on the row path each cost
-        // several queries (1.7% of a million bench rows did; 0.03% now). When most rows were skipped it
-        // is a re-run, which a second insert would only skip again.
+        // several queries (1.7% of a million bench rows did; 0.03% now). When most rows
+        // were skipped it is a re-run, which a second insert would only skip again.
         for round in 0..2 {
             if todo.is_empty() {
                 break;
@@ -237,18 +237,18 @@ impl Writer<'_> {
             }
             let docs: Vec<&NewDocument> = todo.iter().map(|&i| &batch[i].doc).collect();
             let inserted = documents::insert_many_if_free(conn, &docs)?;
-            let skipped = docs.len() - inserted.len();
             // The usual case, a new file: every row went in, nothing to look up.
-            let inserted: HashSet<String> = match skipped {
-                0 => HashSet::new(),
-                _ => inserted.into_iter().collect(),
-            };
+            if inserted.len() == docs.len() {
+                todo.iter().for_each(|&i| written[i] = true);
+                break;
+            }
+            let mostly_skipped = (docs.len() - inserted.len()) * 10 > docs.len();
+            let inserted: HashSet<String> = inserted.into_iter().collect();
             todo.retain(|&i| {
-                let went_in = skipped == 0 || inserted.contains(&batch[i].doc.doc_id);
-                written[i] = went_in;
-                !went_in
+                written[i] = inserted.contains(&batch[i].doc.doc_id);
+                !written[i]
             });
-            if skipped * 10 > docs.len() {
+            if mostly_skipped {
                 break;
             }
         }

@@ -35,7 +35,7 @@ struct State {
     /// Bytes in the WAL when the last checkpoint ended.
     wal_bytes: u64,
     stop: bool,
-    /// Why the checkpointer gave up; the writer then checkpoints again itself.
+    /// The checkpointer gave up; the writer then checkpoints again itself.
     failed: bool,
 }
 

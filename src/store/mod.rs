@@ -373,7 +373,7 @@ pub fn ping(conn: &mut DbConn) -> Result<(), StoreError> {
 }
 
 /// A bulk writer's WAL copied back every 16384 pages (64 MiB).
-pub(crate) const BULK_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
+const BULK_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 16384";
 const BULK_PRAGMAS: &str =
     "PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0;";
 

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::pg_bulk::{self, Incoming};
-use super::record_query::{status_in, RecordBy, LIVE_SQL};
+use super::record_query::{status_in, LiveFactsBy, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
 use super::sqlite_bulk;
 use super::{DbConn, StoreError};
@@ -67,28 +67,6 @@ pub struct DocRecord {
     pub data: Option<String>,
     pub xml_sha256: Option<String>,
     pub content: Option<Vec<u8>>,
-}
-
-macro_rules! record_columns {
-    () => {
-        (
-            documents::doc_id,
-            documents::status,
-            documents::udf_key,
-            documents::doc_name,
-            documents::holder_name,
-            documents::holder_dob,
-            documents::holder_gender,
-            documents::holder_phone,
-            documents::aadhaar,
-            documents::issued_on,
-            documents::valid_from,
-            documents::valid_to,
-            documents::data,
-            documents::xml_sha256,
-            blobs::content.nullable(),
-        )
-    };
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -361,25 +339,20 @@ pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
     overwrite(conn, doc, status::RESERVED)
 }
 
-/// A live document and the fingerprint of the row it was imported from.
+/// A live document (its `content` not read: `None`) and the fingerprint of the row it
+/// was imported from.
 pub type LiveDoc = (DocRecord, Option<String>);
 
 /// The live (issued or pending) document of a doc type with these search-field
-/// values, with what its row said when imported.
+/// values, with what its row said when imported; its bytes are not read.
 pub fn find_live_by_key(
     conn: &mut DbConn,
     doctype: &str,
     key: &str,
 ) -> Result<Option<LiveDoc>, StoreError> {
-    let row: Option<LiveDoc> = documents::table
-        .left_join(blobs::table)
-        .filter(documents::doctype.eq(doctype))
-        .filter(documents::udf_key.eq(key))
-        .filter(status_in(LIVE_SQL))
-        .select((record_columns!(), documents::fingerprint))
-        .first(conn)
-        .optional()?;
-    Ok(row)
+    let q = LiveFactsBy { doctype, key };
+    let rows: Vec<LiveDoc> = on_backend!(conn, c => q.load(c))?;
+    Ok(rows.into_iter().next())
 }
 
 /// More than one live document for the same search-field values: what databases

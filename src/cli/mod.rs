@@ -103,7 +103,8 @@ pub enum Command {
         /// Write `line,uri` for every imported row to this file.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Rows per transaction.
+        /// Rows read and written at a time (what the import holds in memory); a
+        /// transaction takes as many batches as it can write in about 5 seconds.
         #[arg(long, default_value_t = crate::import::DEFAULT_BATCH)]
         batch: usize,
         /// Rows whose doc_id is already issued replace that document (pushed as U).

@@ -3,8 +3,9 @@
 //! Columns: one per UDF of the doc type (named as the UDF), `doc_name`, `issued_on`
 //! (DD/MM/YYYY), and optionally `valid_from`, `valid_to`, `aadhaar`, `holder_name`,
 //! `doc_id`, `pdf` (a path relative to the CSV). Every row is checked completely before
-//! any write; valid rows are written in batches, one transaction each. A rejected row is
-//! reported with its line number and never written in part.
+//! any write; valid rows are written in batches, several to a transaction (see
+//! [`COMMIT_AFTER`]). A rejected row is reported with its line number and never written
+//! in part.
 
 mod columns;
 mod row;
@@ -17,6 +18,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use diesel::Connection;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -49,7 +51,7 @@ pub enum ImportError {
     },
     #[error("header of {path}: {reason}")]
     Header { path: PathBuf, reason: String },
-    #[error("database error in the batch of lines {first}..={last}; that batch was rolled back, earlier batches are kept: {source}")]
+    #[error("database error in the transaction of lines {first}..={last}; it was rolled back, the lines before it are kept: {source}")]
     Store {
         first: u64,
         last: u64,
@@ -164,23 +166,122 @@ fn read_rows<R: std::io::Read>(
     Ok(())
 }
 
-/// Writes a batch, again when SQLite says another writer holds the database: a
-/// deferred transaction that must upgrade to a write is refused at once rather than
-/// waiting out busy_timeout, so two importers at once would otherwise fail. The batch
-/// was rolled back, so writing it again is safe.
-fn write_with_retry(
+/// How long one transaction goes on taking batches before it commits. Every commit
+/// writes back each index page its rows touched, and in a table of millions of
+/// documents random DocIds touch a page per row: at 10M rows a transaction of one
+/// 50,000-row batch wrote most of both indexes (BENCHMARKS.md, import). Several batches
+/// per commit spread that over more rows while each batch's rows are freed once
+/// written, so memory stays that of a batch. Bounded in time, not rows, because other
+/// writers (a server's audit rows, a second importer) wait for the commit, within
+/// their 10 s busy_timeout.
+const COMMIT_AFTER: Duration = Duration::from_secs(5);
+
+/// The next chunk with rows, its reader's rejections taken on the way.
+fn next_rows(
+    chunks: &mut impl Iterator<Item = Chunk>,
+    rejected: &mut Vec<Rejection>,
+) -> Option<Chunk> {
+    for mut chunk in chunks.by_ref() {
+        rejected.append(&mut chunk.rejected);
+        if !chunk.rows.is_empty() {
+            return Some(chunk);
+        }
+    }
+    None
+}
+
+/// What one transaction wrote, told once it is committed.
+#[derive(Default)]
+struct Committed {
+    /// Rows written.
+    imported: u64,
+    /// (line, URI) of each, kept only for `--out`: a transaction may hold a million.
+    done: Option<Vec<(u64, String)>>,
+    rejected: Vec<Rejection>,
+    unchanged: u64,
+    byte_pos: u64,
+}
+
+impl Committed {
+    fn add(&mut self, outcome: writer::BatchOutcome, byte_pos: u64) {
+        self.imported += outcome.done.len() as u64;
+        if let Some(done) = &mut self.done {
+            done.extend(outcome.done);
+        }
+        self.rejected.extend(outcome.rejected);
+        self.unchanged += outcome.unchanged;
+        self.byte_pos = byte_pos;
+    }
+}
+
+/// The lines a failed transaction held, for its error.
+fn lines(rows: &[ValidRow]) -> (u64, u64) {
+    let line = |r: Option<&ValidRow>| r.map_or(0, |r| r.line);
+    (line(rows.first()), line(rows.last()))
+}
+
+/// Writes `first` and the batches that follow within [`COMMIT_AFTER`] in one
+/// transaction. When SQLite says another writer holds the database before anything is
+/// written, the transaction is tried again (a deferred transaction that must upgrade to
+/// a write is refused at once rather than waiting out busy_timeout, so two importers at
+/// once would otherwise fail); `first` is kept for that. Later batches are freed once
+/// written: an error after them fails the import, whose re-run resumes it.
+fn write_transaction(
     writer: &mut Writer<'_>,
     conn: &mut DbConn,
-    rows: &mut [ValidRow],
-) -> Result<writer::BatchOutcome, StoreError> {
+    first: &mut Chunk,
+    chunks: &mut impl Iterator<Item = Chunk>,
+    rejected: &mut Vec<Rejection>,
+    written: &mpsc::Sender<Vec<ValidRow>>,
+    keep_uris: bool,
+) -> Result<(Committed, bool), ImportError> {
     let mut attempt = 0u64;
     loop {
-        match writer.write_batch(conn, rows) {
-            Err(e) if attempt < 50 && store::is_busy(&e) => {
+        let (first_line, mut last_line) = lines(&first.rows);
+        let mut took_more = false;
+        let mut ended = false;
+        let result = conn.transaction(|conn| {
+            let started = Instant::now();
+            let mut out = Committed {
+                done: keep_uris.then(Vec::new),
+                ..Committed::default()
+            };
+            out.add(writer.write_batch(conn, &mut first.rows)?, first.byte_pos);
+            // Another batch only if it should end within COMMIT_AFTER, judged by the
+            // last one (each takes longer as the table grows).
+            let mut last = started.elapsed();
+            while started.elapsed() + last < COMMIT_AFTER {
+                let begun = Instant::now();
+                let Some(mut chunk) = next_rows(chunks, rejected) else {
+                    ended = true;
+                    break;
+                };
+                took_more = true;
+                last_line = lines(&chunk.rows).1;
+                out.add(writer.write_batch(conn, &mut chunk.rows)?, chunk.byte_pos);
+                let _ = written.send(chunk.rows);
+                last = begun.elapsed();
+            }
+            Ok::<_, StoreError>(out)
+        });
+        match result {
+            Ok(out) => {
+                writer.committed();
+                return Ok((out, ended));
+            }
+            Err(e) if !took_more && attempt < 50 && store::is_busy(&e) => {
+                writer.rolled_back();
                 attempt += 1;
                 std::thread::sleep(Duration::from_millis(20 * attempt.min(10)));
             }
-            other => return other,
+            Err(source) => {
+                writer.rolled_back();
+                return Err(ImportError::Store {
+                    first: first_line,
+                    last: last_line,
+                    source,
+                });
+            }
         }
     }
 }
@@ -277,6 +378,7 @@ pub fn run(
         config,
         doctype,
         stored_blobs: HashSet::new(),
+        new_blobs: Vec::new(),
         correct: opts.correct,
         vault: opts.vault,
     };
@@ -290,32 +392,36 @@ pub fn run(
         let reading =
             scope.spawn(move || read_rows(reader, cols, doctype, pdfs, batch_size, tx, done_rx));
         let written = (|| {
-            for mut chunk in rx {
-                report.rejected.append(&mut chunk.rejected);
-                if chunk.rows.is_empty() {
-                    continue;
-                }
-                let first = chunk.rows[0].line;
-                let last = chunk.rows[chunk.rows.len() - 1].line;
-                let store_err = |source| ImportError::Store {
-                    first,
-                    last,
-                    source,
+            let mut chunks = rx.into_iter();
+            while let Some(mut first) = next_rows(&mut chunks, &mut report.rejected) {
+                let store_err = |source| {
+                    let (first, last) = lines(&first.rows);
+                    ImportError::Store {
+                        first,
+                        last,
+                        source,
+                    }
                 };
                 if let Some(c) = &checkpointer {
                     c.before_transaction(conn).map_err(store_err)?;
                 }
-                let outcome =
-                    write_with_retry(&mut writer, conn, &mut chunk.rows).map_err(store_err)?;
+                let (outcome, ended) = write_transaction(
+                    &mut writer,
+                    conn,
+                    &mut first,
+                    &mut chunks,
+                    &mut report.rejected,
+                    &done_tx,
+                    out.is_some(),
+                )?;
                 if let Some(c) = &checkpointer {
                     c.committed();
                 }
-                let mut done = outcome.done;
-                done.sort_unstable_by_key(|(line, _)| *line);
-                report.imported += done.len() as u64;
+                report.imported += outcome.imported;
                 report.unchanged += outcome.unchanged;
                 report.rejected.extend(outcome.rejected);
-                if let Some((p, w)) = out.as_mut() {
+                if let (Some((p, w)), Some(mut done)) = (out.as_mut(), outcome.done) {
+                    done.sort_unstable_by_key(|(line, _)| *line);
                     let write_err = |source| ImportError::Write {
                         path: p.to_path_buf(),
                         source,
@@ -325,7 +431,7 @@ pub fn run(
                     }
                     w.flush().map_err(write_err)?;
                 }
-                bar.set_position(chunk.byte_pos);
+                bar.set_position(outcome.byte_pos);
                 let rate = report.imported as f64 / started.elapsed().as_secs_f64().max(1e-9);
                 bar.set_message(format!(
                     "{} rows imported, {} unchanged, {} rejected, {:.0} rows/s",
@@ -335,7 +441,10 @@ pub fn run(
                     rate
                 ));
                 // Freed by the reader while it is still reading (see read_rows).
-                let _ = done_tx.send(std::mem::take(&mut chunk.rows));
+                let _ = done_tx.send(std::mem::take(&mut first.rows));
+                if ended {
+                    break;
+                }
             }
             Ok(())
         })();

@@ -1,10 +1,10 @@
-//! The database side of an import: one transaction per batch, DocIds minted, bytes
-//! rendered and signed through [`crate::issuing`], push rows queued with the documents.
+//! The database side of an import: batches written inside the caller's transaction,
+//! DocIds minted, bytes rendered and signed through [`crate::issuing`], push rows queued
+//! with the documents.
 
 use std::collections::HashSet;
 
 use chrono::{NaiveDateTime, Utc};
-use diesel::Connection;
 
 use super::row::{Content, ValidRow};
 use super::Rejection;
@@ -75,6 +75,8 @@ pub(super) struct Writer<'a> {
     pub doctype: &'a DocType,
     /// Blobs committed by this import, so each distinct file is written once.
     pub stored_blobs: HashSet<String>,
+    /// Blobs written in the open transaction: committed with it, or forgotten.
+    pub new_blobs: Vec<String>,
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     pub correct: bool,
     pub signer: Option<&'a SigningKey>,
@@ -86,8 +88,19 @@ impl Writer<'_> {
         DocUri::of(&self.config.issuer_id, &self.doctype.code, doc_id)
     }
 
-    /// Writes one batch in one transaction. Per-row outcomes (a DocId already issued)
-    /// become rejections; a database error rolls the whole batch back.
+    /// The open transaction committed: its blobs are in the database.
+    pub fn committed(&mut self) {
+        self.stored_blobs.extend(self.new_blobs.drain(..));
+    }
+
+    /// The open transaction rolled back: its blobs are not.
+    pub fn rolled_back(&mut self) {
+        self.new_blobs.clear();
+    }
+
+    /// Writes one batch inside the caller's transaction. Per-row outcomes (a DocId
+    /// already issued) become rejections; a database error is returned, for the caller
+    /// to roll the whole transaction back.
     pub fn write_batch(
         &mut self,
         conn: &mut DbConn,
@@ -102,76 +115,82 @@ impl Writer<'_> {
             row.doc.doc_id = self.mint_unique(&mut ids);
         }
         batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
-        let mut new_blobs = Vec::new();
-        let outcome = conn.transaction(|conn| {
-            // Sealed in the same transaction as the documents that refer to them.
-            if let Some(vault) = self.vault {
-                let mut seen = HashSet::new();
-                let numbers: Vec<&str> = batch
-                    .iter()
-                    .filter_map(|r| r.aadhaar.as_deref())
-                    .filter(|n| seen.insert(*n))
-                    .collect();
-                vault
-                    .store_many(conn, &numbers, now)
-                    .map_err(StoreError::from)?;
-            }
-            let mut queued = Vec::new();
-            let mut done = Vec::with_capacity(batch.len());
-            let mut rejected = Vec::new();
-            let mut unchanged = 0;
-            let written = self.insert_bulk(conn, batch, &mut ids, &mut new_blobs, now)?;
-            for (row, ok) in batch.iter_mut().zip(written) {
-                let (action, previous) = if ok {
-                    (Action::Add, None)
-                } else {
-                    match self.write_row(conn, row, &mut new_blobs, now)? {
-                        RowOutcome::Written(action, previous) => (action, previous),
-                        RowOutcome::Unchanged => {
-                            unchanged += 1;
-                            continue;
-                        }
-                        RowOutcome::Rejected(reason) => {
-                            rejected.push(Rejection {
-                                line: row.line,
-                                reason,
-                            });
-                            continue;
-                        }
+        let mut new_blobs = std::mem::take(&mut self.new_blobs);
+        let outcome = self.write_sorted(conn, batch, &mut ids, &mut new_blobs, now);
+        self.new_blobs = new_blobs;
+        outcome
+    }
+
+    fn write_sorted(
+        &self,
+        conn: &mut DbConn,
+        batch: &mut [ValidRow],
+        ids: &mut HashSet<String>,
+        new_blobs: &mut Vec<String>,
+        now: NaiveDateTime,
+    ) -> Result<BatchOutcome, StoreError> {
+        // Sealed in the same transaction as the documents that refer to them.
+        if let Some(vault) = self.vault {
+            let mut seen = HashSet::new();
+            let numbers: Vec<&str> = batch
+                .iter()
+                .filter_map(|r| r.aadhaar.as_deref())
+                .filter(|n| seen.insert(*n))
+                .collect();
+            vault
+                .store_many(conn, &numbers, now)
+                .map_err(StoreError::from)?;
+        }
+        let mut queued = Vec::new();
+        let mut done = Vec::with_capacity(batch.len());
+        let mut rejected = Vec::new();
+        let mut unchanged = 0;
+        let written = self.insert_bulk(conn, batch, ids, new_blobs, now)?;
+        for (row, ok) in batch.iter_mut().zip(written) {
+            let (action, previous) = if ok {
+                (Action::Add, None)
+            } else {
+                match self.write_row(conn, row, new_blobs, now)? {
+                    RowOutcome::Written(action, previous) => (action, previous),
+                    RowOutcome::Unchanged => {
+                        unchanged += 1;
+                        continue;
                     }
-                };
-                let uri = self.uri(&row.doc.doc_id);
-                // A pending document is pushed once it is there, not before.
-                let issued = row.doc.status == documents::status::ISSUED;
-                let now_aadhaar = row.doc.aadhaar.as_deref().filter(|_| issued);
-                for (aadhaar, action) in
-                    issuing::push_actions(action, previous.as_deref(), now_aadhaar)
-                {
-                    let d = &row.doc;
-                    let facts = PushFacts {
-                        aadhaar,
-                        uri: &uri,
-                        doc_name: d.doc_name.as_deref().unwrap_or_default(),
-                        issued_on: d.issued_on.as_deref(),
-                        valid_from: d.valid_from.as_deref(),
-                        valid_to: d.valid_to.as_deref(),
-                    };
-                    queued.push(issuing::outbox_row(&facts, action, now));
+                    RowOutcome::Rejected(reason) => {
+                        rejected.push(Rejection {
+                            line: row.line,
+                            reason,
+                        });
+                        continue;
+                    }
                 }
-                done.push((row.line, uri.to_string()));
+            };
+            let uri = self.uri(&row.doc.doc_id);
+            // A pending document is pushed once it is there, not before.
+            let issued = row.doc.status == documents::status::ISSUED;
+            let now_aadhaar = row.doc.aadhaar.as_deref().filter(|_| issued);
+            for (aadhaar, action) in issuing::push_actions(action, previous.as_deref(), now_aadhaar)
+            {
+                let d = &row.doc;
+                let facts = PushFacts {
+                    aadhaar,
+                    uri: &uri,
+                    doc_name: d.doc_name.as_deref().unwrap_or_default(),
+                    issued_on: d.issued_on.as_deref(),
+                    valid_from: d.valid_from.as_deref(),
+                    valid_to: d.valid_to.as_deref(),
+                };
+                queued.push(issuing::outbox_row(&facts, action, now));
             }
-            // Same transaction as the documents: a row is queued for push iff it is
-            // issued.
-            outbox::enqueue(conn, &queued)?;
-            Ok::<_, StoreError>(BatchOutcome {
-                done,
-                rejected,
-                unchanged,
-            })
-        })?;
-        // Remember blobs only once they are committed.
-        self.stored_blobs.extend(new_blobs);
-        Ok(outcome)
+            done.push((row.line, uri.to_string()));
+        }
+        // Same transaction as the documents: a row is queued for push iff it is issued.
+        outbox::enqueue(conn, &queued)?;
+        Ok(BatchOutcome {
+            done,
+            rejected,
+            unchanged,
+        })
     }
 
     fn put_blob(

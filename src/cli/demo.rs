@@ -86,15 +86,18 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
     store::open_and_migrate(&config.database)?;
     let mut conn = store::establish(&config.database.url)?;
     if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
-        import_file(&config, "MARKS", &dir.join("marks.csv"), None, 1000, false)?;
-        import_file(
-            &config,
-            "DIPLM",
-            &dir.join("diplomas.csv"),
-            None,
-            1000,
-            false,
-        )?;
+        for (doctype, csv) in [("MARKS", "marks.csv"), ("DIPLM", "diplomas.csv")] {
+            let commit_after = crate::import::COMMIT_AFTER;
+            import_file(
+                &config,
+                doctype,
+                &dir.join(csv),
+                None,
+                1000,
+                commit_after,
+                false,
+            )?;
+        }
     }
     let uri = match documents::find_by_udfs(
         &mut conn,

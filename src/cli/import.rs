@@ -15,6 +15,7 @@ pub fn import_file(
     file: &Path,
     out: Option<&Path>,
     batch: usize,
+    commit_after: std::time::Duration,
     correct: bool,
 ) -> Result<import::ImportReport> {
     store::open_and_migrate(&config.database)?;
@@ -29,6 +30,7 @@ pub fn import_file(
             csv: file,
             out,
             batch_size: batch,
+            commit_after,
             progress: std::io::stderr().is_terminal(),
             correct,
             signer: signer.as_ref(),

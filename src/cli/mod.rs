@@ -107,6 +107,11 @@ pub enum Command {
         /// transaction takes as many batches as it can write in about 5 seconds.
         #[arg(long, default_value_t = crate::import::DEFAULT_BATCH)]
         batch: usize,
+        /// Seconds a transaction goes on taking batches before it commits; 0 commits
+        /// each batch on its own (the least that other writers wait, the slowest
+        /// import into a large table).
+        #[arg(long, default_value_t = crate::import::COMMIT_AFTER.as_secs_f64(), value_parser = seconds)]
+        commit_after: f64,
         /// Rows whose doc_id is already issued replace that document (pushed as U).
         #[arg(long)]
         correct: bool,
@@ -364,11 +369,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             file,
             out,
             batch,
+            commit_after,
             correct,
         } => {
             let config = load_config(&cli.config)?;
-            let report =
-                import::import_file(&config, &doctype, &file, out.as_deref(), batch, correct)?;
+            let report = import::import_file(
+                &config,
+                &doctype,
+                &file,
+                out.as_deref(),
+                batch,
+                std::time::Duration::from_secs_f64(commit_after),
+                correct,
+            )?;
             Ok(if report.rejected.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -469,5 +482,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::CheckData => check_data::run(&load_config(&cli.config)?),
         Command::Bench(cmd) => bench::run(cmd, &cli.config).map(ok),
         Command::Vault(cmd) => vault::run(cmd, &cli.config).map(ok),
+    }
+}
+
+/// A number of seconds from 0 to an hour.
+fn seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{s}' is not a number of seconds from 0 to 3600")),
     }
 }

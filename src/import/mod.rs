@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
 use crate::store::checkpoint::Checkpointer;
-use crate::store::{self, DbConn, StoreError};
+use crate::store::{self, documents, DbConn, StoreError};
 use crate::vault::Vault;
 use columns::Columns;
 use row::{validate_row, Inputs, ValidRow};
@@ -80,6 +80,8 @@ pub struct ImportOptions<'a> {
     pub csv: &'a Path,
     pub out: Option<&'a Path>,
     pub batch_size: usize,
+    /// How long a transaction goes on taking batches ([`COMMIT_AFTER`] by default).
+    pub commit_after: Duration,
     pub progress: bool,
     /// Replace already-issued documents named by `doc_id` (corrections, pushed as U).
     pub correct: bool,
@@ -174,7 +176,7 @@ fn read_rows<R: std::io::Read>(
 /// written, so memory stays that of a batch. Bounded in time, not rows, because other
 /// writers (a server's audit rows, a second importer) wait for the commit, within
 /// their 10 s busy_timeout.
-const COMMIT_AFTER: Duration = Duration::from_secs(5);
+pub const COMMIT_AFTER: Duration = Duration::from_secs(5);
 
 /// The next chunk with rows, its reader's rejections taken on the way.
 fn next_rows(
@@ -214,13 +216,20 @@ impl Committed {
     }
 }
 
+/// How long a transaction takes batches, and whether it keeps their URIs (`--out`).
+#[derive(Clone, Copy)]
+struct TransactionRule {
+    commit_after: Duration,
+    keep_uris: bool,
+}
+
 /// The lines a failed transaction held, for its error.
 fn lines(rows: &[ValidRow]) -> (u64, u64) {
     let line = |r: Option<&ValidRow>| r.map_or(0, |r| r.line);
     (line(rows.first()), line(rows.last()))
 }
 
-/// Writes `first` and the batches that follow within [`COMMIT_AFTER`] in one
+/// Writes `first` and the batches that follow within `commit_after` in one
 /// transaction. When SQLite says another writer holds the database before anything is
 /// written, the transaction is tried again (a deferred transaction that must upgrade to
 /// a write is refused at once rather than waiting out busy_timeout, so two importers at
@@ -233,7 +242,7 @@ fn write_transaction(
     chunks: &mut impl Iterator<Item = Chunk>,
     rejected: &mut Vec<Rejection>,
     written: &mpsc::Sender<Vec<ValidRow>>,
-    keep_uris: bool,
+    how: TransactionRule,
 ) -> Result<(Committed, bool), ImportError> {
     let mut attempt = 0u64;
     loop {
@@ -241,16 +250,17 @@ fn write_transaction(
         let mut took_more = false;
         let mut ended = false;
         let result = conn.transaction(|conn| {
+            documents::lock_doctype(conn, &writer.doctype.code)?;
             let started = Instant::now();
             let mut out = Committed {
-                done: keep_uris.then(Vec::new),
+                done: how.keep_uris.then(Vec::new),
                 ..Committed::default()
             };
             out.add(writer.write_batch(conn, &mut first.rows)?, first.byte_pos);
             // Another batch only if it should end within COMMIT_AFTER, judged by the
             // last one (each takes longer as the table grows).
             let mut last = started.elapsed();
-            while started.elapsed() + last < COMMIT_AFTER {
+            while started.elapsed() + last < how.commit_after {
                 let begun = Instant::now();
                 let Some(mut chunk) = next_rows(chunks, rejected) else {
                     ended = true;
@@ -412,7 +422,10 @@ pub fn run(
                     &mut chunks,
                     &mut report.rejected,
                     &done_tx,
-                    out.is_some(),
+                    TransactionRule {
+                        commit_after: opts.commit_after,
+                        keep_uris: out.is_some(),
+                    },
                 )?;
                 if let Some(c) = &checkpointer {
                     c.committed();

@@ -334,6 +334,20 @@ fn overwrite(conn: &mut DbConn, doc: &NewDocument, from: &str) -> Result<bool, S
     Ok(n == 1)
 }
 
+/// Makes the caller's transaction the only one adding documents of `doctype` until it
+/// ends, on PostgreSQL (SQLite's write lock already does). Two transactions that each
+/// inserted a random DocId the other then drew would wait on each other until
+/// PostgreSQL aborted one ("deadlock detected"): two imports into one doc type at once
+/// failed so. They now take turns, a transaction each, as on SQLite.
+pub fn lock_doctype(conn: &mut DbConn, doctype: &str) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<diesel::sql_types::Text, _>(format!("dlrepo: new documents of {doctype}"))
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// Issues a document on a DocId reserved by `mint`; true when such a reservation existed.
 pub fn issue_reserved(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
     overwrite(conn, doc, status::RESERVED)
@@ -496,12 +510,13 @@ pub fn reserve(
     count: usize,
     now: NaiveDateTime,
 ) -> Result<Vec<String>, StoreError> {
-    // Two minters that draw each other's DocIds wait on each other's uncommitted rows.
-    // Inserting each round's ids in sorted order keeps those waits from forming a cycle;
-    // a deadlock PostgreSQL still breaks by aborting one transaction is tried again.
+    // Minters and imports of one doc type take turns (lock_doctype), so none waits on
+    // another's uncommitted DocIds. Ids still go in sorted, and a deadlock PostgreSQL
+    // breaks by aborting this transaction (with a writer that takes no turn) is retried.
     let mut attempt = 0u64;
     loop {
         let result = conn.transaction(|conn| {
+            lock_doctype(conn, doctype)?;
             let mut ids = Vec::with_capacity(count);
             let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);
             for _ in 0..MINT_ATTEMPTS {

@@ -223,6 +223,7 @@ impl Workspace {
                 csv,
                 out: None,
                 batch_size: 100,
+                commit_after: dlrepo::import::COMMIT_AFTER,
                 progress: false,
                 correct: false,
                 signer: key.as_ref(),

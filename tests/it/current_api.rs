@@ -417,6 +417,7 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
             csv: &missing,
             out: None,
             batch_size: 10,
+            commit_after: dlrepo::import::COMMIT_AFTER,
             progress: false,
             correct: false,
             signer: None,

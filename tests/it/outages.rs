@@ -100,6 +100,7 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
             csv: &csv,
             out: None,
             batch_size: 100,
+            commit_after: dlrepo::import::COMMIT_AFTER,
             progress: false,
             correct: false,
             signer: None,

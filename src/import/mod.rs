@@ -389,6 +389,7 @@ pub fn run(
         doctype,
         stored_blobs: HashSet::new(),
         new_blobs: Vec::new(),
+        rerun_likely: false,
         correct: opts.correct,
         vault: opts.vault,
     };

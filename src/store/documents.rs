@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::pg_bulk::{self, Incoming};
-use super::record_query::{status_in, LiveFactsBy, RecordBy, LIVE_SQL};
+use super::record_query::{status_in, LiveFactsAmong, LiveFactsBy, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
 use super::sqlite_bulk;
 use super::{DbConn, StoreError};
@@ -383,34 +383,11 @@ pub fn find_live_by_keys(
     };
     let mut found = std::collections::HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(10_000) {
-        let rows: Vec<LiveDoc> = documents::table
-            .filter(documents::doctype.eq(doctype))
-            .filter(documents::udf_key.eq_any(chunk))
-            .filter(status_in(LIVE_SQL))
-            .select((
-                (
-                    documents::doc_id,
-                    documents::status,
-                    documents::udf_key,
-                    documents::doc_name,
-                    documents::holder_name,
-                    documents::holder_dob,
-                    documents::holder_gender,
-                    documents::holder_phone,
-                    documents::aadhaar,
-                    documents::issued_on,
-                    documents::valid_from,
-                    documents::valid_to,
-                    documents::data,
-                    documents::xml_sha256,
-                    diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Binary>>(
-                        "NULL",
-                    ),
-                ),
-                documents::fingerprint,
-            ))
-            .load(c)?;
-        for row in rows {
+        let q = LiveFactsAmong {
+            doctype,
+            keys: chunk,
+        };
+        for row in q.load::<LiveDoc>(c)? {
             if let Some(key) = row.0.udf_key.clone() {
                 found.insert(key, row);
             }

@@ -156,3 +156,35 @@ where
 }
 
 impl<Conn> RunQueryDsl<Conn> for LiveFactsBy<'_> {}
+
+/// The live documents of `doctype` among the joined search-field values `keys`, without
+/// their bytes, with their fingerprints: a re-run's batch in one query (PostgreSQL,
+/// where a lookup a row is a round trip a row).
+#[derive(Debug, Clone, Copy)]
+pub struct LiveFactsAmong<'a> {
+    pub doctype: &'a str,
+    pub keys: &'a [&'a str],
+}
+
+impl QueryId for LiveFactsAmong<'_> {
+    type QueryId = LiveFactsAmong<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for LiveFactsAmong<'_> {
+    type SqlType = (RecordSql, NText);
+}
+
+impl QueryFragment<diesel::pg::Pg> for LiveFactsAmong<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(SELECT_FACTS);
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        out.push_sql(" AND documents.udf_key = ANY(");
+        out.push_bind_param::<diesel::sql_types::Array<Text>, [&str]>(self.keys)?;
+        out.push_sql(") AND ");
+        out.push_sql(LIVE_SQL);
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for LiveFactsAmong<'_> {}

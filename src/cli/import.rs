@@ -40,14 +40,16 @@ pub fn import_file(
     for r in &report.rejected {
         eprintln!("{}: line {}: {}", file.display(), r.line, r.reason);
     }
-    let secs = report.elapsed.as_secs_f64();
+    let secs = report.elapsed.as_secs_f64().max(1e-9);
+    // Rows read, not only imported: a re-run imports none and is not stuck.
+    let read = report.imported + report.unchanged + report.rejected.len() as u64;
     println!(
         "imported {} row(s), rejected {}, {} already issued, unchanged, in {:.2} s ({:.0} rows/s)",
         report.imported,
         report.rejected.len(),
         report.unchanged,
         secs,
-        report.imported as f64 / secs.max(1e-9)
+        read as f64 / secs
     );
     Ok(report)
 }

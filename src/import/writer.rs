@@ -88,11 +88,18 @@ impl KnownLive {
         if keys.len() < 2 {
             return Ok(Self::default());
         }
-        let Some(mut found) = documents::find_live_by_keys(conn, doctype, &keys)? else {
+        let Some(found) = documents::find_live_by_keys(conn, doctype, &keys)? else {
             return Ok(Self::default());
         };
-        let known = keys.iter().map(|k| (k.to_string(), found.remove(*k)));
-        Ok(Self(known.collect()))
+        // Every key asked is known: live (Some) or not (None).
+        let mut known: HashMap<String, Option<LiveDoc>> =
+            keys.iter().map(|k| (k.to_string(), None)).collect();
+        for doc in found {
+            if let Some(key) = doc.0.udf_key.clone() {
+                known.insert(key, Some(doc));
+            }
+        }
+        Ok(Self(known))
     }
 
     /// Whether the row's search fields are known to have a live document.

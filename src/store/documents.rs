@@ -370,28 +370,24 @@ pub fn find_live_by_key(
 }
 
 /// The live documents of a doc type with any of these search-field values, without
-/// their bytes, by key: one query per 10,000 keys on PostgreSQL, where a lookup per row
-/// is a round trip per row (a re-run of a million rows made a million). `None` on
-/// SQLite, whose prepared lookup per row costs microseconds in-process.
+/// their bytes: one query per 10,000 keys on PostgreSQL, where a lookup per row is a
+/// round trip per row (a re-run of a million rows made a million). `None` on SQLite,
+/// whose prepared lookup per row costs microseconds in-process.
 pub fn find_live_by_keys(
     conn: &mut DbConn,
     doctype: &str,
     keys: &[&str],
-) -> Result<Option<std::collections::HashMap<String, LiveDoc>>, StoreError> {
+) -> Result<Option<Vec<LiveDoc>>, StoreError> {
     let DbConn::Postgres(c) = conn else {
         return Ok(None);
     };
-    let mut found = std::collections::HashMap::with_capacity(keys.len());
+    let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(10_000) {
         let q = LiveFactsAmong {
             doctype,
             keys: chunk,
         };
-        for row in q.load::<LiveDoc>(c)? {
-            if let Some(key) = row.0.udf_key.clone() {
-                found.insert(key, row);
-            }
-        }
+        found.extend(q.load::<LiveDoc>(c)?);
     }
     Ok(Some(found))
 }

@@ -390,6 +390,7 @@ pub fn run(
         stored_blobs: HashSet::new(),
         new_blobs: Vec::new(),
         rerun_likely: false,
+        all_new_last: true,
         correct: opts.correct,
         vault: opts.vault,
     };
@@ -404,6 +405,7 @@ pub fn run(
             scope.spawn(move || read_rows(reader, cols, doctype, pdfs, batch_size, tx, done_rx));
         let written = (|| {
             let mut chunks = rx.into_iter();
+            let mut analysed = false;
             while let Some(mut first) = next_rows(&mut chunks, &mut report.rejected) {
                 let store_err = |source| {
                     let (first, last) = lines(&first.rows);
@@ -430,6 +432,12 @@ pub fn run(
                 )?;
                 if let Some(c) = &checkpointer {
                     c.committed();
+                }
+                if !analysed && outcome.imported > 0 {
+                    analysed = true;
+                    if let Err(e) = store::refresh_statistics(conn) {
+                        tracing::warn!(error = %crate::error::chain(&e), "import: could not refresh the planner's statistics");
+                    }
                 }
                 report.imported += outcome.imported;
                 report.unchanged += outcome.unchanged;

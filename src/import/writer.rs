@@ -138,6 +138,9 @@ pub(super) struct Writer<'a> {
     /// Most of the last batch was already issued: this is likely a re-run, so the next
     /// batch's live documents are looked up before its bulk insert, not after.
     pub rerun_likely: bool,
+    /// No row of the last batch was found already issued: the next batch's rows are
+    /// likely all new too, which lets PostgreSQL copy them straight in.
+    pub all_new_last: bool,
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     pub correct: bool,
     pub signer: Option<&'a SigningKey>,
@@ -181,6 +184,7 @@ impl Writer<'_> {
         self.new_blobs = new_blobs;
         if let Ok(o) = &outcome {
             self.rerun_likely = o.unchanged as usize * 2 >= batch.len();
+            self.all_new_last = o.unchanged == 0 && o.rejected.is_empty();
         }
         outcome
     }
@@ -321,6 +325,8 @@ impl Writer<'_> {
             |r: &ValidRow| r.minted && matches!(r.content, Content::File(_)) && !known.is_live(r);
         let mut written = vec![false; batch.len()];
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| bulk(&batch[i])).collect();
+        // Rows known to be issued were left out above.
+        let likely_free = self.all_new_last || self.rerun_likely;
         // DocIds were minted unique within the batch, so a skipped row drew a DocId
         // already issued (a few rows in a hundred once a doc type fills up), or its
         // search fields have a live document (every row of a re-run). The first kind
@@ -337,7 +343,7 @@ impl Writer<'_> {
                 }
             }
             let docs: Vec<&NewDocument> = todo.iter().map(|&i| &batch[i].doc).collect();
-            let inserted = documents::insert_many_if_free(conn, &docs)?;
+            let inserted = documents::insert_many_if_free(conn, &docs, likely_free)?;
             // The usual case, a new file: every row went in, nothing to look up.
             if inserted.len() == docs.len() {
                 todo.iter().for_each(|&i| written[i] = true);

@@ -259,14 +259,16 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
 }
 
 /// Inserts many rows, skipping those whose DocId or live search fields are taken;
-/// returns the DocIds it inserted (so no savepoint is needed to learn which clashed).
+/// returns the DocIds it inserted. `likely_free`: the caller expects no row's search
+/// fields to have a live document (PostgreSQL then copies the rows straight in).
 pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
+    likely_free: bool,
 ) -> Result<Vec<String>, StoreError> {
     let rows: Vec<Incoming> = docs.iter().map(|d| Incoming::from(*d)).collect();
     match conn {
-        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(c, rows)?),
+        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(c, rows, likely_free)?),
         DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, &rows)?),
     }
 }

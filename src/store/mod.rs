@@ -393,6 +393,20 @@ pub fn tune_for_bulk_writes(conn: &mut DbConn) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refreshes PostgreSQL's statistics of `documents` once a bulk writer's first rows are
+/// committed. Until autovacuum gets to it (a minute or more), the planner does not know
+/// that the table holds the doc type at all: it then looked the batch's DocIds up
+/// (`doc_id = ANY(...)`) by doc type alone, reading every row of it (90 ms for 850
+/// DocIds among 500,000 rows, against 2.5 ms once analysed); pulls served meanwhile
+/// are planned on the same guess. ANALYZE reads a sample of 30,000 rows whatever the
+/// table's size. Nothing to do on SQLite, whose planner has no such statistics by default.
+pub fn refresh_statistics(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query("ANALYZE documents").execute(c)?;
+    }
+    Ok(())
+}
+
 /// A transaction the database aborted to resolve a conflict with another one
 /// (PostgreSQL's deadlock or serialization failure, SQLite's busy): worth running again.
 pub fn is_retryable(e: &StoreError) -> bool {

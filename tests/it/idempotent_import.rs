@@ -9,6 +9,7 @@ use diesel::RunQueryDsl;
 
 backend_tests!(
     the_same_file_twice_issues_nothing_twice,
+    a_file_mixing_new_and_issued_rows_adds_only_the_new_ones,
     kill_9_midway_then_run_again_gives_each_person_one_document,
     two_imports_of_one_file_at_once_make_no_duplicates,
     two_imports_of_different_files_of_one_doc_type_at_once_both_finish,
@@ -181,6 +182,37 @@ async fn the_same_file_twice_issues_nothing_twice(b: Backend) {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+async fn a_file_mixing_new_and_issued_rows_adds_only_the_new_ones(b: Backend) {
+    let ws = Workspace::new(b);
+    let all = csv(200);
+    let mut lines: Vec<&str> = all.lines().collect();
+    // Every fourth student first.
+    let quarter: Vec<&str> = lines
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n == 0 || (n - 1) % 4 == 0)
+        .map(|(_, l)| *l)
+        .collect();
+    let file = write_csv(&ws, "quarter.csv", &(quarter.join("\n") + "\n"));
+    let (ok, text) = run_import(&ws, &file, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 50 row(s)"), "{text}");
+    // Then everyone, student 1 twice in one batch: batches of 10 with a few rows
+    // already issued each (PostgreSQL's straight copy of a batch fails on them and
+    // the batch goes in row by row instead).
+    let student_1 = lines[2];
+    lines.insert(3, student_1);
+    let file = write_csv(&ws, "all.csv", &(lines.join("\n") + "\n"));
+    let (ok, text) = run_import(&ws, &file, &["--batch", "10"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 150 row(s), rejected 0, 51 already issued"),
+        "{text}"
+    );
+    assert_eq!(issued(&ws), 200);
+    assert_eq!(queued_adds(&ws), (200, 200));
 }
 
 async fn kill_9_midway_then_run_again_gives_each_person_one_document(b: Backend) {

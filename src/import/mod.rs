@@ -151,6 +151,7 @@ fn read_rows<R: std::io::Read>(
         }
         if chunk.rows.len() >= batch_size {
             chunk.byte_pos = reader.position().byte();
+            writer::prepare_batch(doctype, &mut chunk.rows);
             let next = Chunk {
                 rows: Vec::with_capacity(batch_size),
                 rejected: Vec::new(),
@@ -164,6 +165,7 @@ fn read_rows<R: std::io::Read>(
         }
     }
     chunk.byte_pos = reader.position().byte();
+    writer::prepare_batch(doctype, &mut chunk.rows);
     let _ = tx.send(chunk);
     Ok(())
 }

@@ -259,16 +259,16 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
 }
 
 /// Inserts many rows, skipping those whose DocId or live search fields are taken;
-/// returns the DocIds it inserted. `likely_free`: the caller expects no row's search
+/// returns which of them it inserted, in their order. `likely_free`: the caller expects no row's search
 /// fields to have a live document (PostgreSQL then copies the rows straight in).
 pub fn insert_many_if_free(
     conn: &mut DbConn,
     docs: &[&NewDocument],
     likely_free: bool,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<bool>, StoreError> {
     let rows: Vec<Incoming> = docs.iter().map(|d| Incoming::from(*d)).collect();
     match conn {
-        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(c, rows, likely_free)?),
+        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(c, &rows, likely_free)?),
         DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, &rows)?),
     }
 }

@@ -94,36 +94,39 @@ struct Written {
     doc_id: String,
 }
 
-/// Inserts the documents whose DocId and live search fields are free; returns the
-/// DocIds it inserted. `likely_free`: the caller expects no live search fields among
-/// them (its last batch had none), so the direct way is tried first. Runs inside the
-/// caller's transaction: a rollback takes everything with it.
+/// Inserts the documents whose DocId and live search fields are free; returns which of
+/// them it inserted, in their order. `likely_free`: the caller expects no live search
+/// fields among them (its last batch had none), so the direct way is tried first. Runs
+/// inside the caller's transaction: a rollback takes everything with it.
 pub(super) fn insert_many_if_free(
     conn: &mut PgConnection,
-    rows: Vec<Incoming<'_>>,
+    rows: &[Incoming<'_>],
     likely_free: bool,
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<bool>> {
     let Some(doctype) = rows.first().map(|r| r.doctype) else {
         return Ok(Vec::new());
     };
     if !likely_free || rows.iter().any(|r| r.doctype != doctype) {
         return insert_staged(conn, rows);
     }
-    let taken = taken_doc_ids(conn, doctype, &rows)?;
-    let free: Vec<Incoming> = rows
-        .into_iter()
-        .filter(|r| !taken.contains(r.doc_id))
+    let taken = taken_doc_ids(conn, doctype, rows)?;
+    let free: Vec<bool> = rows.iter().map(|r| !taken.contains(r.doc_id)).collect();
+    let to_copy: Vec<&Incoming> = rows
+        .iter()
+        .zip(&free)
+        .filter(|(_, f)| **f)
+        .map(|(r, _)| r)
         .collect();
     // A savepoint, so that a clash undoes this COPY only.
     let copied = conn.transaction(|c| {
         diesel::copy_from(super::schema::documents::table)
-            .from_insertable(&free)
+            .from_insertable(to_copy)
             .execute(c)
     });
     match copied {
-        Ok(_) => Ok(free.iter().map(|r| r.doc_id.to_string()).collect()),
+        Ok(_) => Ok(free),
         Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            insert_staged(conn, free)
+            insert_staged(conn, rows)
         }
         Err(e) => Err(e),
     }
@@ -151,7 +154,7 @@ fn taken_doc_ids(
 }
 
 /// The staged way: every clash skipped by the database, row by row.
-fn insert_staged(conn: &mut PgConnection, rows: Vec<Incoming<'_>>) -> QueryResult<Vec<String>> {
+fn insert_staged(conn: &mut PgConnection, rows: &[Incoming<'_>]) -> QueryResult<Vec<bool>> {
     // Created on the session's first import batch. Asked first rather than with IF NOT
     // EXISTS, whose "already exists" notice libpq would print for every batch.
     let present = diesel::sql_query(
@@ -178,5 +181,6 @@ fn insert_staged(conn: &mut PgConnection, rows: Vec<Incoming<'_>>) -> QueryResul
     .load::<Written>(conn)?;
     // Emptied now, not only at commit: a transaction may stage more than one chunk.
     diesel::sql_query("TRUNCATE documents_incoming").execute(conn)?;
-    Ok(written.into_iter().map(|w| w.doc_id).collect())
+    let written: HashSet<String> = written.into_iter().map(|w| w.doc_id).collect();
+    Ok(rows.iter().map(|r| written.contains(r.doc_id)).collect())
 }

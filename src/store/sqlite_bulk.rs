@@ -199,12 +199,13 @@ impl Stamps {
     }
 }
 
-/// Inserts the documents whose DocId and live search fields are free; returns the
-/// DocIds it inserted. Runs inside the caller's transaction, on its connection.
+/// Inserts the documents whose DocId and live search fields are free; returns which
+/// of them it inserted, in their order. Runs inside the caller's transaction, on its
+/// connection.
 pub(super) fn insert_many_if_free(
     conn: &mut SqliteConnection,
     docs: &[Incoming<'_>],
-) -> QueryResult<Vec<String>> {
+) -> QueryResult<Vec<bool>> {
     let handle = diesel::sql_query(format!(
         "SELECT {}() AS handle",
         HANDLE_FN.to_string_lossy()
@@ -254,9 +255,7 @@ pub(super) fn insert_many_if_free(
         for (i, v) in (1..).zip(values) {
             stmt.bind(i, v)?;
         }
-        if stmt.step_wrote()? {
-            written.push(d.doc_id.to_string());
-        }
+        written.push(stmt.step_wrote()?);
     }
     Ok(written)
 }
@@ -343,7 +342,7 @@ mod tests {
         ];
         assert_eq!(
             insert_many_if_free(&mut c, &first).expect("insert"),
-            ["AAAAA", "BBBBB"]
+            [true, true]
         );
         // A taken DocId, a taken live key, and one free row.
         let second = [
@@ -353,7 +352,7 @@ mod tests {
         ];
         assert_eq!(
             insert_many_if_free(&mut c, &second).expect("insert"),
-            ["DDDDD"]
+            [false, false, true]
         );
         assert!(stored(&mut c, "CCCCC").is_none());
         let back = stored(&mut c, "DDDDD").expect("row");

@@ -232,8 +232,9 @@ impl Writer<'_> {
         // A re-run's rows are all issued: trying each in the bulk insert first cost as
         // much again as the lookups that then tell it is unchanged, and on PostgreSQL a
         // lookup a row is a round trip a row. Otherwise the few rows the bulk insert
-        // skips are looked up one by one: a batch lookup of a few keys, just after the
-        // bulk insert, took PostgreSQL 150 to 300 ms (it cost a fresh import 10%).
+        // skips are looked up one by one. (A batch lookup of a few keys had taken
+        // PostgreSQL 150 to 300 ms while the table was not yet analysed; see
+        // `store::refresh_statistics`.)
         let mut known = KnownLive::default();
         if self.rerun_likely {
             known = KnownLive::fetch(conn, &self.doctype.code, batch)?;

@@ -7,6 +7,7 @@
 //! [`COMMIT_AFTER`]). A rejected row is reported with its line number and never written
 //! in part.
 
+mod ahead;
 mod columns;
 mod row;
 mod writer;
@@ -14,6 +15,7 @@ mod writer;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,10 +25,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
 use crate::docs::keys::SigningKey;
-use crate::doctype::DocType;
 use crate::store::checkpoint::Checkpointer;
 use crate::store::{self, documents, DbConn, StoreError};
 use crate::vault::Vault;
+use ahead::{Ahead, Recent};
 use columns::Columns;
 use row::{validate_row, Inputs, ValidRow};
 use writer::Writer;
@@ -97,6 +99,8 @@ struct Chunk {
     rejected: Vec<Rejection>,
     /// How far into the file the reader is, for the progress bar.
     byte_pos: u64,
+    /// The rows' minted DocIds were free when this many batches were committed.
+    checked: Option<u64>,
 }
 
 /// Reads and checks rows on its own thread, so parsing and the database overlap. Rows
@@ -107,18 +111,20 @@ struct Chunk {
 fn read_rows<R: std::io::Read>(
     mut reader: csv::Reader<R>,
     cols: &Columns,
-    doctype: &DocType,
+    mut ahead: Ahead<'_>,
     mut pdfs: Inputs<'_>,
     batch_size: usize,
     tx: mpsc::SyncSender<Chunk>,
     written: mpsc::Receiver<Vec<ValidRow>>,
 ) -> Result<(), ImportError> {
     let now = Utc::now().naive_utc();
+    let doctype = ahead.doctype;
     let mut record = csv::StringRecord::new();
     let mut chunk = Chunk {
         rows: Vec::with_capacity(batch_size),
         rejected: Vec::new(),
         byte_pos: 0,
+        checked: None,
     };
     loop {
         let line = reader.position().line() + 1;
@@ -151,11 +157,12 @@ fn read_rows<R: std::io::Read>(
         }
         if chunk.rows.len() >= batch_size {
             chunk.byte_pos = reader.position().byte();
-            writer::prepare_batch(doctype, &mut chunk.rows);
+            chunk.checked = ahead.ready(&mut chunk.rows);
             let next = Chunk {
                 rows: Vec::with_capacity(batch_size),
                 rejected: Vec::new(),
                 byte_pos: 0,
+                checked: None,
             };
             if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
                 // The writer stopped on an error; it reports that.
@@ -165,7 +172,7 @@ fn read_rows<R: std::io::Read>(
         }
     }
     chunk.byte_pos = reader.position().byte();
-    writer::prepare_batch(doctype, &mut chunk.rows);
+    chunk.checked = ahead.ready(&mut chunk.rows);
     let _ = tx.send(chunk);
     Ok(())
 }
@@ -258,7 +265,10 @@ fn write_transaction(
                 done: how.keep_uris.then(Vec::new),
                 ..Committed::default()
             };
-            out.add(writer.write_batch(conn, &mut first.rows)?, first.byte_pos);
+            out.add(
+                writer.write_batch(conn, &mut first.rows, first.checked)?,
+                first.byte_pos,
+            );
             // Another batch only if it should end within COMMIT_AFTER, judged by the
             // last one (each takes longer as the table grows).
             let mut last = started.elapsed();
@@ -270,7 +280,10 @@ fn write_transaction(
                 };
                 took_more = true;
                 last_line = lines(&chunk.rows).1;
-                out.add(writer.write_batch(conn, &mut chunk.rows)?, chunk.byte_pos);
+                out.add(
+                    writer.write_batch(conn, &mut chunk.rows, chunk.checked)?,
+                    chunk.byte_pos,
+                );
                 let _ = written.send(chunk.rows);
                 last = begun.elapsed();
             }
@@ -385,6 +398,17 @@ pub fn run(
         signer: opts.signer,
         vault: opts.vault,
     };
+    let batches_committed = AtomicU64::new(0);
+    // On PostgreSQL the reader checks each batch's DocIds on a connection of its own,
+    // while the writer's copies the batch before (`ahead.rs`).
+    let check = match conn {
+        DbConn::Postgres(_) => store::establish(&config.database.url)
+            .ok()
+            .map(|c| (c, &batches_committed)),
+        DbConn::Sqlite(_) => None,
+    };
+    let recent = check.is_some().then(Recent::default);
+    let ahead = Ahead::new(doctype, check);
     let mut writer = Writer {
         signer: opts.signer,
         config,
@@ -393,6 +417,9 @@ pub fn run(
         new_blobs: Vec::new(),
         rerun_likely: false,
         all_new_last: true,
+        batches_written: 0,
+        batches_committed: &batches_committed,
+        recent,
         correct: opts.correct,
         vault: opts.vault,
     };
@@ -404,7 +431,7 @@ pub fn run(
     std::thread::scope(|scope| {
         let cols = &cols;
         let reading =
-            scope.spawn(move || read_rows(reader, cols, doctype, pdfs, batch_size, tx, done_rx));
+            scope.spawn(move || read_rows(reader, cols, ahead, pdfs, batch_size, tx, done_rx));
         let written = (|| {
             let mut chunks = rx.into_iter();
             let mut analysed = false;

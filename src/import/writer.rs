@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDateTime, Utc};
 
+use super::ahead::{mint_unique, Recent};
 use super::row::{Content, ValidRow};
 use super::Rejection;
 use crate::config::Config;
@@ -26,6 +27,8 @@ pub(super) struct BatchOutcome {
     pub rejected: Vec<Rejection>,
     /// Rows already issued exactly so (a re-run of the same file).
     pub unchanged: u64,
+    /// DocIds the bulk insert wrote, when batches are checked ahead.
+    pub bulk_ids: Vec<String>,
 }
 
 /// What became of one row on the row-by-row path.
@@ -130,28 +133,6 @@ impl KnownLive {
     }
 }
 
-/// Readies a batch for [`Writer::write_batch`], on the reader's thread while the writer
-/// writes the one before: DocIds minted up front (unique within the batch), then the
-/// rows in lookup-key order, so that the lookup index fills its pages in sequence
-/// instead of at random places (~15% faster at a million rows in random order).
-pub(super) fn prepare_batch(doctype: &DocType, batch: &mut [ValidRow]) {
-    let mut ids = HashSet::with_capacity(batch.len());
-    for row in batch.iter_mut().filter(|r| r.minted) {
-        row.doc.doc_id = mint_unique(doctype, &mut ids);
-    }
-    batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
-}
-
-/// A DocId not yet drawn into `ids`.
-fn mint_unique(doctype: &DocType, ids: &mut HashSet<String>) -> String {
-    loop {
-        let id = doctype.id_space.mint();
-        if ids.insert(id.clone()) {
-            return id;
-        }
-    }
-}
-
 /// The database side of an import.
 pub(super) struct Writer<'a> {
     pub config: &'a Config,
@@ -166,6 +147,12 @@ pub(super) struct Writer<'a> {
     /// No row of the last batch was found already issued: the next batch's rows are
     /// likely all new too, which lets PostgreSQL copy them straight in.
     pub all_new_last: bool,
+    /// Batches written so far, and committed so far (read by the reader's DocId check).
+    pub batches_written: u64,
+    pub batches_committed: &'a std::sync::atomic::AtomicU64,
+    /// DocIds of batches a batch checked ahead may not have seen committed; None when
+    /// batches are not checked ahead (SQLite).
+    pub recent: Option<Recent>,
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     pub correct: bool,
     pub signer: Option<&'a SigningKey>,
@@ -180,6 +167,8 @@ impl Writer<'_> {
     /// The open transaction committed: its blobs are in the database.
     pub fn committed(&mut self) {
         self.stored_blobs.extend(self.new_blobs.drain(..));
+        self.batches_committed
+            .store(self.batches_written, std::sync::atomic::Ordering::Release);
     }
 
     /// The open transaction rolled back: its blobs are not.
@@ -190,16 +179,30 @@ impl Writer<'_> {
     /// Writes one batch inside the caller's transaction. Per-row outcomes (a DocId
     /// already issued) become rejections; a database error is returned, for the caller
     /// to roll the whole transaction back.
+    /// `checked`: the reader found the batch's minted DocIds free when that many
+    /// batches were committed.
     pub fn write_batch(
         &mut self,
         conn: &mut DbConn,
         batch: &mut [ValidRow],
+        checked: Option<u64>,
     ) -> Result<BatchOutcome, StoreError> {
         let now = Utc::now().naive_utc();
+        let checked = match (checked, self.recent.as_mut()) {
+            (Some(stamp), Some(recent)) => {
+                recent.forget_up_to(stamp);
+                recent.covers(stamp)
+            }
+            _ => false,
+        };
         let mut new_blobs = std::mem::take(&mut self.new_blobs);
-        let outcome = self.write_sorted(conn, batch, &mut new_blobs, now);
+        let mut outcome = self.write_sorted(conn, batch, checked, &mut new_blobs, now);
         self.new_blobs = new_blobs;
-        if let Ok(o) = &outcome {
+        self.batches_written += 1;
+        if let Ok(o) = &mut outcome {
+            if let Some(recent) = self.recent.as_mut() {
+                recent.add(self.batches_written, std::mem::take(&mut o.bulk_ids));
+            }
             self.rerun_likely = o.unchanged as usize * 2 >= batch.len();
             self.all_new_last = o.unchanged == 0 && o.rejected.is_empty();
         }
@@ -210,6 +213,7 @@ impl Writer<'_> {
         &self,
         conn: &mut DbConn,
         batch: &mut [ValidRow],
+        checked: bool,
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
     ) -> Result<BatchOutcome, StoreError> {
@@ -239,7 +243,16 @@ impl Writer<'_> {
         if self.rerun_likely {
             known = KnownLive::fetch(conn, &self.doctype.code, batch)?;
         }
-        let written = self.insert_bulk(conn, batch, &known, new_blobs, now)?;
+        let written = self.insert_bulk(conn, batch, &known, checked, new_blobs, now)?;
+        let bulk_ids = match self.recent {
+            Some(_) => batch
+                .iter()
+                .zip(&written)
+                .filter(|(_, ok)| **ok)
+                .map(|(r, _)| r.doc.doc_id.clone())
+                .collect(),
+            None => Vec::new(),
+        };
         // What the bulk insert wrote changed those keys: ask again.
         for (row, _) in batch.iter().zip(&written).filter(|(_, ok)| **ok) {
             known.forget(row);
@@ -291,6 +304,7 @@ impl Writer<'_> {
             done,
             rejected,
             unchanged,
+            bulk_ids,
         })
     }
 
@@ -317,6 +331,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         batch: &mut [ValidRow],
         known: &KnownLive,
+        checked: bool,
         new_blobs: &mut Vec<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
@@ -333,6 +348,18 @@ impl Writer<'_> {
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| bulk(&batch[i])).collect();
         // Rows known to be issued were left out above.
         let likely_free = self.all_new_last || self.rerun_likely;
+        // A checked row that drew a DocId this import wrote after the check waits for
+        // the second insert, under a fresh DocId.
+        let mut held = Vec::new();
+        if let (true, Some(recent)) = (checked, &self.recent) {
+            todo.retain(|&i| {
+                let clash = recent.contains(&batch[i].doc.doc_id);
+                if clash {
+                    held.push(i);
+                }
+                !clash
+            });
+        }
         // DocIds were minted unique within the batch, so a skipped row drew a DocId
         // already issued (a few rows in a hundred once a doc type fills up), or its
         // search fields have a live document (every row of a re-run). The first kind
@@ -340,7 +367,7 @@ impl Writer<'_> {
         // several queries (1.7% of a million bench rows did; 0.03% now). When most rows
         // were skipped it is a re-run, which a second insert would only skip again.
         for round in 0..2 {
-            if todo.is_empty() {
+            if todo.is_empty() && held.is_empty() {
                 break;
             }
             if round > 0 {
@@ -352,16 +379,18 @@ impl Writer<'_> {
                 }
             }
             let docs: Vec<&NewDocument> = todo.iter().map(|&i| &batch[i].doc).collect();
-            let inserted = documents::insert_many_if_free(conn, &docs, likely_free)?;
+            let checked = checked && round == 0;
+            let inserted = documents::insert_many_if_free(conn, &docs, likely_free, checked)?;
             let skipped = inserted.iter().filter(|ok| !**ok).count();
             for (&i, ok) in todo.iter().zip(&inserted) {
                 written[i] = *ok;
             }
+            todo.retain(|&i| !written[i]);
+            todo.append(&mut held);
             // The usual case, a new file: every row went in, nothing to look up.
-            if skipped == 0 {
+            if todo.is_empty() {
                 break;
             }
-            todo.retain(|&i| !written[i]);
             if skipped * 10 > docs.len() {
                 break;
             }

@@ -96,12 +96,14 @@ struct Written {
 
 /// Inserts the documents whose DocId and live search fields are free; returns which of
 /// them it inserted, in their order. `likely_free`: the caller expects no live search
-/// fields among them (its last batch had none), so the direct way is tried first. Runs
-/// inside the caller's transaction: a rollback takes everything with it.
+/// fields among them (its last batch had none), so the direct way is tried first;
+/// `checked`: their DocIds were found free already. Runs inside the caller's
+/// transaction: a rollback takes everything with it.
 pub(super) fn insert_many_if_free(
     conn: &mut PgConnection,
     rows: &[Incoming<'_>],
     likely_free: bool,
+    checked: bool,
 ) -> QueryResult<Vec<bool>> {
     let Some(doctype) = rows.first().map(|r| r.doctype) else {
         return Ok(Vec::new());
@@ -109,7 +111,13 @@ pub(super) fn insert_many_if_free(
     if !likely_free || rows.iter().any(|r| r.doctype != doctype) {
         return insert_staged(conn, rows);
     }
-    let taken = taken_doc_ids(conn, doctype, rows)?;
+    let taken = match checked {
+        true => HashSet::new(),
+        false => {
+            let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
+            taken_doc_ids(conn, doctype, &ids)?
+        }
+    };
     let free: Vec<bool> = rows.iter().map(|r| !taken.contains(r.doc_id)).collect();
     let to_copy: Vec<&Incoming> = rows
         .iter()
@@ -138,17 +146,17 @@ struct Taken {
     doc_id: String,
 }
 
-/// Which of the rows' DocIds `doctype` already has, in one query.
-fn taken_doc_ids(
+/// Which of these DocIds `doctype` already has (committed, or written by this
+/// connection's open transaction), in one query.
+pub(super) fn taken_doc_ids(
     conn: &mut PgConnection,
     doctype: &str,
-    rows: &[Incoming<'_>],
+    ids: &[&str],
 ) -> QueryResult<HashSet<String>> {
-    let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
     let taken =
         diesel::sql_query("SELECT doc_id FROM documents WHERE doctype = $1 AND doc_id = ANY($2)")
             .bind::<Text, _>(doctype)
-            .bind::<Array<Text>, _>(&ids)
+            .bind::<Array<Text>, _>(ids)
             .load::<Taken>(conn)?;
     Ok(taken.into_iter().map(|t| t.doc_id).collect())
 }

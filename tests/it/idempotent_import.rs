@@ -13,6 +13,7 @@ backend_tests!(
     kill_9_midway_then_run_again_gives_each_person_one_document,
     two_imports_of_one_file_at_once_make_no_duplicates,
     two_imports_of_different_files_of_one_doc_type_at_once_both_finish,
+    one_import_into_a_crowded_doc_id_space_issues_every_row_once,
     duplicates_from_before_the_rule_are_listed_revoked_then_migrated,
 );
 
@@ -326,6 +327,26 @@ async fn two_imports_of_different_files_of_one_doc_type_at_once_both_finish(b: B
     let b2 = write_csv(&ws, "b.csv", &csv_without_aadhaar(ROWS..2 * ROWS));
     imports_at_once(&ws, [&a, &b2], &["--commit-after", "0"]);
     each_once(&ws, 2 * ROWS);
+}
+
+/// DocIds of 3 characters and one long transaction: on PostgreSQL the reader checks
+/// each batch's DocIds while none of the import's own rows are committed yet, so the
+/// writer must hold back those that drew a DocId it wrote itself.
+async fn one_import_into_a_crowded_doc_id_space_issues_every_row_once(b: Backend) {
+    const ROWS: u64 = 6_000;
+    let ws = Workspace::new(b);
+    let config = std::fs::read_to_string(&ws.config_path).expect("config");
+    let config = config.replacen(
+        "name = \"Class X Mark Sheet\"",
+        "name = \"Class X Mark Sheet\"\nexpected_count = 2000",
+        1,
+    );
+    std::fs::write(&ws.config_path, config).expect("config");
+    let file = write_csv(&ws, "a.csv", &csv_without_aadhaar(0..ROWS));
+    let (ok, text) = run_import(&ws, &file, &["--batch", "500", "--commit-after", "600"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 6000 row(s), rejected 0"), "{text}");
+    each_once(&ws, ROWS);
 }
 
 /// A database from before the one-document-per-search rule, holding a duplicate: the

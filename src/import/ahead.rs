@@ -1,0 +1,182 @@
+//! Batches readied on the reader's thread while the writer writes the one before:
+//! DocIds minted, rows sorted, and on PostgreSQL the DocIds checked against the table
+//! on a connection of their own, so that the writer's backend only copies.
+//!
+//! The check sees committed rows only. The writer's own rows of batches that were not
+//! yet committed when a batch was checked are [`Recent`]: the writer keeps their DocIds
+//! and holds back a checked row that drew one of them, to be minted again and checked
+//! on its own connection like any row whose DocId was taken.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::row::ValidRow;
+use crate::doctype::DocType;
+use crate::store::{documents, DbConn};
+
+/// How many rounds of minting again a batch's taken DocIds get before the writer is left
+/// to deal with the rest.
+const CHECK_ROUNDS: usize = 4;
+
+/// The most DocIds [`Recent`] holds (~40 MiB); past it, batches checked before are
+/// checked again by the writer (a transaction of many batches, `--commit-after`).
+const RECENT_CAP: usize = 500_000;
+
+/// What the reader thread does to a batch before handing it over.
+pub(super) struct Ahead<'a> {
+    pub doctype: &'a DocType,
+    check: Option<Check<'a>>,
+}
+
+struct Check<'a> {
+    conn: DbConn,
+    /// How many batches the writer has committed.
+    committed: &'a AtomicU64,
+}
+
+impl<'a> Ahead<'a> {
+    /// `check`: a second connection to a PostgreSQL store, and the writer's count of
+    /// committed batches; None on SQLite, whose bulk insert skips taken DocIds itself.
+    pub fn new(doctype: &'a DocType, check: Option<(DbConn, &'a AtomicU64)>) -> Self {
+        let check = check.map(|(conn, committed)| Check { conn, committed });
+        Self { doctype, check }
+    }
+
+    /// Mints the batch's DocIds (unique within it), sorts it by search fields (the
+    /// lookup index then fills its pages in sequence, ~15% faster at a million rows in
+    /// random order) and, where it can, checks the DocIds against the table. Returns
+    /// the number of batches committed before the check when every minted DocId was
+    /// free then.
+    pub fn ready(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
+        let mut ids = HashSet::with_capacity(batch.len());
+        for row in batch.iter_mut().filter(|r| r.minted) {
+            row.doc.doc_id = mint_unique(self.doctype, &mut ids);
+        }
+        batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
+        let check = self.check.as_mut()?;
+        let stamp = check.committed.load(Ordering::Acquire);
+        let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].minted).collect();
+        for _ in 0..CHECK_ROUNDS {
+            let asked: Vec<&str> = todo.iter().map(|&i| batch[i].doc.doc_id.as_str()).collect();
+            let taken = match documents::taken_doc_ids(&mut check.conn, &self.doctype.code, &asked)
+            {
+                Ok(Some(taken)) => taken,
+                // Not PostgreSQL, or its connection failed: the writer checks instead.
+                Ok(None) | Err(_) => {
+                    self.check = None;
+                    return None;
+                }
+            };
+            todo.retain(|&i| taken.contains(&batch[i].doc.doc_id));
+            if todo.is_empty() {
+                return Some(stamp);
+            }
+            for &i in &todo {
+                batch[i].doc.doc_id = mint_unique(self.doctype, &mut ids);
+            }
+        }
+        None
+    }
+}
+
+/// A DocId not yet drawn into `ids`.
+pub(super) fn mint_unique(doctype: &DocType, ids: &mut HashSet<String>) -> String {
+    loop {
+        let id = doctype.id_space.mint();
+        if ids.insert(id.clone()) {
+            return id;
+        }
+    }
+}
+
+/// The DocIds the writer wrote in batches that a batch checked ahead may not have seen
+/// committed: by batch number, forgotten once every batch still to come was checked
+/// after they were committed.
+#[derive(Default)]
+pub(super) struct Recent {
+    by_id: HashMap<String, u64>,
+    batches: VecDeque<(u64, Vec<String>)>,
+    /// The first batch number whose DocIds are all here (those before were forgotten
+    /// when the memory was full).
+    floor: u64,
+}
+
+impl Recent {
+    /// Whether a batch checked when `stamp` batches were committed can rely on its check
+    /// together with these DocIds.
+    pub fn covers(&self, stamp: u64) -> bool {
+        stamp + 1 >= self.floor
+    }
+
+    /// Forgets the batches committed before the check of `stamp` (stamps only grow).
+    pub fn forget_up_to(&mut self, stamp: u64) {
+        while self.batches.front().is_some_and(|(n, _)| *n <= stamp) {
+            if let Some((n, ids)) = self.batches.pop_front() {
+                for id in ids {
+                    if self.by_id.get(&id) == Some(&n) {
+                        self.by_id.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a DocId was written by one of these batches.
+    pub fn contains(&self, doc_id: &str) -> bool {
+        self.by_id.contains_key(doc_id)
+    }
+
+    /// Batch number `n` wrote these DocIds.
+    pub fn add(&mut self, n: u64, ids: Vec<String>) {
+        if self.by_id.len() + ids.len() > RECENT_CAP {
+            *self = Recent {
+                floor: n,
+                ..Recent::default()
+            };
+        }
+        for id in &ids {
+            self.by_id.insert(id.clone(), n);
+        }
+        self.batches.push_back((n, ids));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn recent_keeps_what_a_check_may_not_have_seen_and_forgets_the_rest() {
+        let mut r = Recent::default();
+        r.add(1, ids(&["AAAAA", "BBBBB"]));
+        r.add(2, ids(&["CCCCC"]));
+        // A batch checked when nothing was committed: batches 1 and 2 are unseen.
+        assert!(r.covers(0));
+        assert!(r.contains("AAAAA") && r.contains("CCCCC"));
+        // Checked once batch 1 was committed: its DocIds were seen by the check.
+        r.forget_up_to(1);
+        assert!(!r.contains("AAAAA"));
+        assert!(r.contains("CCCCC"));
+        r.forget_up_to(2);
+        assert!(!r.contains("CCCCC"));
+    }
+
+    #[test]
+    fn recent_past_its_cap_starts_again_and_no_longer_covers_older_checks() {
+        let mut r = Recent::default();
+        let many: Vec<String> = (0..RECENT_CAP).map(|i| format!("{i:07}")).collect();
+        r.add(1, many);
+        assert!(r.covers(0));
+        r.add(2, ids(&["ZZZZZ"]));
+        // Batch 1's DocIds are gone: a check made before it was committed is not
+        // enough any more, one made after it still is.
+        assert!(!r.contains("0000000"));
+        assert!(r.contains("ZZZZZ"));
+        assert!(!r.covers(0));
+        assert!(r.covers(1));
+    }
+}

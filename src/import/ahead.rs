@@ -7,7 +7,7 @@
 //! and holds back a checked row that drew one of them, to be minted again and checked
 //! on its own connection like any row whose DocId was taken.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::row::ValidRow;
@@ -18,7 +18,7 @@ use crate::store::{documents, DbConn};
 /// to deal with the rest.
 const CHECK_ROUNDS: usize = 4;
 
-/// The most DocIds [`Recent`] holds (~40 MiB); past it, batches checked before are
+/// The most DocIds [`Recent`] holds (~30 MiB); past it, batches checked before are
 /// checked again by the writer (a transaction of many batches, `--commit-after`).
 const RECENT_CAP: usize = 500_000;
 
@@ -90,12 +90,13 @@ pub(super) fn mint_unique(doctype: &DocType, ids: &mut HashSet<String>) -> Strin
 }
 
 /// The DocIds the writer wrote in batches that a batch checked ahead may not have seen
-/// committed: by batch number, forgotten once every batch still to come was checked
-/// after they were committed.
+/// committed, with their batch numbers; forgotten once every batch still to come was
+/// checked after they were committed.
 #[derive(Default)]
 pub(super) struct Recent {
     by_id: HashMap<String, u64>,
-    batches: VecDeque<(u64, Vec<String>)>,
+    /// The lowest batch number held.
+    oldest: u64,
     /// The first batch number whose DocIds are all here (those before were forgotten
     /// when the memory was full).
     floor: u64,
@@ -110,14 +111,9 @@ impl Recent {
 
     /// Forgets the batches committed before the check of `stamp` (stamps only grow).
     pub fn forget_up_to(&mut self, stamp: u64) {
-        while self.batches.front().is_some_and(|(n, _)| *n <= stamp) {
-            if let Some((n, ids)) = self.batches.pop_front() {
-                for id in ids {
-                    if self.by_id.get(&id) == Some(&n) {
-                        self.by_id.remove(&id);
-                    }
-                }
-            }
+        if self.oldest <= stamp && !self.by_id.is_empty() {
+            self.by_id.retain(|_, n| *n > stamp);
+            self.oldest = stamp + 1;
         }
     }
 
@@ -134,10 +130,10 @@ impl Recent {
                 ..Recent::default()
             };
         }
-        for id in &ids {
-            self.by_id.insert(id.clone(), n);
+        if self.by_id.is_empty() {
+            self.oldest = n;
         }
-        self.batches.push_back((n, ids));
+        self.by_id.extend(ids.into_iter().map(|id| (id, n)));
     }
 }
 

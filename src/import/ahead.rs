@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::row::ValidRow;
 use crate::doctype::DocType;
-use crate::store::{documents, DbConn};
+use crate::store::{bulk, DbConn};
 
 /// How many rounds of minting again a batch's taken DocIds get before the writer is left
 /// to deal with the rest.
@@ -58,8 +58,7 @@ impl<'a> Ahead<'a> {
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].minted).collect();
         for _ in 0..CHECK_ROUNDS {
             let asked: Vec<&str> = todo.iter().map(|&i| batch[i].doc.doc_id.as_str()).collect();
-            let taken = match documents::taken_doc_ids(&mut check.conn, &self.doctype.code, &asked)
-            {
+            let taken = match bulk::taken_doc_ids(&mut check.conn, &self.doctype.code, &asked) {
                 Ok(Some(taken)) => taken,
                 // Not PostgreSQL, or its connection failed: the writer checks instead.
                 Ok(None) | Err(_) => {

@@ -15,7 +15,7 @@ use crate::doctype::DocType;
 use crate::issuing::{self, Blob, Facts, PushFacts};
 use crate::push::outbox::{self, Action};
 use crate::store::documents::{self, DocRecord, LiveDoc, NewDocument};
-use crate::store::{DbConn, StoreError};
+use crate::store::{bulk, DbConn, StoreError};
 use crate::uri::DocUri;
 use crate::vault::Vault;
 
@@ -380,7 +380,7 @@ impl Writer<'_> {
             }
             let docs: Vec<&NewDocument> = todo.iter().map(|&i| &batch[i].doc).collect();
             let checked = checked && round == 0;
-            let inserted = documents::insert_many_if_free(conn, &docs, likely_free, checked)?;
+            let inserted = bulk::insert_many_if_free(conn, &docs, likely_free, checked)?;
             let skipped = inserted.iter().filter(|ok| !**ok).count();
             for (&i, ok) in todo.iter().zip(&inserted) {
                 written[i] = *ok;

@@ -1,14 +1,11 @@
 //! Queries on documents and their bytes.
 
-use std::collections::HashSet;
-
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::pg_bulk::{self, Incoming};
+use super::pg_bulk::Incoming;
 use super::record_query::{status_in, LiveFactsAmong, LiveFactsBy, RecordBy, LIVE_SQL};
 use super::schema::{blobs, documents};
-use super::sqlite_bulk;
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
 
@@ -260,28 +257,6 @@ pub fn insert_if_free(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, Stor
     Ok(n == 1)
 }
 
-/// Inserts many rows, skipping those whose DocId or live search fields are taken;
-/// returns which of them it inserted, in their order. `likely_free`: the caller expects
-/// no row's search fields to have a live document (PostgreSQL then copies the rows
-/// straight in); `checked`: their DocIds were found free ([`taken_doc_ids`]).
-pub fn insert_many_if_free(
-    conn: &mut DbConn,
-    docs: &[&NewDocument],
-    likely_free: bool,
-    checked: bool,
-) -> Result<Vec<bool>, StoreError> {
-    let rows: Vec<Incoming> = docs.iter().map(|d| Incoming::from(*d)).collect();
-    match conn {
-        DbConn::Postgres(c) => Ok(pg_bulk::insert_many_if_free(
-            c,
-            &rows,
-            likely_free,
-            checked,
-        )?),
-        DbConn::Sqlite(c) => Ok(sqlite_bulk::insert_many_if_free(c, &rows)?),
-    }
-}
-
 /// What overwriting a document writes: everything it says, never its identity or its
 /// creation time. The certificate XML is made afresh from the new data.
 #[derive(AsChangeset)]
@@ -434,19 +409,6 @@ pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, Store
         out.push((k.0, ids));
     }
     Ok(out)
-}
-
-/// Which of these DocIds of `doctype` are taken, in one query; None on SQLite, whose
-/// bulk insert skips them itself.
-pub fn taken_doc_ids(
-    conn: &mut DbConn,
-    doctype: &str,
-    ids: &[&str],
-) -> Result<Option<HashSet<String>>, StoreError> {
-    match conn {
-        DbConn::Postgres(c) => Ok(Some(pg_bulk::taken_doc_ids(c, doctype, ids)?)),
-        DbConn::Sqlite(_) => Ok(None),
-    }
 }
 
 /// A correction of the live document with these search-field values (same DocId);

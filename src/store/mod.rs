@@ -4,6 +4,7 @@
 //! The backend is picked from the URL scheme (`postgres://` or a file path), never by
 //! trying one and falling back. The store knows nothing of XML or HTTP.
 
+pub mod bulk;
 pub mod checkpoint;
 pub mod department;
 pub mod documents;

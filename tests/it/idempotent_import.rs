@@ -289,6 +289,17 @@ fn imports_at_once(ws: &Workspace, files: [&std::path::Path; 2], extra: &[&str])
 }
 
 /// Every row issued once, and check-data content.
+/// DocIds of 3 characters (29,791 of them) for MARKS.
+fn crowd_doc_ids(ws: &Workspace) {
+    let config = std::fs::read_to_string(&ws.config_path).expect("config");
+    let config = config.replacen(
+        "name = \"Class X Mark Sheet\"",
+        "name = \"Class X Mark Sheet\"\nexpected_count = 2000",
+        1,
+    );
+    std::fs::write(&ws.config_path, config).expect("config");
+}
+
 fn each_once(ws: &Workspace, rows: u64) {
     assert_eq!(issued(ws) as u64, rows);
     let out = dlrepo(ws).arg("check-data").output().expect("run");
@@ -315,14 +326,8 @@ async fn two_imports_of_one_file_at_once_make_no_duplicates(b: Backend) {
 async fn two_imports_of_different_files_of_one_doc_type_at_once_both_finish(b: Backend) {
     const ROWS: u64 = 6_000;
     let ws = Workspace::new(b);
-    // DocIds of 3 characters (29,791 of them): hundreds of clashes between the files.
-    let config = std::fs::read_to_string(&ws.config_path).expect("config");
-    let config = config.replacen(
-        "name = \"Class X Mark Sheet\"",
-        "name = \"Class X Mark Sheet\"\nexpected_count = 2000",
-        1,
-    );
-    std::fs::write(&ws.config_path, config).expect("config");
+    // Hundreds of clashes between the files.
+    crowd_doc_ids(&ws);
     let a = write_csv(&ws, "a.csv", &csv_without_aadhaar(0..ROWS));
     let b2 = write_csv(&ws, "b.csv", &csv_without_aadhaar(ROWS..2 * ROWS));
     imports_at_once(&ws, [&a, &b2], &["--commit-after", "0"]);
@@ -335,13 +340,7 @@ async fn two_imports_of_different_files_of_one_doc_type_at_once_both_finish(b: B
 async fn one_import_into_a_crowded_doc_id_space_issues_every_row_once(b: Backend) {
     const ROWS: u64 = 6_000;
     let ws = Workspace::new(b);
-    let config = std::fs::read_to_string(&ws.config_path).expect("config");
-    let config = config.replacen(
-        "name = \"Class X Mark Sheet\"",
-        "name = \"Class X Mark Sheet\"\nexpected_count = 2000",
-        1,
-    );
-    std::fs::write(&ws.config_path, config).expect("config");
+    crowd_doc_ids(&ws);
     let file = write_csv(&ws, "a.csv", &csv_without_aadhaar(0..ROWS));
     let (ok, text) = run_import(&ws, &file, &["--batch", "500", "--commit-after", "600"]);
     assert!(ok, "{text}");

@@ -111,12 +111,11 @@ pub(super) fn insert_many_if_free(
     if !likely_free || rows.iter().any(|r| r.doctype != doctype) {
         return insert_staged(conn, rows);
     }
-    let taken = match checked {
-        true => HashSet::new(),
-        false => {
-            let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
-            taken_doc_ids(conn, doctype, &ids)?
-        }
+    let taken = if checked {
+        HashSet::new()
+    } else {
+        let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
+        taken_doc_ids(conn, doctype, &ids)?
     };
     let free: Vec<bool> = rows.iter().map(|r| !taken.contains(r.doc_id)).collect();
     let to_copy: Vec<&Incoming> = rows

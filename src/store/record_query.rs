@@ -104,22 +104,40 @@ where
     str: ToSql<Text, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        if !B {
+            return live_by_key(&mut out, SELECT, self.doctype, self.value);
+        }
         out.push_sql(SELECT);
         out.push_bind_param::<Text, str>(self.doctype)?;
-        if B {
-            out.push_sql(" AND documents.doc_id = ");
-            out.push_bind_param::<Text, str>(self.value)?;
-        } else {
-            out.push_sql(" AND documents.udf_key = ");
-            out.push_bind_param::<Text, str>(self.value)?;
-            out.push_sql(" AND ");
-            out.push_sql(LIVE_SQL);
-        }
+        out.push_sql(" AND documents.doc_id = ");
+        out.push_bind_param::<Text, str>(self.value)?;
         Ok(())
     }
 }
 
 impl<Conn, const B: bool> RunQueryDsl<Conn> for RecordBy<'_, B> {}
+
+/// `select` (ending in `documents.doctype = `) narrowed to the live document of
+/// `doctype` with the joined search-field values `key`: the one lookup by search fields,
+/// whether it reads the bytes (Pull URI) or not (an import's comparison).
+fn live_by_key<'b, DB>(
+    out: &mut AstPass<'_, 'b, DB>,
+    select: &'static str,
+    doctype: &'b str,
+    key: &'b str,
+) -> QueryResult<()>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    out.push_sql(select);
+    out.push_bind_param::<Text, str>(doctype)?;
+    out.push_sql(" AND documents.udf_key = ");
+    out.push_bind_param::<Text, str>(key)?;
+    out.push_sql(" AND ");
+    out.push_sql(LIVE_SQL);
+    Ok(())
+}
 
 /// The live document of `doctype` with the joined search-field values `key`, without
 /// its bytes, and its fingerprint: one indexed lookup per row an import finds already
@@ -145,13 +163,7 @@ where
     str: ToSql<Text, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        out.push_sql(SELECT_FACTS);
-        out.push_bind_param::<Text, str>(self.doctype)?;
-        out.push_sql(" AND documents.udf_key = ");
-        out.push_bind_param::<Text, str>(self.key)?;
-        out.push_sql(" AND ");
-        out.push_sql(LIVE_SQL);
-        Ok(())
+        live_by_key(&mut out, SELECT_FACTS, self.doctype, self.key)
     }
 }
 

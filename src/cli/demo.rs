@@ -6,7 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use rand::RngCore;
 
-use super::{import::import_file, load_config, CurlRequest};
+use super::import::{import_file, ImportFlags};
+use super::{load_config, CurlRequest};
 use crate::auth::to_hex;
 use crate::store::{self, documents};
 use crate::uri::DocUri;
@@ -87,16 +88,11 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
     let mut conn = store::establish(&config.database.url)?;
     if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
         for (doctype, csv) in [("MARKS", "marks.csv"), ("DIPLM", "diplomas.csv")] {
-            let commit_after = crate::import::COMMIT_AFTER;
-            import_file(
-                &config,
-                doctype,
-                &dir.join(csv),
-                None,
-                1000,
-                commit_after,
-                false,
-            )?;
+            let flags = ImportFlags {
+                batch: 1000,
+                ..ImportFlags::default()
+            };
+            import_file(&config, doctype, &dir.join(csv), &flags)?;
         }
     }
     let uri = match documents::find_by_udfs(

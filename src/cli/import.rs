@@ -9,14 +9,32 @@ use crate::config::Config;
 use crate::import::{self, ImportOptions};
 use crate::store;
 
+/// The import's flags beyond the doc type and the file.
+pub struct ImportFlags<'a> {
+    pub out: Option<&'a Path>,
+    pub batch: usize,
+    pub commit_after: std::time::Duration,
+    pub sqlite_cache_mb: u64,
+    pub correct: bool,
+}
+
+impl Default for ImportFlags<'_> {
+    fn default() -> Self {
+        Self {
+            out: None,
+            batch: import::DEFAULT_BATCH,
+            commit_after: import::COMMIT_AFTER,
+            sqlite_cache_mb: import::SQLITE_CACHE_MB,
+            correct: false,
+        }
+    }
+}
+
 pub fn import_file(
     config: &Config,
     doctype: &str,
     file: &Path,
-    out: Option<&Path>,
-    batch: usize,
-    commit_after: std::time::Duration,
-    correct: bool,
+    flags: &ImportFlags<'_>,
 ) -> Result<import::ImportReport> {
     store::open_and_migrate(&config.database)?;
     let signer = config.signing_key()?;
@@ -28,11 +46,12 @@ pub fn import_file(
         &ImportOptions {
             doctype,
             csv: file,
-            out,
-            batch_size: batch,
-            commit_after,
+            out: flags.out,
+            batch_size: flags.batch,
+            commit_after: flags.commit_after,
+            sqlite_cache_mb: flags.sqlite_cache_mb,
             progress: std::io::stderr().is_terminal(),
-            correct,
+            correct: flags.correct,
             signer: signer.as_ref(),
             vault: vault.as_ref(),
         },

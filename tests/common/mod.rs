@@ -224,6 +224,7 @@ impl Workspace {
                 out: None,
                 batch_size: 100,
                 commit_after: dlrepo::import::COMMIT_AFTER,
+                sqlite_cache_mb: dlrepo::import::SQLITE_CACHE_MB,
                 progress: false,
                 correct: false,
                 signer: key.as_ref(),

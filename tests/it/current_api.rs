@@ -418,6 +418,7 @@ async fn certificate_fields_come_from_the_doc_types_mapping(b: Backend) {
             out: None,
             batch_size: 10,
             commit_after: dlrepo::import::COMMIT_AFTER,
+            sqlite_cache_mb: dlrepo::import::SQLITE_CACHE_MB,
             progress: false,
             correct: false,
             signer: None,

@@ -14,6 +14,7 @@ backend_tests!(
     two_imports_of_one_file_at_once_make_no_duplicates,
     two_imports_of_different_files_of_one_doc_type_at_once_both_finish,
     one_import_into_a_crowded_doc_id_space_issues_every_row_once,
+    a_page_cache_smaller_than_the_table_still_issues_every_row_once,
     duplicates_from_before_the_rule_are_listed_revoked_then_migrated,
 );
 
@@ -346,6 +347,37 @@ async fn one_import_into_a_crowded_doc_id_space_issues_every_row_once(b: Backend
     assert!(ok, "{text}");
     assert!(text.contains("imported 6000 row(s), rejected 0"), "{text}");
     each_once(&ws, ROWS);
+}
+
+/// `--sqlite-cache-mb 1`: SQLite writes dirty pages out in the middle of the import's
+/// one transaction and reads them back; every row goes in once and a re-run finds them
+/// all. PostgreSQL has no such cache and takes the flag as it is. 0 MiB is refused.
+async fn a_page_cache_smaller_than_the_table_still_issues_every_row_once(b: Backend) {
+    const ROWS: u64 = 6_000;
+    let ws = Workspace::new(b);
+    let file = write_csv(&ws, "a.csv", &csv_without_aadhaar(0..ROWS));
+    let (ok, text) = run_import(&ws, &file, &["--sqlite-cache-mb", "0"]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("--sqlite-cache-mb"), "{text}");
+    assert_eq!(issued(&ws), 0);
+    let small = [
+        "--sqlite-cache-mb",
+        "1",
+        "--batch",
+        "500",
+        "--commit-after",
+        "600",
+    ];
+    let (ok, text) = run_import(&ws, &file, &small);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 6000 row(s), rejected 0"), "{text}");
+    each_once(&ws, ROWS);
+    let (ok, text) = run_import(&ws, &file, &small);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 0 row(s), rejected 0, 6000 already issued"),
+        "{text}"
+    );
 }
 
 /// A database from before the one-document-per-search rule, holding a duplicate: the

@@ -101,6 +101,7 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
             out: None,
             batch_size: 100,
             commit_after: dlrepo::import::COMMIT_AFTER,
+            sqlite_cache_mb: dlrepo::import::SQLITE_CACHE_MB,
             progress: false,
             correct: false,
             signer: None,

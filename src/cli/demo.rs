@@ -89,7 +89,7 @@ pub fn run(dir: &Path, serve: bool) -> Result<()> {
     if documents::count_by_status(&mut conn, "MARKS", documents::status::ISSUED)? == 0 {
         for (doctype, csv) in [("MARKS", "marks.csv"), ("DIPLM", "diplomas.csv")] {
             let flags = ImportFlags {
-                batch: 1000,
+                batch: Some(1000),
                 ..ImportFlags::default()
             };
             import_file(&config, doctype, &dir.join(csv), &flags)?;

@@ -12,7 +12,8 @@ use crate::store;
 /// The import's flags beyond the doc type and the file.
 pub struct ImportFlags<'a> {
     pub out: Option<&'a Path>,
-    pub batch: usize,
+    /// None: the backend's default ([`import::default_batch`]).
+    pub batch: Option<usize>,
     pub commit_after: std::time::Duration,
     pub sqlite_cache_mb: u64,
     pub correct: bool,
@@ -22,7 +23,7 @@ impl Default for ImportFlags<'_> {
     fn default() -> Self {
         Self {
             out: None,
-            batch: import::DEFAULT_BATCH,
+            batch: None,
             commit_after: import::COMMIT_AFTER,
             sqlite_cache_mb: import::SQLITE_CACHE_MB,
             correct: false,
@@ -40,6 +41,7 @@ pub fn import_file(
     let signer = config.signing_key()?;
     let vault = config.vault()?;
     let mut conn = store::establish(&config.database.url)?;
+    let batch_size = flags.batch.unwrap_or_else(|| import::default_batch(&conn));
     let report = import::run(
         config,
         &mut conn,
@@ -47,7 +49,7 @@ pub fn import_file(
             doctype,
             csv: file,
             out: flags.out,
-            batch_size: flags.batch,
+            batch_size,
             commit_after: flags.commit_after,
             sqlite_cache_mb: flags.sqlite_cache_mb,
             progress: std::io::stderr().is_terminal(),

@@ -351,14 +351,17 @@ async fn one_import_into_a_crowded_doc_id_space_issues_every_row_once(b: Backend
 
 /// `--sqlite-cache-mb 1`: SQLite writes dirty pages out in the middle of the import's
 /// one transaction and reads them back; every row goes in once and a re-run finds them
-/// all. PostgreSQL has no such cache and takes the flag as it is. 0 MiB is refused.
+/// all. PostgreSQL has no such cache and takes the flag as it is. 0 MiB, or a batch
+/// of 0 rows, is refused.
 async fn a_page_cache_smaller_than_the_table_still_issues_every_row_once(b: Backend) {
     const ROWS: u64 = 6_000;
     let ws = Workspace::new(b);
     let file = write_csv(&ws, "a.csv", &csv_without_aadhaar(0..ROWS));
-    let (ok, text) = run_import(&ws, &file, &["--sqlite-cache-mb", "0"]);
-    assert!(!ok, "{text}");
-    assert!(text.contains("--sqlite-cache-mb"), "{text}");
+    for flag in ["--sqlite-cache-mb", "--batch"] {
+        let (ok, text) = run_import(&ws, &file, &[flag, "0"]);
+        assert!(!ok, "{text}");
+        assert!(text.contains(flag), "{text}");
+    }
     assert_eq!(issued(&ws), 0);
     let small = [
         "--sqlite-cache-mb",

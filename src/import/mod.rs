@@ -37,7 +37,7 @@ use writer::Writer;
 /// several batches ([`COMMIT_AFTER`]), a batch's size no longer sets how often an
 /// import commits, only what it holds in memory: up to five batches are in flight
 /// (read, queued, written, freed). Against 50,000: the same rate at 1M and 10M rows,
-/// the peak 85 to 110 MiB lower, which leaves room for [`SQLITE_CACHE_MB`].
+/// the peak 85 to 115 MiB lower, which leaves room for [`SQLITE_CACHE_MB`].
 pub const DEFAULT_BATCH: usize = 25_000;
 
 /// The same on PostgreSQL, where each batch costs a round trip to check its DocIds, a

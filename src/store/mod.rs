@@ -379,16 +379,18 @@ const BULK_PRAGMAS: &str = "PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 0;";
 
 /// Settings for a long bulk write on this connection: on SQLite the index pages of the
 /// table must stay in memory for inserts in random key order, in a cache of a fixed
-/// size, `cache_mb` (the import's `--sqlite-cache-mb`). No memory map: at 10M rows the mapped index pages had grown the
-/// import's resident memory to 1.5 GiB (529 MiB at 1M rows). An import copies its WAL
-/// back on a thread of its own ([`checkpoint`]); should that thread fail, the writer
-/// does it every 64 MiB instead of SQLite's 4 MiB: an index page changed by several
-/// batches is then copied once (+6% on a million-row import).
+/// size, `cache_mb` MiB (the import's `--sqlite-cache-mb`). No memory map: at 10M rows
+/// the mapped index pages had grown the import's resident memory to 1.5 GiB (529 MiB
+/// at 1M rows). An import copies its WAL back on a thread of its own ([`checkpoint`]);
+/// should that thread fail, the writer does it every 64 MiB instead of SQLite's 4 MiB:
+/// an index page changed by several batches is then copied once (+6% on a million-row
+/// import).
 pub fn tune_for_bulk_writes(conn: &mut DbConn, cache_mb: u64) -> Result<(), StoreError> {
     if let DbConn::Sqlite(c) = conn {
         use diesel::connection::SimpleConnection;
         // Negative: KiB rather than pages.
-        c.batch_execute(&format!("PRAGMA cache_size = -{}", cache_mb.max(1) << 10))?;
+        let kib = cache_mb.clamp(1, 1 << 20) << 10;
+        c.batch_execute(&format!("PRAGMA cache_size = -{kib}"))?;
         c.batch_execute(BULK_PRAGMAS)?;
         c.batch_execute(BULK_AUTOCHECKPOINT)?;
     }

@@ -106,8 +106,8 @@ pub enum Command {
         /// Rows read and written at a time (what the import holds in memory; by default
         /// 25,000 on SQLite, 50,000 on PostgreSQL); a transaction takes as many batches
         /// as it can write in about 5 seconds.
-        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-        batch: Option<u64>,
+        #[arg(long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+        batch: Option<usize>,
         /// Seconds a transaction goes on taking batches before it commits; 0 commits
         /// each batch on its own (the least that other writers wait, the slowest
         /// import into a large table).
@@ -383,7 +383,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = load_config(&cli.config)?;
             let flags = import::ImportFlags {
                 out: out.as_deref(),
-                batch: batch.map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
+                batch,
                 commit_after: std::time::Duration::from_secs_f64(commit_after),
                 sqlite_cache_mb,
                 correct,

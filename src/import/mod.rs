@@ -130,6 +130,17 @@ struct Chunk {
     checked: Option<u64>,
 }
 
+impl Chunk {
+    fn new(batch_size: usize) -> Self {
+        Self {
+            rows: Vec::with_capacity(batch_size),
+            rejected: Vec::new(),
+            byte_pos: 0,
+            checked: None,
+        }
+    }
+}
+
 /// Reads and checks rows on its own thread, so parsing and the database overlap. Rows
 /// the writer is done with come back on `written` to be freed here: a dozen strings a
 /// row, freed by the thread that made them, instead of on the writer, which is the
@@ -147,12 +158,7 @@ fn read_rows<R: std::io::Read>(
     let now = Utc::now().naive_utc();
     let doctype = ahead.doctype;
     let mut record = csv::StringRecord::new();
-    let mut chunk = Chunk {
-        rows: Vec::with_capacity(batch_size),
-        rejected: Vec::new(),
-        byte_pos: 0,
-        checked: None,
-    };
+    let mut chunk = Chunk::new(batch_size);
     loop {
         let line = reader.position().line() + 1;
         match reader.read_record(&mut record) {
@@ -185,13 +191,10 @@ fn read_rows<R: std::io::Read>(
         if chunk.rows.len() >= batch_size {
             chunk.byte_pos = reader.position().byte();
             chunk.checked = ahead.ready(&mut chunk.rows);
-            let next = Chunk {
-                rows: Vec::with_capacity(batch_size),
-                rejected: Vec::new(),
-                byte_pos: 0,
-                checked: None,
-            };
-            if tx.send(std::mem::replace(&mut chunk, next)).is_err() {
+            if tx
+                .send(std::mem::replace(&mut chunk, Chunk::new(batch_size)))
+                .is_err()
+            {
                 // The writer stopped on an error; it reports that.
                 return Ok(());
             }

@@ -289,7 +289,6 @@ fn imports_at_once(ws: &Workspace, files: [&std::path::Path; 2], extra: &[&str])
     }
 }
 
-/// Every row issued once, and check-data content.
 /// DocIds of 3 characters (29,791 of them) for MARKS.
 fn crowd_doc_ids(ws: &Workspace) {
     let config = std::fs::read_to_string(&ws.config_path).expect("config");
@@ -301,6 +300,7 @@ fn crowd_doc_ids(ws: &Workspace) {
     std::fs::write(&ws.config_path, config).expect("config");
 }
 
+/// Every row issued once, and check-data content.
 fn each_once(ws: &Workspace, rows: u64) {
     assert_eq!(issued(ws) as u64, rows);
     let out = dlrepo(ws).arg("check-data").output().expect("run");

@@ -1,12 +1,16 @@
 //! `src/store/schema.rs` must describe what the migrations create, on both backends;
-//! the example configs must stay valid.
+//! the example configs must stay valid; a document never names bytes that are not
+//! stored.
 
 use crate::common::*;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use dlrepo::store::schema::{blobs, documents};
 
-backend_tests!(schema_rs_matches_the_migrations);
+backend_tests!(
+    schema_rs_matches_the_migrations,
+    a_document_never_names_bytes_that_are_not_stored
+);
 
 #[derive(QueryableByName)]
 struct Col {
@@ -167,4 +171,135 @@ fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
             "{sql}\nis planned as {plan:?}"
         );
     }
+}
+
+/// Runs one statement on either backend.
+fn exec(conn: &mut dlrepo::store::DbConn, sql: &str) -> QueryResult<usize> {
+    match conn {
+        dlrepo::store::DbConn::Sqlite(c) => diesel::sql_query(sql).execute(c),
+        dlrepo::store::DbConn::Postgres(c) => diesel::sql_query(sql).execute(c),
+    }
+}
+
+fn is_foreign_key_violation(r: QueryResult<usize>) -> bool {
+    matches!(
+        r,
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+            _
+        ))
+    )
+}
+
+/// On PostgreSQL the check is a statement's, not a row's (migration 12, for the import's
+/// speed): a statement with one orphan among good rows writes none of them, a bulk COPY
+/// is checked like an INSERT, and the blob side still refuses to lose bytes in use.
+async fn a_document_never_names_bytes_that_are_not_stored(b: Backend) {
+    use dlrepo::store::{bulk, documents as docs};
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let now = chrono::Utc::now().naive_utc();
+    let kept = "ab".repeat(32);
+    let spare = "ef".repeat(32);
+    let absent = "cd".repeat(32);
+    docs::put_blob(&mut conn, &kept, b"%PDF-1.7 kept", now).expect("blob");
+    docs::put_blob(&mut conn, &spare, b"%PDF-1.7 spare", now).expect("blob");
+    let insert = |doc_id: &str, blob: &str| {
+        format!(
+            "INSERT INTO documents (doctype, doc_id, status, udf_key, blob_sha256, created_at, updated_at) \
+             VALUES ('MARKS', '{doc_id}', 'issued', 'k-{doc_id}', {blob}, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+    };
+    exec(&mut conn, &insert("GOOD1", &format!("'{kept}'"))).expect("names stored bytes");
+    exec(&mut conn, &insert("NONE1", "NULL")).expect("names no bytes (pending)");
+    assert!(is_foreign_key_violation(exec(
+        &mut conn,
+        &insert("ORPH1", &format!("'{absent}'"))
+    )));
+    // One orphan among three rows: the statement writes none.
+    let three = format!(
+        "INSERT INTO documents (doctype, doc_id, status, udf_key, blob_sha256, created_at, updated_at) VALUES \
+         ('MARKS', 'MIX01', 'issued', 'k-MIX01', '{kept}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), \
+         ('MARKS', 'MIX02', 'issued', 'k-MIX02', '{absent}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP), \
+         ('MARKS', 'MIX03', 'issued', 'k-MIX03', NULL, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    );
+    assert!(is_foreign_key_violation(exec(&mut conn, &three)));
+    assert!(is_foreign_key_violation(exec(
+        &mut conn,
+        &format!("UPDATE documents SET blob_sha256 = '{absent}' WHERE doc_id = 'NONE1'")
+    )));
+    // The import's bulk path (a COPY on PostgreSQL).
+    let orphan = docs::NewDocument {
+        doctype: "MARKS".into(),
+        doc_id: "BULK1".into(),
+        status: docs::status::ISSUED.into(),
+        udf_key: Some("k-BULK1".into()),
+        doc_name: None,
+        holder_name: None,
+        aadhaar: None,
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+        blob_sha256: Some(absent.clone()),
+        created_at: now,
+        updated_at: now,
+        holder_dob: None,
+        holder_gender: None,
+        holder_phone: None,
+        data: None,
+        xml_sha256: None,
+        fingerprint: None,
+        signed_with: None,
+        made_from: None,
+    };
+    let good = docs::NewDocument {
+        doc_id: "BULK2".into(),
+        udf_key: Some("k-BULK2".into()),
+        blob_sha256: Some(kept.clone()),
+        ..orphan.clone()
+    };
+    // Inside a transaction, as the import writes (SQLite's bulk path writes row by row).
+    let refused = conn
+        .transaction(|c| bulk::insert_many_if_free(c, &[&good, &orphan], true, true))
+        .expect_err("a COPY naming missing bytes is refused");
+    assert!(
+        matches!(
+            refused,
+            dlrepo::store::StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ForeignKeyViolation,
+                _
+            ))
+        ),
+        "{refused:?}"
+    );
+    for doc_id in ["ORPH1", "MIX01", "MIX02", "MIX03", "BULK1", "BULK2"] {
+        assert!(
+            docs::find_by_doc_id(&mut conn, "MARKS", doc_id)
+                .expect("lookup")
+                .is_none(),
+            "{doc_id} was written"
+        );
+    }
+    let none1 = docs::find_by_doc_id(&mut conn, "MARKS", "NONE1")
+        .expect("lookup")
+        .expect("NONE1");
+    assert_eq!(none1.content, None);
+    // Bytes in use stay; bytes no document names can go.
+    assert!(is_foreign_key_violation(exec(
+        &mut conn,
+        &format!("DELETE FROM blobs WHERE sha256 = '{kept}'")
+    )));
+    assert!(is_foreign_key_violation(exec(
+        &mut conn,
+        &format!("UPDATE blobs SET sha256 = '{absent}' WHERE sha256 = '{kept}'")
+    )));
+    assert_eq!(
+        exec(
+            &mut conn,
+            &format!("DELETE FROM blobs WHERE sha256 = '{spare}'")
+        )
+        .expect("unused"),
+        1
+    );
+    assert!(docs::xml_blob(&mut conn, &kept).expect("read").is_some());
 }

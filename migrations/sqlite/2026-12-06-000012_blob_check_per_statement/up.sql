@@ -1,0 +1,3 @@
+-- Nothing on SQLite: its foreign key from documents to blobs stays. It is checked in
+-- the writing process, without a query of its own per row, so there is no cost to
+-- move into a statement's check as migration 12 does on PostgreSQL.

@@ -12,7 +12,7 @@ mod columns;
 mod row;
 mod writer;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -52,6 +52,12 @@ pub fn default_batch(conn: &DbConn) -> usize {
         DbConn::Sqlite(_) => DEFAULT_BATCH,
     }
 }
+
+/// A batch is also cut once its rows have read this many bytes of files: rows that each
+/// name a PDF of their own hold its bytes until written, and 25,000 rows of 100 KiB
+/// PDFs, five batches in flight, would be 12 GiB. Batches of rows sharing a few files,
+/// or rendering theirs, are cut by [`DEFAULT_BATCH`] as before.
+pub const BATCH_FILE_BYTES: usize = 32 << 20;
 
 /// SQLite's page cache for an import, in MiB (`--sqlite-cache-mb`). It must hold the
 /// two random-key indexes, or every row reads a page back and writes another out: at
@@ -159,6 +165,8 @@ fn read_rows<R: std::io::Read>(
     let doctype = ahead.doctype;
     let mut record = csv::StringRecord::new();
     let mut chunk = Chunk::new(batch_size);
+    // Bytes of the files this chunk's rows read.
+    let mut file_bytes = 0;
     loop {
         let line = reader.position().line() + 1;
         match reader.read_record(&mut record) {
@@ -188,7 +196,9 @@ fn read_rows<R: std::io::Read>(
                 chunk.rejected.push(Rejection { line, reason });
             }
         }
-        if chunk.rows.len() >= batch_size {
+        file_bytes += pdfs.take_read_bytes();
+        if chunk.rows.len() >= batch_size || file_bytes >= BATCH_FILE_BYTES {
+            file_bytes = 0;
             chunk.byte_pos = reader.position().byte();
             chunk.checked = ahead.ready(&mut chunk.rows);
             if tx
@@ -418,16 +428,12 @@ pub fn run(
         ProgressBar::hidden()
     };
 
-    let pdfs = Inputs {
-        base: opts
-            .csv
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
-        by_path: HashMap::new(),
-        signer: opts.signer,
-        vault: opts.vault,
-    };
+    let base = opts
+        .csv
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let pdfs = Inputs::new(base, opts.signer, opts.vault);
     let batches_committed = AtomicU64::new(0);
     // On PostgreSQL the reader checks each batch's DocIds on a connection of its own,
     // while the writer's copies the batch before (`ahead.rs`).
@@ -444,7 +450,7 @@ pub fn run(
         config,
         doctype,
         stored_blobs: HashSet::new(),
-        new_blobs: Vec::new(),
+        new_blobs: HashSet::new(),
         rerun_likely: false,
         all_new_last: true,
         batches_written: 0,

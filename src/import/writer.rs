@@ -19,6 +19,9 @@ use crate::store::{bulk, DbConn, StoreError};
 use crate::uri::DocUri;
 use crate::vault::Vault;
 
+/// Blob ids the writer remembers as stored, at most (~100 bytes each).
+const KEPT_BLOB_IDS: usize = 100_000;
+
 /// What one batch did.
 pub(super) struct BatchOutcome {
     /// (line, URI) of each row written.
@@ -140,7 +143,7 @@ pub(super) struct Writer<'a> {
     /// Blobs committed by this import, so each distinct file is written once.
     pub stored_blobs: HashSet<String>,
     /// Blobs written in the open transaction: committed with it, or forgotten.
-    pub new_blobs: Vec<String>,
+    pub new_blobs: HashSet<String>,
     /// Most of the last batch was already issued: this is likely a re-run, so the next
     /// batch's live documents are looked up before its bulk insert, not after.
     pub rerun_likely: bool,
@@ -166,7 +169,12 @@ impl Writer<'_> {
 
     /// The open transaction committed: its blobs are in the database.
     pub fn committed(&mut self) {
-        self.stored_blobs.extend(self.new_blobs.drain(..));
+        // Only spares resending bytes the database has (a blob is stored unless there):
+        // bounded, since rows that each name their own file would add one per row.
+        if self.stored_blobs.len() + self.new_blobs.len() > KEPT_BLOB_IDS {
+            self.stored_blobs.clear();
+        }
+        self.stored_blobs.extend(self.new_blobs.drain());
         self.batches_committed
             .store(self.batches_written, std::sync::atomic::Ordering::Release);
     }
@@ -214,7 +222,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         batch: &mut [ValidRow],
         checked: bool,
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<BatchOutcome, StoreError> {
         // Sealed in the same transaction as the documents that refer to them.
@@ -312,13 +320,13 @@ impl Writer<'_> {
         &self,
         conn: &mut DbConn,
         blob: &Blob,
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
         let sha = &blob.sha256;
         if !self.stored_blobs.contains(sha) && !new_blobs.contains(sha) {
             documents::put_blob(conn, sha, &blob.bytes, now)?;
-            new_blobs.push(sha.clone());
+            new_blobs.insert(sha.clone());
         }
         Ok(())
     }
@@ -332,12 +340,23 @@ impl Writer<'_> {
         batch: &mut [ValidRow],
         known: &KnownLive,
         checked: bool,
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
+        // The batch's files not yet stored, together (on PostgreSQL a round trip a
+        // file had been most of an import of rows with a PDF each).
+        let mut fresh: Vec<(&str, &[u8])> = Vec::new();
+        for row in batch.iter().filter(|r| r.minted) {
+            if let Content::File(blob) = &row.content {
+                let sha = &blob.sha256;
+                if !self.stored_blobs.contains(sha) && new_blobs.insert(sha.clone()) {
+                    fresh.push((sha, &blob.bytes));
+                }
+            }
+        }
+        documents::put_blobs(conn, &fresh, now)?;
         for row in batch.iter_mut().filter(|r| r.minted) {
             if let Content::File(blob) = &row.content {
-                self.put_blob(conn, blob, new_blobs, now)?;
                 row.doc.blob_sha256 = Some(blob.sha256.clone());
                 row.doc.signed_with = self.signer.map(|k| k.cert_id());
             }
@@ -405,7 +424,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<RowOutcome, StoreError> {
         for _ in 0..documents::MINT_ATTEMPTS {
@@ -463,7 +482,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         let key = row.doc.udf_key.clone().unwrap_or_default();
@@ -504,7 +523,7 @@ impl Writer<'_> {
         row: &mut ValidRow,
         doc_id: &str,
         (action, previous): (Action, Option<String>),
-        new_blobs: &mut Vec<String>,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         row.doc.doc_id = doc_id.to_string();

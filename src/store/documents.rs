@@ -503,6 +503,57 @@ pub fn put_blob(
     Ok(())
 }
 
+/// Stores many blobs, each unless already there. PostgreSQL takes them in a few
+/// statements instead of a round trip each: an import of rows that each name a PDF of
+/// their own had spent most of its time in those round trips. SQLite, in process, takes
+/// them one by one.
+pub fn put_blobs(
+    conn: &mut DbConn,
+    blobs: &[(&str, &[u8])],
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    match conn {
+        DbConn::Sqlite(_) => {
+            for (sha256, content) in blobs {
+                put_blob(conn, sha256, content, now)?;
+            }
+        }
+        DbConn::Postgres(c) => {
+            // Within PostgreSQL's 65,535 parameters (4 a blob), and a statement's bytes
+            // kept to what a batch holds anyway.
+            const MAX_ROWS: usize = 10_000;
+            const MAX_BYTES: usize = 16 << 20;
+            let mut rest = blobs;
+            while !rest.is_empty() {
+                let mut n = 0;
+                let mut bytes = 0;
+                while n < rest.len() && n < MAX_ROWS && (n == 0 || bytes < MAX_BYTES) {
+                    bytes += rest[n].1.len();
+                    n += 1;
+                }
+                let (these, later) = rest.split_at(n);
+                let rows: Vec<_> = these
+                    .iter()
+                    .map(|(sha256, content)| {
+                        (
+                            blobs::sha256.eq(*sha256),
+                            blobs::content.eq(*content),
+                            blobs::size.eq(content.len() as i64),
+                            blobs::created_at.eq(now),
+                        )
+                    })
+                    .collect();
+                diesel::insert_into(blobs::table)
+                    .values(rows)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
+                rest = later;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Clashes tolerated for one DocId before giving up: with a space 10x the documents, the
 /// chance of even two in a row is below 1%.
 pub const MINT_ATTEMPTS: usize = 16;

@@ -10,6 +10,7 @@ backend_tests!(
     header_problems_stop_the_import_with_the_column_named,
     given_doc_ids_use_minted_reservations_and_are_never_issued_twice,
     concurrent_imports_never_share_a_doc_id,
+    rows_with_a_pdf_each_are_served_their_own_bytes,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -285,5 +286,74 @@ async fn rows_without_a_pdf_are_rendered_from_the_doc_types_template(b: Backend)
         uri.as_str(),
     ] {
         assert!(text.contains(want), "{want} missing from {text}");
+    }
+}
+
+/// The usual department import: every row names a PDF of its own (plus a few rows that
+/// share one). Their files are stored a batch at a time; each row must still be served
+/// exactly its own file, and a re-run must find every row already issued.
+async fn rows_with_a_pdf_each_are_served_their_own_bytes(b: Backend) {
+    let ws = Workspace::new(b);
+    std::fs::create_dir_all(ws.path("pdfs")).expect("dir");
+    let own = |i: u32| {
+        format!(
+            "%PDF-1.4\n% the mark sheet of roll {}\n%%EOF\n",
+            3_000_000 + i
+        )
+    };
+    let mut csv = String::from("RollNo,Year,holder_name,doc_name,issued_on,pdf\n");
+    for i in 0..300 {
+        std::fs::write(ws.path(&format!("pdfs/{i}.pdf")), own(i)).expect("pdf");
+        csv.push_str(&format!(
+            "{},2022,Student {i},Mark Sheet,15/05/2022,pdfs/{i}.pdf\n",
+            3_000_000 + i
+        ));
+    }
+    std::fs::write(
+        ws.path("shared.pdf"),
+        b"%PDF-1.4\n% one file, three rows\n%%EOF\n",
+    )
+    .expect("pdf");
+    for i in 300..303 {
+        csv.push_str(&format!(
+            "{},2022,Student {i},Mark Sheet,15/05/2022,shared.pdf\n",
+            3_000_000 + i
+        ));
+    }
+    let file = ws.write("rows.csv", &csv);
+    let run = || {
+        let out = dlrepo(&ws)
+            .args(["import", "--doctype", "MARKS", "--batch", "100"])
+            .arg(&file)
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(first.contains("imported 303 row(s), rejected 0"), "{first}");
+    let again = run();
+    assert!(
+        again.contains("imported 0 row(s)") && again.contains("303 already issued"),
+        "{again}"
+    );
+
+    let app = spawn_on(ws).await;
+    for i in [0u32, 1, 99, 100, 150, 299] {
+        let r = app
+            .pull_uri(&[("RollNo", &(3_000_000 + i).to_string()), ("Year", "2022")])
+            .await;
+        assert_eq!(r.status(), "1", "roll {i}");
+        assert_eq!(r.doc_bytes(), own(i).as_bytes(), "roll {i}");
+    }
+    for i in 300..303u32 {
+        let r = app
+            .pull_uri(&[("RollNo", &(3_000_000 + i).to_string()), ("Year", "2022")])
+            .await;
+        assert_eq!(r.doc_bytes(), b"%PDF-1.4\n% one file, three rows\n%%EOF\n");
     }
 }

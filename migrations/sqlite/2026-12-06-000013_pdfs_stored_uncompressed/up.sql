@@ -1,0 +1,1 @@
+-- Nothing on SQLite, which does not compress what it stores.

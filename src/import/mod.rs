@@ -15,7 +15,7 @@ mod writer;
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +28,9 @@ use crate::docs::keys::SigningKey;
 use crate::store::checkpoint::Checkpointer;
 use crate::store::{self, documents, DbConn, StoreError};
 use crate::vault::Vault;
-use ahead::{Ahead, Recent};
+use ahead::{Ahead, Recent, RenderAhead};
 use columns::Columns;
-use row::{validate_row, Inputs, ValidRow};
+use row::{validate_row, Content, Inputs, ValidRow};
 use writer::Writer;
 
 /// Rows read and written at a time on SQLite (`--batch`). Since a transaction takes
@@ -174,7 +174,12 @@ fn read_rows<R: std::io::Read>(
             Ok(true) => {
                 let line = record.position().map_or(line, |p| p.line());
                 match validate_row(&record, cols, doctype, &mut pdfs, now) {
-                    Ok(row) => chunk.rows.push(ValidRow { line, ..row }),
+                    Ok(row) => {
+                        if matches!(row.content, Content::Render(_)) {
+                            file_bytes += ahead.render_estimate();
+                        }
+                        chunk.rows.push(ValidRow { line, ..row })
+                    }
                     Err(reason) => chunk.rejected.push(Rejection { line, reason }),
                 }
             }
@@ -444,7 +449,16 @@ pub fn run(
         DbConn::Sqlite(_) => None,
     };
     let recent = check.is_some().then(Recent::default);
-    let ahead = Ahead::new(doctype, check);
+    let rerun_likely = AtomicBool::new(false);
+    let render = RenderAhead {
+        config,
+        signer: opts.signer,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        rerun_likely: &rerun_likely,
+        // Until a batch says: a first batch of bilingual certificates stays ~32 MiB.
+        bytes_per_row: 64 << 10,
+    };
+    let ahead = Ahead::new(doctype, check, Some(render));
     let mut writer = Writer {
         signer: opts.signer,
         config,
@@ -455,6 +469,7 @@ pub fn run(
         all_new_last: true,
         batches_written: 0,
         batches_committed: &batches_committed,
+        rerun_seen: &rerun_likely,
         recent,
         correct: opts.correct,
         vault: opts.vault,

@@ -20,6 +20,9 @@ pub(super) enum Content {
     File(Blob),
     /// Rendered once the DocId is known (`facts.doc_id` is filled in then).
     Render(Box<Facts>),
+    /// Rendered and signed ahead on the reader's threads, under `facts.doc_id`; made
+    /// again should the row end up under another DocId (a clash found on writing).
+    Rendered(Box<Facts>, Blob),
     /// No document yet: recorded as pending (the doc type awaits documents).
     Pending,
 }
@@ -34,6 +37,18 @@ pub(super) struct ValidRow {
     /// holds only its reference.
     pub aadhaar: Option<String>,
     pub content: Content,
+}
+
+impl ValidRow {
+    /// The bytes to store under the row's DocId as it stands, when they are made
+    /// already: its file, or what was rendered ahead under this DocId.
+    pub fn ready_bytes(&self) -> Option<&Blob> {
+        match &self.content {
+            Content::File(blob) => Some(blob),
+            Content::Rendered(facts, blob) if facts.doc_id == self.doc.doc_id => Some(blob),
+            _ => None,
+        }
+    }
 }
 
 /// DD/MM/YYYY to ISO YYYY-MM-DD (by hand: chrono's format strings cost more than the
@@ -286,7 +301,7 @@ pub(super) fn validate_row(
         signed_with: None,
         made_from: match &content {
             Content::File(_) => Some(documents::made::FILE.to_string()),
-            Content::Render(_) => Some(documents::made::RENDER.to_string()),
+            Content::Render(_) | Content::Rendered(..) => Some(documents::made::RENDER.to_string()),
             Content::Pending => None,
         },
     };

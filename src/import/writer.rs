@@ -153,6 +153,8 @@ pub(super) struct Writer<'a> {
     /// Batches written so far, and committed so far (read by the reader's DocId check).
     pub batches_written: u64,
     pub batches_committed: &'a std::sync::atomic::AtomicU64,
+    /// `rerun_likely`, told to the reader (it renders nothing ahead for a re-run).
+    pub rerun_seen: &'a std::sync::atomic::AtomicBool,
     /// DocIds of batches a batch checked ahead may not have seen committed; None when
     /// batches are not checked ahead (SQLite).
     pub recent: Option<Recent>,
@@ -212,6 +214,8 @@ impl Writer<'_> {
                 recent.add(self.batches_written, std::mem::take(&mut o.bulk_ids));
             }
             self.rerun_likely = o.unchanged as usize * 2 >= batch.len();
+            self.rerun_seen
+                .store(self.rerun_likely, std::sync::atomic::Ordering::Relaxed);
             self.all_new_last = o.unchanged == 0 && o.rejected.is_empty();
         }
         outcome
@@ -347,7 +351,7 @@ impl Writer<'_> {
         // file had been most of an import of rows with a PDF each).
         let mut fresh: Vec<(&str, &[u8])> = Vec::new();
         for row in batch.iter().filter(|r| r.minted) {
-            if let Content::File(blob) = &row.content {
+            if let Some(blob) = row.ready_bytes() {
                 let sha = &blob.sha256;
                 if !self.stored_blobs.contains(sha) && new_blobs.insert(sha.clone()) {
                     fresh.push((sha, &blob.bytes));
@@ -356,13 +360,12 @@ impl Writer<'_> {
         }
         documents::put_blobs(conn, &fresh, now)?;
         for row in batch.iter_mut().filter(|r| r.minted) {
-            if let Content::File(blob) = &row.content {
-                row.doc.blob_sha256 = Some(blob.sha256.clone());
+            if let Some(sha) = row.ready_bytes().map(|b| b.sha256.clone()) {
+                row.doc.blob_sha256 = Some(sha);
                 row.doc.signed_with = self.signer.map(|k| k.cert_id());
             }
         }
-        let bulk =
-            |r: &ValidRow| r.minted && matches!(r.content, Content::File(_)) && !known.is_live(r);
+        let bulk = |r: &ValidRow| r.minted && r.ready_bytes().is_some() && !known.is_live(r);
         let mut written = vec![false; batch.len()];
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| bulk(&batch[i])).collect();
         // Rows known to be issued were left out above.
@@ -390,6 +393,9 @@ impl Writer<'_> {
                 break;
             }
             if round > 0 {
+                // A rendered row's bytes name its DocId: one that must change is made
+                // again on the row path.
+                todo.retain(|&i| matches!(batch[i].content, Content::File(_)));
                 // Unique among themselves; a clash with a row just written is skipped
                 // again like any other.
                 let mut ids = HashSet::with_capacity(todo.len());
@@ -551,7 +557,10 @@ impl Writer<'_> {
         match &row.content {
             Content::Pending => Ok(None),
             Content::File(blob) => Ok(Some(blob.clone())),
-            Content::Render(facts) => {
+            Content::Rendered(facts, blob) if facts.doc_id == row.doc.doc_id => {
+                Ok(Some(blob.clone()))
+            }
+            Content::Render(facts) | Content::Rendered(facts, _) => {
                 let facts = Facts {
                     doc_id: row.doc.doc_id.clone(),
                     ..(**facts).clone()

@@ -32,6 +32,10 @@ pub enum BenchCommand {
         pdf_kb: usize,
         #[arg(long, default_value = "127.0.0.1:8088")]
         bind: String,
+        /// Rows without a pdf column instead, rendered by import with this template
+        /// and signed with a throwaway ECDSA key made in DIR/keys.
+        #[arg(long)]
+        render: Option<PathBuf>,
     },
     /// Write COUNT PullURIRequest bodies, one per line, for rows drawn at random.
     Requests {
@@ -153,7 +157,11 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             pdfs,
             pdf_kb,
             bind,
-        } => gen(&dir, rows, pdfs, pdf_kb, &bind),
+            render,
+        } => match render {
+            Some(template) => gen_rendered(&dir, rows, &template, &bind),
+            None => gen(&dir, rows, pdfs, pdf_kb, &bind),
+        },
         BenchCommand::Requests { rows, count, out } => {
             let config = super::load_config(config_path)?;
             let ts = auth::now_ts();
@@ -323,12 +331,12 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
     }
 }
 
-fn gen(dir: &Path, rows: u64, pdfs: u64, pdf_kb: usize, bind: &str) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+/// The bench config; `extra` goes into the doc type's block.
+fn bench_config(dir: &Path, bind: &str, rows: u64, head: &str, extra: &str) -> Result<()> {
     crate::files::write_private(
         &dir.join("dlrepo.toml"),
         format!(
-            r#"[issuer]
+            r#"{head}[issuer]
 id = "in.gov.bench.board"
 [server]
 bind = "{bind}"
@@ -344,33 +352,73 @@ code = "MARKS"
 name = "Mark Sheet"
 expected_count = {expected}
 udfs = [ {{ name = "RollNo", pattern = "[0-9]{{8}}" }}, {{ name = "Year", pattern = "(19|20)[0-9]{{2}}" }} ]
-"#,
+{extra}"#,
             expected = rows.max(1_000_000)
         )
         .as_bytes(),
     )?;
-    for n in 0..pdfs.max(1) {
-        std::fs::write(dir.join(format!("doc{n}.pdf")), filler_pdf(pdf_kb, n)?)?;
-    }
+    Ok(())
+}
+
+/// Rows in random order for `bench gen`, with `tail(i)` closing each line.
+fn bench_rows(dir: &Path, rows: u64, header: &str, tail: impl Fn(u64) -> String) -> Result<()> {
     let mut order: Vec<u64> = (0..rows).collect();
     order.shuffle(&mut rand::thread_rng());
     let mut w = std::io::BufWriter::new(std::fs::File::create(dir.join("rows.csv"))?);
-    writeln!(w, "RollNo,Year,holder_name,doc_name,issued_on,pdf")?;
+    writeln!(w, "RollNo,Year,holder_name,doc_name,issued_on,{header}")?;
     for i in order {
         writeln!(
             w,
-            "{},{},Student {i},Mark Sheet,15/05/{},doc{}.pdf",
+            "{},{},Student {i},Mark Sheet,15/05/{},{}",
             roll_no(i),
             year(i),
             year(i),
-            i % pdfs.max(1)
+            tail(i)
         )?;
     }
     w.flush()?;
+    Ok(())
+}
+
+fn gen(dir: &Path, rows: u64, pdfs: u64, pdf_kb: usize, bind: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    bench_config(dir, bind, rows, "", "")?;
+    for n in 0..pdfs.max(1) {
+        std::fs::write(dir.join(format!("doc{n}.pdf")), filler_pdf(pdf_kb, n)?)?;
+    }
+    bench_rows(dir, rows, "pdf", |i| format!("doc{}.pdf", i % pdfs.max(1)))?;
     println!(
         "wrote {} rows and {} PDFs of ~{pdf_kb} KiB to {}",
         rows,
         pdfs.max(1),
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Rows for import to render with `template` and sign, as a department without PDFs of
+/// its own imports them.
+fn gen_rendered(dir: &Path, rows: u64, template: &Path, bind: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // Named where it is, so that the fonts and images it names beside it are found.
+    let template = template
+        .canonicalize()
+        .with_context(|| format!("cannot find {}", template.display()))?;
+    if !dir.join("keys/signer.key").exists() {
+        crate::docs::keygen::generate(
+            &dir.join("keys"),
+            crate::docs::keygen::Algorithm::Ec,
+            365,
+            None,
+        )?;
+    }
+    let head = "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n";
+    let extra = format!("template = {:?}\n", template.to_string_lossy());
+    bench_config(dir, bind, rows, head, &extra)?;
+    bench_rows(dir, rows, "TotalMarks", |i| (300 + i % 200).to_string())?;
+    println!(
+        "wrote {rows} rows to render with {} to {}",
+        template.display(),
         dir.display()
     );
     Ok(())

@@ -443,9 +443,14 @@ pub fn run(
     // On PostgreSQL the reader checks each batch's DocIds on a connection of its own,
     // while the writer's copies the batch before (`ahead.rs`).
     let check = match conn {
-        DbConn::Postgres(_) => store::establish(&config.database.url)
-            .ok()
-            .map(|c| (c, &batches_committed)),
+        DbConn::Postgres(_) => match store::establish(&config.database.url) {
+            Ok(c) => Some((c, &batches_committed)),
+            // The import still works, the writer checking each batch itself: slower.
+            Err(e) => {
+                tracing::warn!(error = %crate::error::chain(&e), "import: no second connection to check DocIds ahead; the writer checks them, more slowly");
+                None
+            }
+        },
         DbConn::Sqlite(_) => None,
     };
     let recent = check.is_some().then(Recent::default);

@@ -1,7 +1,7 @@
 //! Batches readied on the reader's thread while the writer writes the one before:
 //! DocIds minted, rows sorted, on PostgreSQL the DocIds checked against the table on a
-//! connection of their own, so that the writer's backend only copies, and certificates
-//! rendered and signed on every core ([`RenderAhead`]).
+//! connection of their own, so that the writer's backend only copies, and documents'
+//! bytes made on every core: certificates rendered, files signed ([`BytesAhead`]).
 //!
 //! The check sees committed rows only. The writer's own rows of batches that were not
 //! yet committed when a batch was checked are [`Recent`]: the writer keeps their DocIds
@@ -10,8 +10,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
-use super::row::{Content, ValidRow};
+use super::row::{Content, FileBytes, ValidRow};
 use crate::config::Config;
 use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
@@ -31,15 +32,16 @@ const RECENT_CAP: usize = 500_000;
 pub(super) struct Ahead<'a> {
     pub doctype: &'a DocType,
     check: Option<Check<'a>>,
-    render: Option<RenderAhead<'a>>,
+    bytes: Option<BytesAhead<'a>>,
 }
 
-/// Rows without a file rendered and signed under their minted DocIds before the writer
-/// takes them, on as many threads as the machine has cores. On the writer's one thread
-/// a rendered import ran at the speed of one core (1,062 rows/s on SQLite with the
-/// Latin-1 mark sheet), and on PostgreSQL each such row was also a few round trips on
-/// the row-by-row path; rendered ahead, the rows go in with the bulk insert.
-pub(super) struct RenderAhead<'a> {
+/// Documents' bytes made before the writer takes the batch, on as many threads as the
+/// machine has cores: rows without a file rendered and signed under their minted
+/// DocIds, and the files rows name signed. On one thread a rendered import ran at the
+/// speed of one core (1,062 rows/s on SQLite with the Latin-1 mark sheet; on PostgreSQL
+/// each such row was also a few round trips on the row-by-row path), and an import of
+/// a PDF per row at the speed of one core's RSA signatures.
+pub(super) struct BytesAhead<'a> {
     pub config: &'a Config,
     pub signer: Option<&'a SigningKey>,
     pub threads: usize,
@@ -63,32 +65,33 @@ impl<'a> Ahead<'a> {
     pub fn new(
         doctype: &'a DocType,
         check: Option<(DbConn, &'a AtomicU64)>,
-        render: Option<RenderAhead<'a>>,
+        bytes: Option<BytesAhead<'a>>,
     ) -> Self {
         let check = check.map(|(conn, committed)| Check { conn, committed });
         Self {
             doctype,
             check,
-            render,
+            bytes,
         }
     }
 
     /// Mints the batch's DocIds (unique within it), sorts it by search fields (the
     /// lookup index then fills its pages in sequence, ~15% faster at a million rows in
-    /// random order), where it can checks the DocIds against the table, and renders
-    /// the rows without a file under them. Returns the number of batches committed
+    /// random order), where it can checks the DocIds against the table, renders the
+    /// rows without a file under them and signs the files rows name. Returns the number of batches committed
     /// before the check when every minted DocId was free then.
     pub fn ready(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
         let checked = self.mint_and_check(batch);
-        if let Some(render) = &mut self.render {
-            render.render(self.doctype, batch);
+        if let Some(bytes) = &mut self.bytes {
+            bytes.render(self.doctype, batch);
+            bytes.seal_files(batch);
         }
         checked
     }
 
     /// What a row to render is expected to hold in memory once rendered.
     pub fn render_estimate(&self) -> usize {
-        self.render.as_ref().map_or(0, |r| r.bytes_per_row)
+        self.bytes.as_ref().map_or(0, |r| r.bytes_per_row)
     }
 
     fn mint_and_check(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
@@ -122,7 +125,7 @@ impl<'a> Ahead<'a> {
     }
 }
 
-impl RenderAhead<'_> {
+impl BytesAhead<'_> {
     /// Renders and signs the batch's minted rows that have no file, split over the
     /// threads. A row that fails to render is left as it was: the writer renders it
     /// again and reports why.
@@ -155,6 +158,38 @@ impl RenderAhead<'_> {
         if !made.is_empty() {
             self.bytes_per_row = made.iter().sum::<usize>() / made.len();
         }
+    }
+
+    /// Signs and names the batch's files not yet sealed, each once however many rows
+    /// name it, split over the threads. A file that fails is left for the writer's row
+    /// path to report.
+    fn seal_files(&self, batch: &[ValidRow]) {
+        if self.rerun_likely.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut seen = HashSet::new();
+        let files: Vec<&FileBytes> = batch
+            .iter()
+            .filter_map(|r| match &r.content {
+                Content::File(f) if r.minted && !f.is_sealed() && seen.insert(Arc::as_ptr(f)) => {
+                    Some(&**f)
+                }
+                _ => None,
+            })
+            .collect();
+        if files.is_empty() {
+            return;
+        }
+        let per_thread = files.len().div_ceil(self.threads.max(1));
+        std::thread::scope(|scope| {
+            for part in files.chunks(per_thread) {
+                scope.spawn(move || {
+                    for file in part {
+                        let _ = file.seal(self.signer);
+                    }
+                });
+            }
+        });
     }
 
     fn render_row(&self, doctype: &DocType, row: &mut ValidRow) {

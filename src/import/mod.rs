@@ -28,7 +28,7 @@ use crate::docs::keys::SigningKey;
 use crate::store::checkpoint::Checkpointer;
 use crate::store::{self, documents, DbConn, StoreError};
 use crate::vault::Vault;
-use ahead::{Ahead, Recent, RenderAhead};
+use ahead::{Ahead, BytesAhead, Recent};
 use columns::Columns;
 use row::{validate_row, Content, Inputs, ValidRow};
 use writer::Writer;
@@ -438,7 +438,7 @@ pub fn run(
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let pdfs = Inputs::new(base, opts.signer, opts.vault);
+    let pdfs = Inputs::new(base, opts.vault);
     let batches_committed = AtomicU64::new(0);
     // On PostgreSQL the reader checks each batch's DocIds on a connection of its own,
     // while the writer's copies the batch before (`ahead.rs`).
@@ -455,7 +455,7 @@ pub fn run(
     };
     let recent = check.is_some().then(Recent::default);
     let rerun_likely = AtomicBool::new(false);
-    let render = RenderAhead {
+    let bytes_ahead = BytesAhead {
         config,
         signer: opts.signer,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -463,7 +463,7 @@ pub fn run(
         // Until a batch says: a first batch of bilingual certificates stays ~32 MiB.
         bytes_per_row: 64 << 10,
     };
-    let ahead = Ahead::new(doctype, check, Some(render));
+    let ahead = Ahead::new(doctype, check, Some(bytes_ahead));
     let mut writer = Writer {
         signer: opts.signer,
         config,

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{NaiveDate, NaiveDateTime};
 
@@ -16,8 +17,8 @@ use crate::vault::Vault;
 
 /// Where the row's bytes come from.
 pub(super) enum Content {
-    /// A file's bytes, already signed and named; shared by every row naming the file.
-    File(Blob),
+    /// A file's bytes; shared by every row naming the file, signed and named once.
+    File(Arc<FileBytes>),
     /// Rendered once the DocId is known (`facts.doc_id` is filled in then).
     Render(Box<Facts>),
     /// Rendered and signed ahead on the reader's threads, under `facts.doc_id`; made
@@ -44,10 +45,45 @@ impl ValidRow {
     /// already: its file, or what was rendered ahead under this DocId.
     pub fn ready_bytes(&self) -> Option<&Blob> {
         match &self.content {
-            Content::File(blob) => Some(blob),
+            Content::File(file) => file.sealed(),
             Content::Rendered(facts, blob) if facts.doc_id == self.doc.doc_id => Some(blob),
             _ => None,
         }
+    }
+}
+
+/// A file rows name: its bytes as read until they are signed and named, once, on the
+/// reader's threads (`ahead::BytesAhead`) or else by the writer. Signing on the reader's
+/// one thread had held an import of rows with a PDF each to the speed of one core's
+/// RSA signatures.
+pub(super) struct FileBytes {
+    /// The path as the CSV gave it, for messages.
+    shown: String,
+    raw: Mutex<Option<Vec<u8>>>,
+    len: usize,
+    sealed: OnceLock<Result<Blob, String>>,
+}
+
+impl FileBytes {
+    /// Signed (with `signer`) and named, the first time; then what that gave.
+    pub fn seal(&self, signer: Option<&SigningKey>) -> Result<&Blob, &str> {
+        self.sealed
+            .get_or_init(|| {
+                let raw = self.raw.lock().ok().and_then(|mut raw| raw.take());
+                let bytes = raw.ok_or_else(|| format!("pdf '{}': not read", self.shown))?;
+                issuing::seal(bytes, signer).map_err(|e| format!("pdf '{}': {e}", self.shown))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// The signed bytes, when sealed already and without error.
+    pub fn sealed(&self) -> Option<&Blob> {
+        self.sealed.get().and_then(|r| r.as_ref().ok())
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.get().is_some()
     }
 }
 
@@ -83,9 +119,8 @@ pub(super) const KEPT_FILE_BYTES: usize = 64 << 20;
 pub(super) struct Inputs<'k> {
     pub vault: Option<&'k Vault>,
     pub base: PathBuf,
-    pub signer: Option<&'k SigningKey>,
-    /// The signed blob, and the SHA-256 of the file as read (signing differs per run).
-    by_path: HashMap<String, (Blob, String)>,
+    /// The file, and its SHA-256 as read (signing differs per run).
+    by_path: HashMap<String, (Arc<FileBytes>, String)>,
     kept_bytes: usize,
     /// [`KEPT_FILE_BYTES`]; smaller in tests.
     keep_at_most: usize,
@@ -95,11 +130,10 @@ pub(super) struct Inputs<'k> {
 }
 
 impl<'k> Inputs<'k> {
-    pub fn new(base: PathBuf, signer: Option<&'k SigningKey>, vault: Option<&'k Vault>) -> Self {
+    pub fn new(base: PathBuf, vault: Option<&'k Vault>) -> Self {
         Self {
             vault,
             base,
-            signer,
             by_path: HashMap::new(),
             kept_bytes: 0,
             keep_at_most: KEPT_FILE_BYTES,
@@ -112,25 +146,37 @@ impl<'k> Inputs<'k> {
         std::mem::take(&mut self.read_bytes)
     }
 
-    fn load(&mut self, rel: &str) -> Result<(Blob, String), String> {
+    fn load(&mut self, rel: &str) -> Result<(Arc<FileBytes>, String), String> {
         if let Some(hit) = self.by_path.get(rel) {
             return Ok(hit.clone());
         }
         let path = self.base.join(rel);
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("pdf '{}' cannot be read: {e}", path.display()))?;
+        // Refused here, with its line, rather than when it is signed.
+        if !bytes.starts_with(b"%PDF-") {
+            return Err(format!(
+                "pdf '{}': {}",
+                path.display(),
+                issuing::IssueError::NotPdf
+            ));
+        }
         self.read_bytes += bytes.len();
         let source = documents::blob_id(&bytes);
-        let blob = issuing::seal(bytes, self.signer)
-            .map_err(|e| format!("pdf '{}': {e}", path.display()))?;
-        if self.kept_bytes + blob.bytes.len() > self.keep_at_most {
+        let file = Arc::new(FileBytes {
+            shown: path.display().to_string(),
+            len: bytes.len(),
+            raw: Mutex::new(Some(bytes)),
+            sealed: OnceLock::new(),
+        });
+        if self.kept_bytes + file.len > self.keep_at_most {
             self.by_path.clear();
             self.kept_bytes = 0;
         }
-        self.kept_bytes += blob.bytes.len();
+        self.kept_bytes += file.len;
         self.by_path
-            .insert(rel.to_string(), (blob.clone(), source.clone()));
-        Ok((blob, source))
+            .insert(rel.to_string(), (file.clone(), source.clone()));
+        Ok((file, source))
     }
 }
 
@@ -223,9 +269,9 @@ pub(super) fn validate_row(
     let mut source_sha = String::new();
     let content = match cols.get(rec, "pdf") {
         Some(rel) => {
-            let (blob, source) = pdfs.load(rel)?;
+            let (file, source) = pdfs.load(rel)?;
             source_sha = source;
-            Content::File(blob)
+            Content::File(file)
         }
         None if doctype.await_documents => Content::Pending,
         None => {
@@ -351,7 +397,7 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
             "phone",
         ]);
         let cols = Columns::from_header(&header, d).expect("header");
-        let mut inputs = Inputs::new(PathBuf::from("."), None, None);
+        let mut inputs = Inputs::new(PathBuf::from("."), None);
         let rec = csv::StringRecord::from(fields.to_vec());
         validate_row(&rec, &cols, d, &mut inputs, chrono::Utc::now().naive_utc())
     }
@@ -401,15 +447,15 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
             bytes.resize(len, b'%');
             std::fs::write(dir.path().join(name), bytes).expect("pdf");
         }
-        let mut inputs = Inputs::new(dir.path().to_path_buf(), None, None);
+        let mut inputs = Inputs::new(dir.path().to_path_buf(), None);
         inputs.keep_at_most = 1_000;
-        let a = inputs.load("a.pdf").expect("a").0.sha256;
-        assert_eq!(inputs.load("a.pdf").expect("a again").0.sha256, a);
+        let a = inputs.load("a.pdf").expect("a").1;
+        assert_eq!(inputs.load("a.pdf").expect("a again").1, a);
         assert_eq!(inputs.take_read_bytes(), 600, "read once");
         inputs.load("b.pdf").expect("b");
         assert_eq!(inputs.by_path.len(), 1, "a forgotten to keep b");
         assert!(inputs.kept_bytes <= 1_000);
-        assert_eq!(inputs.load("a.pdf").expect("a read again").0.sha256, a);
+        assert_eq!(inputs.load("a.pdf").expect("a read again").1, a);
         assert_eq!(inputs.take_read_bytes(), 1_200);
         assert_eq!(inputs.take_read_bytes(), 0);
     }

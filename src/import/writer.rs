@@ -347,6 +347,16 @@ impl Writer<'_> {
         new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
+        // Files the reader's threads did not sign (nothing is made ahead for a likely
+        // re-run): signed here, one by one. One that fails takes the row path, which
+        // reports why.
+        for row in batch.iter().filter(|r| r.minted && !known.is_live(r)) {
+            if let Content::File(file) = &row.content {
+                if !file.is_sealed() {
+                    let _ = file.seal(self.signer);
+                }
+            }
+        }
         // The batch's files not yet stored, together (on PostgreSQL a round trip a
         // file had been most of an import of rows with a PDF each).
         let mut fresh: Vec<(&str, &[u8])> = Vec::new();
@@ -556,7 +566,10 @@ impl Writer<'_> {
     fn bytes(&self, row: &ValidRow) -> Result<Option<Blob>, String> {
         match &row.content {
             Content::Pending => Ok(None),
-            Content::File(blob) => Ok(Some(blob.clone())),
+            Content::File(file) => file
+                .seal(self.signer)
+                .map(|blob| Some(blob.clone()))
+                .map_err(str::to_string),
             Content::Rendered(facts, blob) if facts.doc_id == row.doc.doc_id => {
                 Ok(Some(blob.clone()))
             }

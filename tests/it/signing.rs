@@ -519,11 +519,23 @@ async fn served_documents_are_signed_and_the_same_on_every_pull(b: Backend) {
         dlrepo::docs::render::plain_certificate("B", "T", &[], "u").expect("pdf"),
     )
     .expect("pdf");
+    // Starts like a PDF, so it is read, but cannot be signed: refused by its line.
+    std::fs::write(ws.path("broken.pdf"), b"%PDF-1.4\nno objects here\n").expect("pdf");
     let csv = ws.write(
         "m.csv",
-        "RollNo,Year,doc_name,issued_on,pdf\n1234567,2020,Mark Sheet,15/05/2020,\n7654321,2021,Mark Sheet,15/05/2021,own.pdf\n",
+        "RollNo,Year,doc_name,issued_on,pdf\n1234567,2020,Mark Sheet,15/05/2020,\n7654321,2021,Mark Sheet,15/05/2021,own.pdf\n\
+         5555555,2021,Mark Sheet,15/05/2021,broken.pdf\n7654322,2021,Mark Sheet,15/05/2021,own.pdf\n",
     );
-    assert_eq!(ws.import("MARKS", &csv).imported, 2);
+    let report = ws.import("MARKS", &csv);
+    assert_eq!(report.imported, 3, "{:?}", report.rejected);
+    assert_eq!(report.rejected.len(), 1);
+    assert_eq!(report.rejected[0].line, 4);
+    assert!(
+        report.rejected[0].reason.contains("broken.pdf")
+            && report.rejected[0].reason.contains("cannot sign"),
+        "{:?}",
+        report.rejected
+    );
     let ca = openssl::x509::X509::from_pem(&std::fs::read(certs.join("ca.crt")).expect("ca"))
         .expect("pem");
     let app = spawn_on(ws).await;
@@ -543,4 +555,18 @@ async fn served_documents_are_signed_and_the_same_on_every_pull(b: Backend) {
         let uri = first.detail("URI").expect("uri").to_string();
         assert_eq!(app.pull_doc(&uri).await.doc_bytes(), pdf);
     }
+    // Two rows naming one file share its one signed copy.
+    let a = app
+        .pull_uri(&[("RollNo", "7654321"), ("Year", "2021")])
+        .await;
+    let b = app
+        .pull_uri(&[("RollNo", "7654322"), ("Year", "2021")])
+        .await;
+    assert_eq!(a.doc_bytes(), b.doc_bytes());
+    assert_eq!(
+        app.pull_uri(&[("RollNo", "5555555"), ("Year", "2021")])
+            .await
+            .status(),
+        "0"
+    );
 }

@@ -9,7 +9,8 @@ use dlrepo::store::schema::{blobs, documents};
 
 backend_tests!(
     schema_rs_matches_the_migrations,
-    a_document_never_names_bytes_that_are_not_stored
+    a_document_never_names_bytes_that_are_not_stored,
+    the_doc_id_check_names_exactly_the_doc_ids_taken
 );
 
 #[derive(QueryableByName)]
@@ -302,4 +303,37 @@ async fn a_document_never_names_bytes_that_are_not_stored(b: Backend) {
         1
     );
     assert!(docs::xml_blob(&mut conn, &kept).expect("read").is_some());
+}
+
+/// The import's DocId check (PostgreSQL; SQLite's bulk insert skips taken DocIds
+/// itself): exactly the asked DocIds of that doc type that are taken, whatever their
+/// status, once each however often asked.
+async fn the_doc_id_check_names_exactly_the_doc_ids_taken(b: Backend) {
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    for (doctype, doc_id, status) in [
+        ("MARKS", "AAAAA", "issued"),
+        ("MARKS", "BBBBB", "reserved"),
+        ("MARKS", "CCCCC", "revoked"),
+        ("DIPLM", "DDDDD", "issued"),
+    ] {
+        exec(
+            &mut conn,
+            &format!(
+                "INSERT INTO documents (doctype, doc_id, status, udf_key, created_at, updated_at) \
+                 VALUES ('{doctype}', '{doc_id}', '{status}', 'k-{doc_id}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+        )
+        .expect("insert");
+    }
+    let asked = ["AAAAA", "BBBBB", "CCCCC", "DDDDD", "EEEEE", "AAAAA"];
+    let taken = dlrepo::store::bulk::taken_doc_ids(&mut conn, "MARKS", &asked).expect("check");
+    match b {
+        Backend::Sqlite => assert_eq!(taken, None),
+        Backend::Postgres => {
+            let mut taken: Vec<String> = taken.expect("a set").into_iter().collect();
+            taken.sort();
+            assert_eq!(taken, ["AAAAA", "BBBBB", "CCCCC"]);
+        }
+    }
 }

@@ -32,7 +32,7 @@ const RECENT_CAP: usize = 500_000;
 pub(super) struct Ahead<'a> {
     pub doctype: &'a DocType,
     check: Option<Check<'a>>,
-    bytes: Option<BytesAhead<'a>>,
+    bytes: BytesAhead<'a>,
 }
 
 /// Documents' bytes made before the writer takes the batch, on as many threads as the
@@ -65,7 +65,7 @@ impl<'a> Ahead<'a> {
     pub fn new(
         doctype: &'a DocType,
         check: Option<(DbConn, &'a AtomicU64)>,
-        bytes: Option<BytesAhead<'a>>,
+        bytes: BytesAhead<'a>,
     ) -> Self {
         let check = check.map(|(conn, committed)| Check { conn, committed });
         Self {
@@ -78,20 +78,19 @@ impl<'a> Ahead<'a> {
     /// Mints the batch's DocIds (unique within it), sorts it by search fields (the
     /// lookup index then fills its pages in sequence, ~15% faster at a million rows in
     /// random order), where it can checks the DocIds against the table, renders the
-    /// rows without a file under them and signs the files rows name. Returns the number of batches committed
-    /// before the check when every minted DocId was free then.
+    /// rows without a file under them and signs the files rows name. Returns the
+    /// number of batches committed before the check when every minted DocId was free
+    /// then.
     pub fn ready(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
         let checked = self.mint_and_check(batch);
-        if let Some(bytes) = &mut self.bytes {
-            bytes.render(self.doctype, batch);
-            bytes.seal_files(batch);
-        }
+        self.bytes.render(self.doctype, batch);
+        self.bytes.seal_files(batch);
         checked
     }
 
     /// What a row to render is expected to hold in memory once rendered.
     pub fn render_estimate(&self) -> usize {
-        self.bytes.as_ref().map_or(0, |r| r.bytes_per_row)
+        self.bytes.bytes_per_row
     }
 
     fn mint_and_check(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
@@ -137,20 +136,7 @@ impl BytesAhead<'_> {
             .iter_mut()
             .filter(|r| r.minted && matches!(r.content, Content::Render(_)))
             .collect();
-        if rows.is_empty() {
-            return;
-        }
-        let per_thread = rows.len().div_ceil(self.threads.max(1));
-        let this = &*self;
-        std::thread::scope(|scope| {
-            for part in rows.chunks_mut(per_thread) {
-                scope.spawn(move || {
-                    for row in part {
-                        this.render_row(doctype, row);
-                    }
-                });
-            }
-        });
+        on_threads(&mut rows, self.threads, |row| self.render_row(doctype, row));
         let made: Vec<usize> = rows
             .iter()
             .filter_map(|r| r.ready_bytes().map(|b| b.bytes.len()))
@@ -168,7 +154,7 @@ impl BytesAhead<'_> {
             return;
         }
         let mut seen = HashSet::new();
-        let files: Vec<&FileBytes> = batch
+        let mut files: Vec<&FileBytes> = batch
             .iter()
             .filter_map(|r| match &r.content {
                 Content::File(f) if r.minted && !f.is_sealed() && seen.insert(Arc::as_ptr(f)) => {
@@ -177,18 +163,8 @@ impl BytesAhead<'_> {
                 _ => None,
             })
             .collect();
-        if files.is_empty() {
-            return;
-        }
-        let per_thread = files.len().div_ceil(self.threads.max(1));
-        std::thread::scope(|scope| {
-            for part in files.chunks(per_thread) {
-                scope.spawn(move || {
-                    for file in part {
-                        let _ = file.seal(self.signer);
-                    }
-                });
-            }
+        on_threads(&mut files, self.threads, |file| {
+            let _ = file.seal(self.signer);
         });
     }
 
@@ -207,6 +183,20 @@ impl BytesAhead<'_> {
             other => other,
         };
     }
+}
+
+/// `work` on each item, the items split in turn over up to `threads` threads.
+fn on_threads<T: Send>(items: &mut [T], threads: usize, work: impl Fn(&mut T) + Sync) {
+    if items.is_empty() {
+        return;
+    }
+    let per_thread = items.len().div_ceil(threads.max(1));
+    let work = &work;
+    std::thread::scope(|scope| {
+        for part in items.chunks_mut(per_thread) {
+            scope.spawn(move || part.iter_mut().for_each(work));
+        }
+    });
 }
 
 /// A DocId not yet drawn into `ids`.

@@ -463,18 +463,17 @@ pub fn run(
         // Until a batch says: a first batch of bilingual certificates stays ~32 MiB.
         bytes_per_row: 64 << 10,
     };
-    let ahead = Ahead::new(doctype, check, Some(bytes_ahead));
+    let ahead = Ahead::new(doctype, check, bytes_ahead);
     let mut writer = Writer {
         signer: opts.signer,
         config,
         doctype,
         stored_blobs: HashSet::new(),
         new_blobs: HashSet::new(),
-        rerun_likely: false,
+        rerun_likely: &rerun_likely,
         all_new_last: true,
         batches_written: 0,
         batches_committed: &batches_committed,
-        rerun_seen: &rerun_likely,
         recent,
         correct: opts.correct,
         vault: opts.vault,

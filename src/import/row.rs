@@ -154,13 +154,7 @@ impl<'k> Inputs<'k> {
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("pdf '{}' cannot be read: {e}", path.display()))?;
         // Refused here, with its line, rather than when it is signed.
-        if !bytes.starts_with(b"%PDF-") {
-            return Err(format!(
-                "pdf '{}': {}",
-                path.display(),
-                issuing::IssueError::NotPdf
-            ));
-        }
+        issuing::check_pdf(&bytes).map_err(|e| format!("pdf '{}': {e}", path.display()))?;
         self.read_bytes += bytes.len();
         let source = documents::blob_id(&bytes);
         let file = Arc::new(FileBytes {

@@ -145,16 +145,15 @@ pub(super) struct Writer<'a> {
     /// Blobs written in the open transaction: committed with it, or forgotten.
     pub new_blobs: HashSet<String>,
     /// Most of the last batch was already issued: this is likely a re-run, so the next
-    /// batch's live documents are looked up before its bulk insert, not after.
-    pub rerun_likely: bool,
+    /// batch's live documents are looked up before its bulk insert, not after. Shared
+    /// with the reader, which then makes no bytes ahead.
+    pub rerun_likely: &'a std::sync::atomic::AtomicBool,
     /// No row of the last batch was found already issued: the next batch's rows are
     /// likely all new too, which lets PostgreSQL copy them straight in.
     pub all_new_last: bool,
     /// Batches written so far, and committed so far (read by the reader's DocId check).
     pub batches_written: u64,
     pub batches_committed: &'a std::sync::atomic::AtomicU64,
-    /// `rerun_likely`, told to the reader (it renders nothing ahead for a re-run).
-    pub rerun_seen: &'a std::sync::atomic::AtomicBool,
     /// DocIds of batches a batch checked ahead may not have seen committed; None when
     /// batches are not checked ahead (SQLite).
     pub recent: Option<Recent>,
@@ -167,6 +166,11 @@ pub(super) struct Writer<'a> {
 impl Writer<'_> {
     fn uri(&self, doc_id: &str) -> DocUri {
         DocUri::of(&self.config.issuer_id, &self.doctype.code, doc_id)
+    }
+
+    /// Whether the last batch said this is likely a re-run.
+    fn rerun_likely(&self) -> bool {
+        self.rerun_likely.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The open transaction committed: its blobs are in the database.
@@ -213,9 +217,10 @@ impl Writer<'_> {
             if let Some(recent) = self.recent.as_mut() {
                 recent.add(self.batches_written, std::mem::take(&mut o.bulk_ids));
             }
-            self.rerun_likely = o.unchanged as usize * 2 >= batch.len();
-            self.rerun_seen
-                .store(self.rerun_likely, std::sync::atomic::Ordering::Relaxed);
+            self.rerun_likely.store(
+                o.unchanged as usize * 2 >= batch.len(),
+                std::sync::atomic::Ordering::Relaxed,
+            );
             self.all_new_last = o.unchanged == 0 && o.rejected.is_empty();
         }
         outcome
@@ -252,7 +257,7 @@ impl Writer<'_> {
         // PostgreSQL 150 to 300 ms while the table was not yet analysed; see
         // `store::refresh_statistics`.)
         let mut known = KnownLive::default();
-        if self.rerun_likely {
+        if self.rerun_likely() {
             known = KnownLive::fetch(conn, &self.doctype.code, batch)?;
         }
         let written = self.insert_bulk(conn, batch, &known, checked, new_blobs, now)?;
@@ -347,20 +352,17 @@ impl Writer<'_> {
         new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
-        // Files the reader's threads did not sign (nothing is made ahead for a likely
-        // re-run): signed here, one by one. One that fails takes the row path, which
-        // reports why.
-        for row in batch.iter().filter(|r| r.minted && !known.is_live(r)) {
+        // The batch's files not yet stored, together (on PostgreSQL a round trip a
+        // file had been most of an import of rows with a PDF each). Files the reader's
+        // threads did not sign (nothing is made ahead for a likely re-run) are signed
+        // here, one by one; one that fails takes the row path, which reports why.
+        let mut fresh: Vec<(&str, &[u8])> = Vec::new();
+        for row in batch.iter().filter(|r| r.minted) {
             if let Content::File(file) = &row.content {
-                if !file.is_sealed() {
+                if !file.is_sealed() && !known.is_live(row) {
                     let _ = file.seal(self.signer);
                 }
             }
-        }
-        // The batch's files not yet stored, together (on PostgreSQL a round trip a
-        // file had been most of an import of rows with a PDF each).
-        let mut fresh: Vec<(&str, &[u8])> = Vec::new();
-        for row in batch.iter().filter(|r| r.minted) {
             if let Some(blob) = row.ready_bytes() {
                 let sha = &blob.sha256;
                 if !self.stored_blobs.contains(sha) && new_blobs.insert(sha.clone()) {
@@ -379,7 +381,7 @@ impl Writer<'_> {
         let mut written = vec![false; batch.len()];
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| bulk(&batch[i])).collect();
         // Rows known to be issued were left out above.
-        let likely_free = self.all_new_last || self.rerun_likely;
+        let likely_free = self.all_new_last || self.rerun_likely();
         // A checked row that drew a DocId this import wrote after the check waits for
         // the second insert, under a fresh DocId.
         let mut held = Vec::new();

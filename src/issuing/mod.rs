@@ -209,11 +209,18 @@ pub fn render(
     }
 }
 
+/// Whether `bytes` are a PDF, as far as storing them goes: its header.
+pub fn check_pdf(bytes: &[u8]) -> Result<(), IssueError> {
+    if bytes.starts_with(b"%PDF-") {
+        Ok(())
+    } else {
+        Err(IssueError::NotPdf)
+    }
+}
+
 /// Checks that `bytes` are a PDF, signs them once with `signer`, and names the result.
 pub fn seal(bytes: Vec<u8>, signer: Option<&SigningKey>) -> Result<Blob, IssueError> {
-    if !bytes.starts_with(b"%PDF-") {
-        return Err(IssueError::NotPdf);
-    }
+    check_pdf(&bytes)?;
     let bytes = match signer {
         Some(key) => {
             let started = std::time::Instant::now();

@@ -490,17 +490,29 @@ pub fn put_blob(
     content: &[u8],
     now: NaiveDateTime,
 ) -> Result<(), StoreError> {
-    let row = (
-        blobs::sha256.eq(sha256),
-        blobs::content.eq(content),
-        blobs::size.eq(content.len() as i64),
-        blobs::created_at.eq(now),
-    );
+    let row = blob_row(sha256, content, now);
     on_backend!(conn, c => diesel::insert_into(blobs::table)
         .values(row)
         .on_conflict_do_nothing()
         .execute(c))?;
     Ok(())
+}
+
+/// One row of `blobs`, as [`put_blob`] and [`put_blobs`] insert it.
+type BlobRow<'a> = (
+    diesel::dsl::Eq<blobs::sha256, &'a str>,
+    diesel::dsl::Eq<blobs::content, &'a [u8]>,
+    diesel::dsl::Eq<blobs::size, i64>,
+    diesel::dsl::Eq<blobs::created_at, NaiveDateTime>,
+);
+
+fn blob_row<'a>(sha256: &'a str, content: &'a [u8], now: NaiveDateTime) -> BlobRow<'a> {
+    (
+        blobs::sha256.eq(sha256),
+        blobs::content.eq(content),
+        blobs::size.eq(content.len() as i64),
+        blobs::created_at.eq(now),
+    )
 }
 
 /// Stores many blobs, each unless already there. PostgreSQL takes them in a few
@@ -534,14 +546,7 @@ pub fn put_blobs(
                 let (these, later) = rest.split_at(n);
                 let rows: Vec<_> = these
                     .iter()
-                    .map(|(sha256, content)| {
-                        (
-                            blobs::sha256.eq(*sha256),
-                            blobs::content.eq(*content),
-                            blobs::size.eq(content.len() as i64),
-                            blobs::created_at.eq(now),
-                        )
-                    })
+                    .map(|(sha256, content)| blob_row(sha256, content, now))
                     .collect();
                 diesel::insert_into(blobs::table)
                     .values(rows)

@@ -10,7 +10,8 @@ use dlrepo::store::schema::{blobs, documents};
 backend_tests!(
     schema_rs_matches_the_migrations,
     a_document_never_names_bytes_that_are_not_stored,
-    the_doc_id_check_names_exactly_the_doc_ids_taken
+    the_doc_id_check_names_exactly_the_doc_ids_taken,
+    a_bulk_insert_leaves_out_a_doc_id_taken_since_its_check
 );
 
 #[derive(QueryableByName)]
@@ -335,5 +336,71 @@ async fn the_doc_id_check_names_exactly_the_doc_ids_taken(b: Backend) {
             taken.sort();
             assert_eq!(taken, ["AAAAA", "BBBBB", "CCCCC"]);
         }
+    }
+}
+
+/// The import checks a batch's DocIds on a second connection, which cannot see the rows
+/// its own writer has not committed. A DocId taken since must cost that one row only:
+/// the others are still written straight in (on PostgreSQL without the staging table,
+/// three times the cost), and the row already there is left as it was.
+async fn a_bulk_insert_leaves_out_a_doc_id_taken_since_its_check(b: Backend) {
+    use dlrepo::store::{bulk, documents as docs};
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let now = chrono::Utc::now().naive_utc();
+    let new = |doc_id: &str, key: &str| docs::NewDocument {
+        doctype: "MARKS".into(),
+        doc_id: doc_id.into(),
+        status: docs::status::PENDING.into(),
+        udf_key: Some(key.into()),
+        doc_name: None,
+        holder_name: None,
+        aadhaar: None,
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+        blob_sha256: None,
+        created_at: now,
+        updated_at: now,
+        holder_dob: None,
+        holder_gender: None,
+        holder_phone: None,
+        data: None,
+        xml_sha256: None,
+        fingerprint: None,
+        signed_with: None,
+        made_from: None,
+    };
+    let there = new("TAKEN", "k-first");
+    let rows = [
+        new("FREE1", "k-1"),
+        new("TAKEN", "k-2"),
+        new("FREE2", "k-3"),
+    ];
+    let refs: Vec<&docs::NewDocument> = rows.iter().collect();
+    let written = conn
+        .transaction(|c| {
+            // Written by this connection's open transaction, after the check.
+            bulk::insert_many_if_free(c, &[&there], true, true)?;
+            bulk::insert_many_if_free(c, &refs, true, true)
+        })
+        .expect("bulk insert");
+    assert_eq!(written, [true, false, true]);
+    for (doc_id, key) in [("FREE1", "k-1"), ("TAKEN", "k-first"), ("FREE2", "k-3")] {
+        let found = docs::find_by_doc_id(&mut conn, "MARKS", doc_id)
+            .expect("lookup")
+            .unwrap_or_else(|| panic!("{doc_id} missing"));
+        assert_eq!(found.udf_key.as_deref(), Some(key), "{doc_id}");
+    }
+    if b == Backend::Postgres {
+        assert_eq!(
+            exec(
+                &mut conn,
+                "DO $$ BEGIN IF to_regclass('pg_temp.documents_incoming') IS NOT NULL \
+                 THEN RAISE EXCEPTION 'staged'; END IF; END $$"
+            ),
+            Ok(0),
+            "the batch was staged"
+        );
     }
 }

@@ -1,0 +1,1 @@
+-- Nothing on SQLite, whose default collation (BINARY) already compares bytes.

@@ -75,7 +75,7 @@ pub enum Lookup {
     Ambiguous,
 }
 
-/// The Pull URI lookup: one indexed query on (doctype, udf_key), prepared once per
+/// The Pull URI lookup: one indexed query on (udf_key, doctype), prepared once per
 /// connection (see [`super::record_query`]). Issued and pending documents count;
 /// revoked ones do not.
 pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Lookup, StoreError> {
@@ -91,7 +91,7 @@ pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Looku
     })
 }
 
-/// The Pull Doc lookup, by the unique (doctype, doc_id).
+/// The Pull Doc lookup, by the unique (doc_id, doctype).
 pub fn find_by_doc_id(
     conn: &mut DbConn,
     doctype: &str,

@@ -84,7 +84,7 @@ pub(super) struct Incoming<'a> {
     pub made_from: Option<&'a str>,
 }
 
-/// The unique index of (doctype, doc_id), named in a clash's error.
+/// The unique index of (doc_id, doctype), named in a clash's error.
 const DOC_ID_INDEX: &str = "documents_doc_id";
 
 #[derive(QueryableByName)]

@@ -1,1 +1,0 @@
--- Nothing on SQLite (see up.sql).

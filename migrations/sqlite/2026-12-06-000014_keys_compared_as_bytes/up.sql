@@ -1,1 +1,0 @@
--- Nothing on SQLite, whose default collation (BINARY) already compares bytes.

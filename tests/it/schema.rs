@@ -177,6 +177,34 @@ fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
     }
 }
 
+/// A pending MARKS document with these DocId and search key, as an import makes one.
+fn new_document(doc_id: &str, key: &str) -> dlrepo::store::documents::NewDocument {
+    let now = chrono::Utc::now().naive_utc();
+    dlrepo::store::documents::NewDocument {
+        doctype: "MARKS".into(),
+        doc_id: doc_id.into(),
+        status: dlrepo::store::documents::status::PENDING.into(),
+        udf_key: Some(key.into()),
+        doc_name: None,
+        holder_name: None,
+        aadhaar: None,
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+        blob_sha256: None,
+        created_at: now,
+        updated_at: now,
+        holder_dob: None,
+        holder_gender: None,
+        holder_phone: None,
+        data: None,
+        xml_sha256: None,
+        fingerprint: None,
+        signed_with: None,
+        made_from: None,
+    }
+}
+
 /// Runs one statement on either backend.
 fn exec(conn: &mut dlrepo::store::DbConn, sql: &str) -> QueryResult<usize> {
     match conn {
@@ -234,27 +262,9 @@ async fn a_document_never_names_bytes_that_are_not_stored(b: Backend) {
     )));
     // The import's bulk path (a COPY on PostgreSQL).
     let orphan = docs::NewDocument {
-        doctype: "MARKS".into(),
-        doc_id: "BULK1".into(),
         status: docs::status::ISSUED.into(),
-        udf_key: Some("k-BULK1".into()),
-        doc_name: None,
-        holder_name: None,
-        aadhaar: None,
-        issued_on: None,
-        valid_from: None,
-        valid_to: None,
         blob_sha256: Some(absent.clone()),
-        created_at: now,
-        updated_at: now,
-        holder_dob: None,
-        holder_gender: None,
-        holder_phone: None,
-        data: None,
-        xml_sha256: None,
-        fingerprint: None,
-        signed_with: None,
-        made_from: None,
+        ..new_document("BULK1", "k-BULK1")
     };
     let good = docs::NewDocument {
         doc_id: "BULK2".into(),
@@ -349,30 +359,7 @@ async fn a_bulk_insert_leaves_out_a_doc_id_taken_since_its_check(b: Backend) {
     use dlrepo::store::{bulk, documents as docs};
     let ws = Workspace::new(b);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    let now = chrono::Utc::now().naive_utc();
-    let new = |doc_id: &str, key: &str| docs::NewDocument {
-        doctype: "MARKS".into(),
-        doc_id: doc_id.into(),
-        status: docs::status::PENDING.into(),
-        udf_key: Some(key.into()),
-        doc_name: None,
-        holder_name: None,
-        aadhaar: None,
-        issued_on: None,
-        valid_from: None,
-        valid_to: None,
-        blob_sha256: None,
-        created_at: now,
-        updated_at: now,
-        holder_dob: None,
-        holder_gender: None,
-        holder_phone: None,
-        data: None,
-        xml_sha256: None,
-        fingerprint: None,
-        signed_with: None,
-        made_from: None,
-    };
+    let new = new_document;
     let there = new("TAKEN", "k-first");
     let rows = [
         new("FREE1", "k-1"),

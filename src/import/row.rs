@@ -60,7 +60,6 @@ pub(super) struct FileBytes {
     /// The path as the CSV gave it, for messages.
     shown: String,
     raw: Mutex<Option<Vec<u8>>>,
-    len: usize,
     sealed: OnceLock<Result<Blob, String>>,
 }
 
@@ -157,17 +156,17 @@ impl<'k> Inputs<'k> {
         issuing::check_pdf(&bytes).map_err(|e| format!("pdf '{}': {e}", path.display()))?;
         self.read_bytes += bytes.len();
         let source = documents::blob_id(&bytes);
+        let len = bytes.len();
         let file = Arc::new(FileBytes {
             shown: path.display().to_string(),
-            len: bytes.len(),
             raw: Mutex::new(Some(bytes)),
             sealed: OnceLock::new(),
         });
-        if self.kept_bytes + file.len > self.keep_at_most {
+        if self.kept_bytes + len > self.keep_at_most {
             self.by_path.clear();
             self.kept_bytes = 0;
         }
-        self.kept_bytes += file.len;
+        self.kept_bytes += len;
         self.by_path
             .insert(rel.to_string(), (file.clone(), source.clone()));
         Ok((file, source))

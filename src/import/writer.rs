@@ -330,12 +330,16 @@ impl Writer<'_> {
         new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        let sha = &blob.sha256;
-        if !self.stored_blobs.contains(sha) && !new_blobs.contains(sha) {
-            documents::put_blob(conn, sha, &blob.bytes, now)?;
-            new_blobs.insert(sha.clone());
+        if self.claim_blob(&blob.sha256, new_blobs) {
+            documents::put_blob(conn, &blob.sha256, &blob.bytes, now)?;
         }
         Ok(())
+    }
+
+    /// Whether these bytes are still to be written in this transaction; if so they are
+    /// counted as written (a failed write rolls the transaction and `new_blobs` back).
+    fn claim_blob(&self, sha: &str, new_blobs: &mut HashSet<String>) -> bool {
+        !self.stored_blobs.contains(sha) && new_blobs.insert(sha.to_string())
     }
 
     /// The fast path for the bulk case (minted DocIds, bytes from files): bulk inserts
@@ -362,9 +366,8 @@ impl Writer<'_> {
                 }
             }
             if let Some(blob) = row.ready_bytes() {
-                let sha = &blob.sha256;
-                if !self.stored_blobs.contains(sha) && new_blobs.insert(sha.clone()) {
-                    fresh.push((sha, &blob.bytes));
+                if self.claim_blob(&blob.sha256, new_blobs) {
+                    fresh.push((&blob.sha256, &blob.bytes));
                 }
             }
         }
@@ -564,15 +567,16 @@ impl Writer<'_> {
     /// The row's document: its file, or rendered under its DocId; signed. None while
     /// pending.
     fn bytes(&self, row: &ValidRow) -> Result<Option<Blob>, String> {
+        if let Some(blob) = row.ready_bytes() {
+            return Ok(Some(blob.clone()));
+        }
         match &row.content {
             Content::Pending => Ok(None),
             Content::File(file) => file
                 .seal(self.signer)
                 .map(|blob| Some(blob.clone()))
                 .map_err(str::to_string),
-            Content::Rendered(facts, blob) if facts.doc_id == row.doc.doc_id => {
-                Ok(Some(blob.clone()))
-            }
+            // Not made yet, or made under a DocId the row no longer has.
             Content::Render(facts) | Content::Rendered(facts, _) => {
                 let facts = Facts {
                     doc_id: row.doc.doc_id.clone(),

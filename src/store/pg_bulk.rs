@@ -116,11 +116,11 @@ pub(super) fn insert_many_if_free(
     if !likely_free || rows.iter().any(|r| r.doctype != doctype) {
         return insert_staged(conn, rows);
     }
+    let ids = || rows.iter().map(|r| r.doc_id).collect::<Vec<&str>>();
     let mut taken = if checked {
         HashSet::new()
     } else {
-        let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
-        taken_doc_ids(conn, doctype, &ids)?
+        taken_doc_ids(conn, doctype, &ids())?
     };
     // A DocId checked on the other connection may have been taken since by a row this
     // connection wrote: asked again here, where this transaction's rows are seen, and
@@ -144,8 +144,7 @@ pub(super) fn insert_many_if_free(
             Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info))
                 if !last && info.constraint_name() == Some(DOC_ID_INDEX) =>
             {
-                let ids: Vec<&str> = rows.iter().map(|r| r.doc_id).collect();
-                taken = taken_doc_ids(conn, doctype, &ids)?;
+                taken = taken_doc_ids(conn, doctype, &ids())?;
             }
             Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => break,
             Err(e) => return Err(e),

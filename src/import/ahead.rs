@@ -98,7 +98,12 @@ impl<'a> Ahead<'a> {
         for row in batch.iter_mut().filter(|r| r.minted) {
             row.doc.doc_id = mint_unique(self.doctype, &mut ids);
         }
-        batch.sort_unstable_by(|a, b| a.doc.udf_key.cmp(&b.doc.udf_key));
+        // Equal search fields stay in file order: the bulk insert keeps the first and
+        // the row path compares the rest with it (refused, or with `--correct` applied
+        // over it), as when the lines fall in different batches.
+        batch.sort_unstable_by(|a, b| {
+            (a.doc.udf_key.as_deref(), a.line).cmp(&(b.doc.udf_key.as_deref(), b.line))
+        });
         let check = self.check.as_mut()?;
         let stamp = check.committed.load(Ordering::Acquire);
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].minted).collect();

@@ -277,10 +277,12 @@ struct TransactionRule {
     keep_uris: bool,
 }
 
-/// The lines a failed transaction held, for its error.
+/// The first and last line of a batch, for a failed transaction's error. A batch is
+/// sorted by search fields, so not its first and last rows: an error had named the
+/// first batch's smallest key as where the rolled-back lines began.
 fn lines(rows: &[ValidRow]) -> (u64, u64) {
-    let line = |r: Option<&ValidRow>| r.map_or(0, |r| r.line);
-    (line(rows.first()), line(rows.last()))
+    let first = rows.iter().map(|r| r.line).min().unwrap_or(0);
+    (first, rows.iter().map(|r| r.line).max().unwrap_or(0))
 }
 
 /// Writes `first` and the batches that follow within `commit_after` in one

@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::*;
+use diesel::connection::SimpleConnection;
 use diesel::RunQueryDsl;
 
 backend_tests!(
@@ -16,6 +17,8 @@ backend_tests!(
     one_import_into_a_crowded_doc_id_space_issues_every_row_once,
     a_page_cache_smaller_than_the_table_still_issues_every_row_once,
     duplicates_from_before_the_rule_are_listed_revoked_then_migrated,
+    a_person_twice_in_one_batch_is_issued_as_the_first_line_says,
+    a_failed_transaction_names_the_lines_it_rolled_back,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -465,4 +468,109 @@ async fn duplicates_from_before_the_rule_are_listed_revoked_then_migrated(b: Bac
     let (ok, text) = run(&["check-data"]);
     assert!(ok, "{text}");
     drop(pg);
+}
+
+/// A file that lists students again further down with another name (a correction
+/// appended at the end), all in one batch: the batch is sorted by search fields, and
+/// the line earlier in the file must still be the one issued, the later one refused
+/// (or, with `--correct`, applied over it) whatever order the sort left equal keys in.
+async fn a_person_twice_in_one_batch_is_issued_as_the_first_line_says(b: Backend) {
+    const ROWS: u64 = 3_000;
+    const AGAIN: u64 = 60;
+    let ws = Workspace::new(b);
+    let mut content = csv_without_aadhaar(0..ROWS);
+    // Every 50th student again, renamed.
+    for i in (0..ROWS).step_by((ROWS / AGAIN) as usize) {
+        content.push_str(&format!(
+            "{},2024,Student {i} again,Mark Sheet 2024,15/05/2024,sheet.pdf\n",
+            1_000_000 + i
+        ));
+    }
+    let file = write_csv(&ws, "twice.csv", &content);
+    let (ok, text) = run_import(&ws, &file, &[]);
+    assert!(!ok, "the later lines are refused: {text}");
+    assert!(
+        text.contains(&format!("imported {ROWS} row(s), rejected {AGAIN}")),
+        "{text}"
+    );
+    for n in 0..AGAIN {
+        // Line 1 is the header, the students are lines 2..=ROWS+1.
+        let line = ROWS + 2 + n;
+        assert!(
+            text.contains(&format!("line {line}: conflicts with")),
+            "line {line}: {text}"
+        );
+    }
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT COUNT(*) AS n FROM documents WHERE holder_name LIKE '% again'"
+        ),
+        0
+    );
+    // With --correct the later line is the correction, and it wins.
+    let (ok, text) = run_import(&ws, &file, &["--correct"]);
+    assert!(ok, "{text}");
+    assert!(text.contains(&format!("imported {AGAIN} row(s)")), "{text}");
+    assert_eq!(
+        count(
+            &ws,
+            "SELECT COUNT(*) AS n FROM documents WHERE holder_name LIKE '% again'"
+        ),
+        AGAIN as i64
+    );
+    assert_eq!(issued(&ws), ROWS as i64);
+}
+
+/// A database error in the second of three transactions: the error names the lines
+/// that transaction held, in file order, though its batch was sorted by search fields
+/// (here the reverse of file order); the first transaction's rows stay, and a re-run
+/// once the cause is gone imports the rest.
+async fn a_failed_transaction_names_the_lines_it_rolled_back(b: Backend) {
+    const ROWS: u64 = 3_000;
+    let ws = Workspace::new(b);
+    let rows = csv_without_aadhaar(0..ROWS);
+    let mut lines: Vec<&str> = rows.lines().collect();
+    lines[1..].reverse();
+    let file = write_csv(&ws, "reversed.csv", &(lines.join("\n") + "\n"));
+    // Student 1500 is on line 1501, in the batch of lines 1002..=2001.
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+    let refuse = match &mut conn {
+        dlrepo::store::DbConn::Postgres(c) => c.batch_execute(
+            "CREATE FUNCTION refuse_1500() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.holder_name = 'Student 1500' THEN RAISE EXCEPTION 'refused by the test'; \
+             END IF; RETURN NEW; END $$; \
+             CREATE TRIGGER refuse_1500 BEFORE INSERT ON documents FOR EACH ROW \
+             EXECUTE FUNCTION refuse_1500();",
+        ),
+        dlrepo::store::DbConn::Sqlite(c) => c.batch_execute(
+            "CREATE TRIGGER refuse_1500 BEFORE INSERT ON documents \
+             WHEN NEW.holder_name = 'Student 1500' \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;",
+        ),
+    };
+    refuse.expect("trigger");
+    let one_per_transaction = ["--batch", "1000", "--commit-after", "0"];
+    let (ok, text) = run_import(&ws, &file, &one_per_transaction);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("transaction of lines 1002..=2001; it was rolled back"),
+        "{text}"
+    );
+    assert!(text.contains("refused by the test"), "{text}");
+    assert_eq!(issued(&ws), 1000);
+    match &mut conn {
+        dlrepo::store::DbConn::Postgres(c) => {
+            c.batch_execute("DROP TRIGGER refuse_1500 ON documents")
+        }
+        dlrepo::store::DbConn::Sqlite(c) => c.batch_execute("DROP TRIGGER refuse_1500"),
+    }
+    .expect("drop");
+    let (ok, text) = run_import(&ws, &file, &one_per_transaction);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 2000 row(s), rejected 0, 1000 already issued"),
+        "{text}"
+    );
+    each_once(&ws, ROWS);
 }

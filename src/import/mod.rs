@@ -471,7 +471,7 @@ pub fn run(
         config,
         doctype,
         stored_blobs: HashSet::new(),
-        new_blobs: HashSet::new(),
+        new_blobs: Default::default(),
         rerun_likely: &rerun_likely,
         all_new_last: true,
         batches_written: 0,

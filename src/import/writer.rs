@@ -136,6 +136,18 @@ impl KnownLive {
     }
 }
 
+/// The blobs of the open transaction.
+#[derive(Default)]
+pub(super) struct NewBlobs {
+    /// Stored by it, or found stored: not to be sent again.
+    claimed: HashSet<String>,
+    /// Inserted by the batch being written (not there before). A row's bytes are
+    /// stored before its insert tells whether it is written, and a signature is new
+    /// bytes each time: those no written row refers to are removed at the batch's end,
+    /// or every re-run with a signing key would leave a copy of each document.
+    inserted: Vec<String>,
+}
+
 /// The database side of an import.
 pub(super) struct Writer<'a> {
     pub config: &'a Config,
@@ -143,7 +155,7 @@ pub(super) struct Writer<'a> {
     /// Blobs committed by this import, so each distinct file is written once.
     pub stored_blobs: HashSet<String>,
     /// Blobs written in the open transaction: committed with it, or forgotten.
-    pub new_blobs: HashSet<String>,
+    pub new_blobs: NewBlobs,
     /// Most of the last batch was already issued: this is likely a re-run, so the next
     /// batch's live documents are looked up before its bulk insert, not after. Shared
     /// with the reader, which then makes no bytes ahead.
@@ -177,17 +189,17 @@ impl Writer<'_> {
     pub fn committed(&mut self) {
         // Only spares resending bytes the database has (a blob is stored unless there):
         // bounded, since rows that each name their own file would add one per row.
-        if self.stored_blobs.len() + self.new_blobs.len() > KEPT_BLOB_IDS {
+        if self.stored_blobs.len() + self.new_blobs.claimed.len() > KEPT_BLOB_IDS {
             self.stored_blobs.clear();
         }
-        self.stored_blobs.extend(self.new_blobs.drain());
+        self.stored_blobs.extend(self.new_blobs.claimed.drain());
         self.batches_committed
             .store(self.batches_written, std::sync::atomic::Ordering::Release);
     }
 
     /// The open transaction rolled back: its blobs are not.
     pub fn rolled_back(&mut self) {
-        self.new_blobs.clear();
+        self.new_blobs = NewBlobs::default();
     }
 
     /// Writes one batch inside the caller's transaction. Per-row outcomes (a DocId
@@ -231,7 +243,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         batch: &mut [ValidRow],
         checked: bool,
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<BatchOutcome, StoreError> {
         // Sealed in the same transaction as the documents that refer to them.
@@ -266,7 +278,8 @@ impl Writer<'_> {
         for (row, _) in batch.iter().zip(&written).filter(|(_, ok)| **ok) {
             known.forget(row);
         }
-        for (row, ok) in batch.iter_mut().zip(written) {
+        let mut wrote = vec![false; batch.len()];
+        for (i, (row, ok)) in batch.iter_mut().zip(written).enumerate() {
             let (action, previous) = if ok {
                 (Action::Add, None)
             } else {
@@ -312,7 +325,9 @@ impl Writer<'_> {
                 queued.push(issuing::outbox_row(&facts, action, now));
             }
             done.push((row.line, uri.to_string()));
+            wrote[i] = true;
         }
+        self.drop_unused_blobs(conn, batch, &wrote, new_blobs)?;
         // Same transaction as the documents: a row is queued for push iff it is issued.
         outbox::enqueue(conn, &queued)?;
         Ok(BatchOutcome {
@@ -327,19 +342,56 @@ impl Writer<'_> {
         &self,
         conn: &mut DbConn,
         blob: &Blob,
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        if self.claim_blob(&blob.sha256, new_blobs) {
-            documents::put_blob(conn, &blob.sha256, &blob.bytes, now)?;
+        if self.claim_blob(&blob.sha256, new_blobs)
+            && documents::put_blob(conn, &blob.sha256, &blob.bytes, now)?
+        {
+            new_blobs.inserted.push(blob.sha256.clone());
         }
         Ok(())
     }
 
     /// Whether these bytes are still to be written in this transaction; if so they are
     /// counted as written (a failed write rolls the transaction and `new_blobs` back).
-    fn claim_blob(&self, sha: &str, new_blobs: &mut HashSet<String>) -> bool {
-        !self.stored_blobs.contains(sha) && new_blobs.insert(sha.to_string())
+    fn claim_blob(&self, sha: &str, new_blobs: &mut NewBlobs) -> bool {
+        !self.stored_blobs.contains(sha) && new_blobs.claimed.insert(sha.to_string())
+    }
+
+    /// Removes the blobs this batch inserted that no row it wrote refers to (rows found
+    /// unchanged or refused), and forgets them as stored. Nothing else can refer to
+    /// them: no other transaction sees them yet, and this one's earlier batches had
+    /// claimed any bytes they stored.
+    fn drop_unused_blobs(
+        &self,
+        conn: &mut DbConn,
+        batch: &[ValidRow],
+        wrote: &[bool],
+        new_blobs: &mut NewBlobs,
+    ) -> Result<(), StoreError> {
+        if new_blobs.inserted.is_empty() {
+            return Ok(());
+        }
+        let used: HashSet<&str> = batch
+            .iter()
+            .zip(wrote)
+            .filter(|(_, w)| **w)
+            .filter_map(|(r, _)| r.doc.blob_sha256.as_deref())
+            .collect();
+        let inserted = std::mem::take(&mut new_blobs.inserted);
+        let unused: Vec<String> = inserted
+            .into_iter()
+            .filter(|sha| !used.contains(sha.as_str()))
+            .collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        documents::delete_blobs(conn, &unused)?;
+        for sha in &unused {
+            new_blobs.claimed.remove(sha);
+        }
+        Ok(())
     }
 
     /// The fast path for the bulk case (minted DocIds, bytes from files): bulk inserts
@@ -351,7 +403,7 @@ impl Writer<'_> {
         batch: &mut [ValidRow],
         known: &KnownLive,
         checked: bool,
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
         // The batch's files not yet stored, together (on PostgreSQL a round trip a
@@ -371,7 +423,9 @@ impl Writer<'_> {
                 }
             }
         }
-        documents::put_blobs(conn, &fresh, now)?;
+        new_blobs
+            .inserted
+            .extend(documents::put_blobs(conn, &fresh, now)?);
         for row in batch.iter_mut().filter(|r| r.minted) {
             if let Some(sha) = row.ready_bytes().map(|b| b.sha256.clone()) {
                 row.doc.blob_sha256 = Some(sha);
@@ -443,7 +497,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<RowOutcome, StoreError> {
         for _ in 0..documents::MINT_ATTEMPTS {
@@ -501,7 +555,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         let key = row.doc.udf_key.clone().unwrap_or_default();
@@ -542,7 +596,7 @@ impl Writer<'_> {
         row: &mut ValidRow,
         doc_id: &str,
         (action, previous): (Action, Option<String>),
-        new_blobs: &mut HashSet<String>,
+        new_blobs: &mut NewBlobs,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         row.doc.doc_id = doc_id.to_string();

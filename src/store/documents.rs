@@ -483,18 +483,29 @@ pub fn blob_id(bytes: &[u8]) -> String {
     crate::auth::to_hex(&Sha256::digest(bytes))
 }
 
-/// Stores bytes under their SHA-256 unless already there.
+/// Stores bytes under their SHA-256 unless already there; whether it stored them.
 pub fn put_blob(
     conn: &mut DbConn,
     sha256: &str,
     content: &[u8],
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let row = blob_row(sha256, content, now);
-    on_backend!(conn, c => diesel::insert_into(blobs::table)
+    let inserted = on_backend!(conn, c => diesel::insert_into(blobs::table)
         .values(row)
         .on_conflict_do_nothing()
         .execute(c))?;
+    Ok(inserted > 0)
+}
+
+/// Removes blobs by their SHA-256: only ones the caller's own transaction stored and
+/// no row refers to (the database would let a referenced one go too).
+pub fn delete_blobs(conn: &mut DbConn, sha256s: &[String]) -> Result<(), StoreError> {
+    // Within SQLite's and PostgreSQL's bound-parameter limits.
+    for some in sha256s.chunks(10_000) {
+        on_backend!(conn, c => diesel::delete(blobs::table.filter(blobs::sha256.eq_any(some)))
+            .execute(c))?;
+    }
     Ok(())
 }
 
@@ -518,16 +529,19 @@ fn blob_row<'a>(sha256: &'a str, content: &'a [u8], now: NaiveDateTime) -> BlobR
 /// Stores many blobs, each unless already there. PostgreSQL takes them in a few
 /// statements instead of a round trip each: an import of rows that each name a PDF of
 /// their own had spent most of its time in those round trips. SQLite, in process, takes
-/// them one by one.
+/// them one by one. Returns the SHA-256 of those it stored (not there before).
 pub fn put_blobs(
     conn: &mut DbConn,
     blobs: &[(&str, &[u8])],
     now: NaiveDateTime,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
+    let mut stored = Vec::new();
     match conn {
         DbConn::Sqlite(_) => {
             for (sha256, content) in blobs {
-                put_blob(conn, sha256, content, now)?;
+                if put_blob(conn, sha256, content, now)? {
+                    stored.push(sha256.to_string());
+                }
             }
         }
         DbConn::Postgres(c) => {
@@ -548,15 +562,18 @@ pub fn put_blobs(
                     .iter()
                     .map(|(sha256, content)| blob_row(sha256, content, now))
                     .collect();
-                diesel::insert_into(blobs::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .execute(c)?;
+                stored.extend(
+                    diesel::insert_into(blobs::table)
+                        .values(rows)
+                        .on_conflict_do_nothing()
+                        .returning(blobs::sha256)
+                        .load::<String>(c)?,
+                );
                 rest = later;
             }
         }
     }
-    Ok(())
+    Ok(stored)
 }
 
 /// Clashes tolerated for one DocId before giving up: with a space 10x the documents, the

@@ -19,6 +19,7 @@ backend_tests!(
     duplicates_from_before_the_rule_are_listed_revoked_then_migrated,
     a_person_twice_in_one_batch_is_issued_as_the_first_line_says,
     a_failed_transaction_names_the_lines_it_rolled_back,
+    a_signed_re_run_stores_no_second_copy_of_any_document,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -573,4 +574,107 @@ async fn a_failed_transaction_names_the_lines_it_rolled_back(b: Backend) {
         "{text}"
     );
     each_once(&ws, ROWS);
+}
+
+/// Stored files that no document or kept version refers to.
+fn unreferenced_blobs(ws: &Workspace) -> i64 {
+    count(
+        ws,
+        "SELECT COUNT(*) AS n FROM blobs b WHERE \
+         NOT EXISTS (SELECT 1 FROM documents d \
+                     WHERE d.blob_sha256 = b.sha256 OR d.xml_sha256 = b.sha256) \
+         AND NOT EXISTS (SELECT 1 FROM document_versions v \
+                         WHERE v.blob_sha256 = b.sha256 OR v.xml_sha256 = b.sha256)",
+    )
+}
+
+/// With a signing key every signature is new bytes (it holds its time), so the
+/// documents a re-run finds already issued, or a row it refuses, are signed again
+/// before the import knows: none of those copies may stay stored. Rendered rows and
+/// rows naming a file, in batches of 10.
+async fn a_signed_re_run_stores_no_second_copy_of_any_document(b: Backend) {
+    let mut ws = Workspace::new(b);
+    dlrepo::docs::keygen::generate(
+        &ws.path("keys"),
+        dlrepo::docs::keygen::Algorithm::Ec,
+        30,
+        None,
+    )
+    .expect("keys");
+    ws.edit_config(|c| {
+        c.replacen(
+            "[[doctypes]]",
+            "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
+            1,
+        )
+    });
+    let pdf = dlrepo::docs::render::plain_certificate("Board", "Mark Sheet", &[("a", "b")], "u")
+        .expect("pdf");
+    std::fs::write(ws.path("own.pdf"), pdf).expect("pdf");
+    let mut content = String::from("RollNo,Year,holder_name,doc_name,issued_on,pdf\n");
+    for i in 0..40 {
+        // Half rendered, half the same file of their own.
+        let file = if i % 2 == 0 { "own.pdf" } else { "" };
+        content.push_str(&format!(
+            "{},2024,Student {i},Mark Sheet 2024,15/05/2024,{file}\n",
+            1_000_000 + i
+        ));
+    }
+    let file = ws.write("signed.csv", &content);
+    let batches = ["--batch", "10"];
+    let (ok, text) = run_import(&ws, &file, &batches);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 40 row(s)"), "{text}");
+    let stored = count(&ws, "SELECT COUNT(*) AS n FROM blobs");
+    assert_eq!(unreferenced_blobs(&ws), 0);
+    for _ in 0..2 {
+        let (ok, text) = run_import(&ws, &file, &batches);
+        assert!(ok, "{text}");
+        assert!(text.contains("40 already issued"), "{text}");
+        assert_eq!(unreferenced_blobs(&ws), 0);
+        assert_eq!(count(&ws, "SELECT COUNT(*) AS n FROM blobs"), stored);
+    }
+    // A renamed student is refused: nothing of that row is kept either.
+    let changed = ws.write(
+        "changed.csv",
+        &content.replace("Student 3,", "Student Three,"),
+    );
+    let (ok, text) = run_import(&ws, &changed, &batches);
+    assert!(!ok, "{text}");
+    assert!(text.contains("holder_name differs"), "{text}");
+    assert_eq!(unreferenced_blobs(&ws), 0);
+    // Corrected, the document refers to its new bytes; the bytes it replaced stay
+    // stored (as they always have), and nothing else.
+    let replaced = blob_of(&ws, "Student 3");
+    let (ok, text) = run_import(&ws, &changed, &["--correct", "--batch", "10"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 1 row(s)"), "{text}");
+    assert_ne!(blob_of(&ws, "Student Three"), replaced);
+    assert_eq!(unreferenced_blobs(&ws), 1);
+    assert_eq!(
+        count(
+            &ws,
+            &format!("SELECT COUNT(*) AS n FROM blobs WHERE sha256 = '{replaced}'")
+        ),
+        1
+    );
+}
+
+/// The SHA-256 of the bytes of the document issued to this holder.
+fn blob_of(ws: &Workspace, holder: &str) -> String {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::documents;
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+    let sha: Option<String> = match &mut conn {
+        dlrepo::store::DbConn::Postgres(c) => documents::table
+            .filter(documents::holder_name.eq(holder))
+            .select(documents::blob_sha256)
+            .first(c),
+        dlrepo::store::DbConn::Sqlite(c) => documents::table
+            .filter(documents::holder_name.eq(holder))
+            .select(documents::blob_sha256)
+            .first(c),
+    }
+    .expect("document");
+    sha.expect("bytes")
 }

@@ -100,7 +100,7 @@ pub enum Command {
         doctype: String,
         /// The CSV file: a header row, one column per UDF, doc_name, issued_on, ...
         file: PathBuf,
-        /// Write `line,uri` for every imported row to this file.
+        /// Write `line,uri` for every row now issued: imported, or found already issued (a re-run lists them all).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Rows read and written at a time (what the import holds in memory; by default

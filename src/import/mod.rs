@@ -251,7 +251,8 @@ fn next_rows(
 struct Committed {
     /// Rows written.
     imported: u64,
-    /// (line, URI) of each, kept only for `--out`: a transaction may hold a million.
+    /// (line, URI) of each, and of each row found already issued, kept only for
+    /// `--out`: a transaction may hold a million.
     done: Option<Vec<(u64, String)>>,
     rejected: Vec<Rejection>,
     unchanged: u64,
@@ -263,6 +264,7 @@ impl Committed {
         self.imported += outcome.done.len() as u64;
         if let Some(done) = &mut self.done {
             done.extend(outcome.done);
+            done.extend(outcome.already);
         }
         self.rejected.extend(outcome.rejected);
         self.unchanged += outcome.unchanged;
@@ -478,6 +480,7 @@ pub fn run(
         batches_committed: &batches_committed,
         recent,
         correct: opts.correct,
+        list_unchanged: out.is_some(),
         vault: opts.vault,
     };
     let mut report = ImportReport::default();

@@ -30,6 +30,8 @@ pub(super) struct BatchOutcome {
     pub rejected: Vec<Rejection>,
     /// Rows already issued exactly so (a re-run of the same file).
     pub unchanged: u64,
+    /// (line, URI) of each of those, when the writer lists them ([`Writer::list_unchanged`]).
+    pub already: Vec<(u64, String)>,
     /// DocIds the batch wrote (in bulk or row by row), when batches are checked ahead.
     pub written_ids: Vec<String>,
 }
@@ -38,7 +40,8 @@ pub(super) struct BatchOutcome {
 enum RowOutcome {
     /// With the Aadhaar reference the document had before, for an update.
     Written(Action, Option<String>),
-    Unchanged,
+    /// With the DocId of the document it is.
+    Unchanged(String),
     Rejected(String),
 }
 
@@ -171,6 +174,9 @@ pub(super) struct Writer<'a> {
     pub recent: Option<Recent>,
     /// Rows whose doc_id is already issued replace that document (pushed as U).
     pub correct: bool,
+    /// Rows found already issued are told with their URI too (`--out`: the file of a
+    /// resumed import lists every row, not only those the last run wrote).
+    pub list_unchanged: bool,
     pub signer: Option<&'a SigningKey>,
     pub vault: Option<&'a Vault>,
 }
@@ -262,6 +268,7 @@ impl Writer<'_> {
         let mut done = Vec::with_capacity(batch.len());
         let mut rejected = Vec::new();
         let mut unchanged = 0;
+        let mut already = Vec::new();
         let mut written_ids = Vec::new();
         // A re-run's rows are all issued: trying each in the bulk insert first cost as
         // much again as the lookups that then tell it is unchanged, and on PostgreSQL a
@@ -288,8 +295,11 @@ impl Writer<'_> {
                         known = KnownLive::default();
                         (action, previous)
                     }
-                    RowOutcome::Unchanged => {
+                    RowOutcome::Unchanged(doc_id) => {
                         unchanged += 1;
+                        if self.list_unchanged {
+                            already.push((row.line, self.uri(&doc_id).to_string()));
+                        }
                         continue;
                     }
                     RowOutcome::Rejected(reason) => {
@@ -334,6 +344,7 @@ impl Writer<'_> {
             done,
             rejected,
             unchanged,
+            already,
             written_ids,
         })
     }
@@ -569,7 +580,7 @@ impl Writer<'_> {
         let field = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted);
         let Some(field) = field.filter(|_| !fills_pending) else {
             if !fills_pending {
-                return Ok(Some(RowOutcome::Unchanged));
+                return Ok(Some(RowOutcome::Unchanged(old.doc_id.clone())));
             }
             return self.update(conn, row, &old.doc_id, (Action::Add, None), new_blobs, now);
         };

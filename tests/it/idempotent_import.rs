@@ -20,6 +20,7 @@ backend_tests!(
     a_person_twice_in_one_batch_is_issued_as_the_first_line_says,
     a_failed_transaction_names_the_lines_it_rolled_back,
     a_signed_re_run_stores_no_second_copy_of_any_document,
+    the_out_file_of_a_re_run_lists_every_row_with_its_uri,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -677,4 +678,47 @@ fn blob_of(ws: &Workspace, holder: &str) -> String {
     }
     .expect("document");
     sha.expect("bytes")
+}
+
+/// `line,uri` rows of an `--out` file, in its order.
+fn out_rows(path: &std::path::Path) -> Vec<(u64, String)> {
+    let text = std::fs::read_to_string(path).expect("out file");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("line,uri"));
+    lines
+        .map(|l| {
+            let (line, uri) = l.split_once(',').expect("line,uri");
+            (line.parse().expect("line"), uri.to_string())
+        })
+        .collect()
+}
+
+/// An import resumed after a crash is a re-run: its `--out` file lists the rows the
+/// first run wrote too, under the same URIs, not only the rest. Batches of 10.
+async fn the_out_file_of_a_re_run_lists_every_row_with_its_uri(b: Backend) {
+    let ws = Workspace::new(b);
+    let first = write_csv(&ws, "first.csv", &csv_without_aadhaar(0..30));
+    let all = write_csv(&ws, "all.csv", &csv_without_aadhaar(0..50));
+    let out = |name: &str| ws.path(name).to_string_lossy().into_owned();
+    let (ok, text) = run_import(&ws, &first, &["--batch", "10", "--out", &out("first.out")]);
+    assert!(ok, "{text}");
+    let before = out_rows(&ws.path("first.out"));
+    assert_eq!(before.len(), 30);
+    let (ok, text) = run_import(&ws, &all, &["--batch", "10", "--out", &out("all.out")]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 20 row(s), rejected 0, 30 already issued"),
+        "{text}"
+    );
+    let after = out_rows(&ws.path("all.out"));
+    let lines: Vec<u64> = after.iter().map(|(l, _)| *l).collect();
+    assert_eq!(
+        lines,
+        (2..=51).collect::<Vec<u64>>(),
+        "every line, in order"
+    );
+    // The same line of both files is the same student: the same URI.
+    assert_eq!(&after[..30], &before[..]);
+    let uris: std::collections::HashSet<&String> = after.iter().map(|(_, u)| u).collect();
+    assert_eq!(uris.len(), 50, "one URI a student");
 }

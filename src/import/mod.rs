@@ -473,7 +473,7 @@ pub fn run(
         config,
         doctype,
         stored_blobs: HashSet::new(),
-        new_blobs: Default::default(),
+        new_blobs: HashSet::new(),
         rerun_likely: &rerun_likely,
         all_new_last: true,
         batches_written: 0,

@@ -117,6 +117,12 @@ impl KnownLive {
         key.is_some_and(|k| matches!(self.0.get(k), Some(Some(_))))
     }
 
+    /// Whether the row's search fields were looked up, live or not.
+    fn knows(&self, row: &ValidRow) -> bool {
+        let key = row.doc.udf_key.as_deref();
+        key.is_some_and(|k| self.0.contains_key(k))
+    }
+
     fn forget(&mut self, row: &ValidRow) {
         if self.0.is_empty() {
             return;
@@ -139,18 +145,6 @@ impl KnownLive {
     }
 }
 
-/// The blobs of the open transaction.
-#[derive(Default)]
-pub(super) struct NewBlobs {
-    /// Stored by it, or found stored: not to be sent again.
-    claimed: HashSet<String>,
-    /// Inserted by the batch being written (not there before). A row's bytes are
-    /// stored before its insert tells whether it is written, and a signature is new
-    /// bytes each time: those no written row refers to are removed at the batch's end,
-    /// or every re-run with a signing key would leave a copy of each document.
-    inserted: Vec<String>,
-}
-
 /// The database side of an import.
 pub(super) struct Writer<'a> {
     pub config: &'a Config,
@@ -158,7 +152,7 @@ pub(super) struct Writer<'a> {
     /// Blobs committed by this import, so each distinct file is written once.
     pub stored_blobs: HashSet<String>,
     /// Blobs written in the open transaction: committed with it, or forgotten.
-    pub new_blobs: NewBlobs,
+    pub new_blobs: HashSet<String>,
     /// Most of the last batch was already issued: this is likely a re-run, so the next
     /// batch's live documents are looked up before its bulk insert, not after. Shared
     /// with the reader, which then makes no bytes ahead.
@@ -195,17 +189,17 @@ impl Writer<'_> {
     pub fn committed(&mut self) {
         // Only spares resending bytes the database has (a blob is stored unless there):
         // bounded, since rows that each name their own file would add one per row.
-        if self.stored_blobs.len() + self.new_blobs.claimed.len() > KEPT_BLOB_IDS {
+        if self.stored_blobs.len() + self.new_blobs.len() > KEPT_BLOB_IDS {
             self.stored_blobs.clear();
         }
-        self.stored_blobs.extend(self.new_blobs.claimed.drain());
+        self.stored_blobs.extend(self.new_blobs.drain());
         self.batches_committed
             .store(self.batches_written, std::sync::atomic::Ordering::Release);
     }
 
     /// The open transaction rolled back: its blobs are not.
     pub fn rolled_back(&mut self) {
-        self.new_blobs = NewBlobs::default();
+        self.new_blobs.clear();
     }
 
     /// Writes one batch inside the caller's transaction. Per-row outcomes (a DocId
@@ -249,7 +243,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         batch: &mut [ValidRow],
         checked: bool,
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<BatchOutcome, StoreError> {
         // Sealed in the same transaction as the documents that refer to them.
@@ -276,8 +270,14 @@ impl Writer<'_> {
         // skips are looked up one by one. (A batch lookup of a few keys had taken
         // PostgreSQL 150 to 300 ms while the table was not yet analysed; see
         // `store::refresh_statistics`.)
+        // So is the first batch's: the bytes made ahead for it, before anything told
+        // whether this is a re-run, are stored only for rows not issued already. A
+        // signature is new bytes each time (it holds its time), so every resume with
+        // a signing key had stored a copy of each document of its first batch (all of
+        // them on SQLite, which looked nothing up ahead).
+        let first = self.batches_written == 0;
         let mut known = KnownLive::default();
-        if self.rerun_likely() {
+        if self.rerun_likely() || first {
             known = KnownLive::fetch(conn, &self.doctype.code, batch)?;
         }
         let written = self.insert_bulk(conn, batch, &known, checked, new_blobs, now)?;
@@ -285,8 +285,7 @@ impl Writer<'_> {
         for (row, _) in batch.iter().zip(&written).filter(|(_, ok)| **ok) {
             known.forget(row);
         }
-        let mut wrote = vec![false; batch.len()];
-        for (i, (row, ok)) in batch.iter_mut().zip(written).enumerate() {
+        for (row, ok) in batch.iter_mut().zip(written) {
             let (action, previous) = if ok {
                 (Action::Add, None)
             } else {
@@ -335,9 +334,7 @@ impl Writer<'_> {
                 queued.push(issuing::outbox_row(&facts, action, now));
             }
             done.push((row.line, uri.to_string()));
-            wrote[i] = true;
         }
-        self.drop_unused_blobs(conn, batch, &wrote, new_blobs)?;
         // Same transaction as the documents: a row is queued for push iff it is issued.
         outbox::enqueue(conn, &queued)?;
         Ok(BatchOutcome {
@@ -353,56 +350,19 @@ impl Writer<'_> {
         &self,
         conn: &mut DbConn,
         blob: &Blob,
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<(), StoreError> {
-        if self.claim_blob(&blob.sha256, new_blobs)
-            && documents::put_blob(conn, &blob.sha256, &blob.bytes, now)?
-        {
-            new_blobs.inserted.push(blob.sha256.clone());
+        if self.claim_blob(&blob.sha256, new_blobs) {
+            documents::put_blob(conn, &blob.sha256, &blob.bytes, now)?;
         }
         Ok(())
     }
 
     /// Whether these bytes are still to be written in this transaction; if so they are
     /// counted as written (a failed write rolls the transaction and `new_blobs` back).
-    fn claim_blob(&self, sha: &str, new_blobs: &mut NewBlobs) -> bool {
-        !self.stored_blobs.contains(sha) && new_blobs.claimed.insert(sha.to_string())
-    }
-
-    /// Removes the blobs this batch inserted that no row it wrote refers to (rows found
-    /// unchanged or refused), and forgets them as stored. Nothing else can refer to
-    /// them: no other transaction sees them yet, and this one's earlier batches had
-    /// claimed any bytes they stored.
-    fn drop_unused_blobs(
-        &self,
-        conn: &mut DbConn,
-        batch: &[ValidRow],
-        wrote: &[bool],
-        new_blobs: &mut NewBlobs,
-    ) -> Result<(), StoreError> {
-        if new_blobs.inserted.is_empty() {
-            return Ok(());
-        }
-        let used: HashSet<&str> = batch
-            .iter()
-            .zip(wrote)
-            .filter(|(_, w)| **w)
-            .filter_map(|(r, _)| r.doc.blob_sha256.as_deref())
-            .collect();
-        let inserted = std::mem::take(&mut new_blobs.inserted);
-        let unused: Vec<String> = inserted
-            .into_iter()
-            .filter(|sha| !used.contains(sha.as_str()))
-            .collect();
-        if unused.is_empty() {
-            return Ok(());
-        }
-        documents::delete_blobs(conn, &unused)?;
-        for sha in &unused {
-            new_blobs.claimed.remove(sha);
-        }
-        Ok(())
+    fn claim_blob(&self, sha: &str, new_blobs: &mut HashSet<String>) -> bool {
+        !self.stored_blobs.contains(sha) && new_blobs.insert(sha.to_string())
     }
 
     /// The fast path for the bulk case (minted DocIds, bytes from files): bulk inserts
@@ -414,29 +374,39 @@ impl Writer<'_> {
         batch: &mut [ValidRow],
         known: &KnownLive,
         checked: bool,
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Vec<bool>, StoreError> {
         // The batch's files not yet stored, together (on PostgreSQL a round trip a
         // file had been most of an import of rows with a PDF each). Files the reader's
         // threads did not sign (nothing is made ahead for a likely re-run) are signed
-        // here, one by one; one that fails takes the row path, which reports why.
+        // here, one by one, when the row is known to be new or a re-run is unlikely;
+        // one that fails, or is left unsigned, takes the row path, which signs it only
+        // once it has found the row not already issued. (SQLite's re-runs look nothing
+        // up ahead: signing every row's file here had made a re-run of 20,000 rows
+        // with PDFs of their own take 45 s where the import took 9.)
         let mut fresh: Vec<(&str, &[u8])> = Vec::new();
         for row in batch.iter().filter(|r| r.minted) {
             if let Content::File(file) = &row.content {
-                if !file.is_sealed() && !known.is_live(row) {
+                let new = if known.knows(row) {
+                    !known.is_live(row)
+                } else {
+                    !self.rerun_likely()
+                };
+                if !file.is_sealed() && new {
                     let _ = file.seal(self.signer);
                 }
             }
-            if let Some(blob) = row.ready_bytes() {
+            // A row known to be issued already is not written: its bytes are not stored
+            // (nothing removes stored bytes: that would read `documents` for rows that
+            // refer to them).
+            if let Some(blob) = row.ready_bytes().filter(|_| !known.is_live(row)) {
                 if self.claim_blob(&blob.sha256, new_blobs) {
                     fresh.push((&blob.sha256, &blob.bytes));
                 }
             }
         }
-        new_blobs
-            .inserted
-            .extend(documents::put_blobs(conn, &fresh, now)?);
+        documents::put_blobs(conn, &fresh, now)?;
         for row in batch.iter_mut().filter(|r| r.minted) {
             if let Some(sha) = row.ready_bytes().map(|b| b.sha256.clone()) {
                 row.doc.blob_sha256 = Some(sha);
@@ -508,7 +478,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<RowOutcome, StoreError> {
         for _ in 0..documents::MINT_ATTEMPTS {
@@ -566,7 +536,7 @@ impl Writer<'_> {
         conn: &mut DbConn,
         row: &mut ValidRow,
         known: &mut KnownLive,
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         let key = row.doc.udf_key.clone().unwrap_or_default();
@@ -607,7 +577,7 @@ impl Writer<'_> {
         row: &mut ValidRow,
         doc_id: &str,
         (action, previous): (Action, Option<String>),
-        new_blobs: &mut NewBlobs,
+        new_blobs: &mut HashSet<String>,
         now: NaiveDateTime,
     ) -> Result<Option<RowOutcome>, StoreError> {
         row.doc.doc_id = doc_id.to_string();

@@ -357,15 +357,19 @@ pub fn find_live_by_key(
 
 /// The live documents of a doc type with any of these search-field values, without
 /// their bytes: one query per 10,000 keys on PostgreSQL, where a lookup per row is a
-/// round trip per row (a re-run of a million rows made a million). `None` on SQLite,
-/// whose prepared lookup per row costs microseconds in-process.
+/// round trip per row (a re-run of a million rows made a million); on SQLite the
+/// prepared lookup of each key, microseconds in-process.
 pub fn find_live_by_keys(
     conn: &mut DbConn,
     doctype: &str,
     keys: &[&str],
 ) -> Result<Option<Vec<LiveDoc>>, StoreError> {
     let DbConn::Postgres(c) = conn else {
-        return Ok(None);
+        let mut found = Vec::new();
+        for key in keys {
+            found.extend(find_live_by_key(conn, doctype, key)?);
+        }
+        return Ok(Some(found));
     };
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(10_000) {
@@ -483,29 +487,18 @@ pub fn blob_id(bytes: &[u8]) -> String {
     crate::auth::to_hex(&Sha256::digest(bytes))
 }
 
-/// Stores bytes under their SHA-256 unless already there; whether it stored them.
+/// Stores bytes under their SHA-256 unless already there.
 pub fn put_blob(
     conn: &mut DbConn,
     sha256: &str,
     content: &[u8],
     now: NaiveDateTime,
-) -> Result<bool, StoreError> {
+) -> Result<(), StoreError> {
     let row = blob_row(sha256, content, now);
-    let inserted = on_backend!(conn, c => diesel::insert_into(blobs::table)
+    on_backend!(conn, c => diesel::insert_into(blobs::table)
         .values(row)
         .on_conflict_do_nothing()
         .execute(c))?;
-    Ok(inserted > 0)
-}
-
-/// Removes blobs by their SHA-256: only ones the caller's own transaction stored and
-/// no row refers to (the database would let a referenced one go too).
-pub fn delete_blobs(conn: &mut DbConn, sha256s: &[String]) -> Result<(), StoreError> {
-    // Within SQLite's and PostgreSQL's bound-parameter limits.
-    for some in sha256s.chunks(10_000) {
-        on_backend!(conn, c => diesel::delete(blobs::table.filter(blobs::sha256.eq_any(some)))
-            .execute(c))?;
-    }
     Ok(())
 }
 
@@ -529,19 +522,16 @@ fn blob_row<'a>(sha256: &'a str, content: &'a [u8], now: NaiveDateTime) -> BlobR
 /// Stores many blobs, each unless already there. PostgreSQL takes them in a few
 /// statements instead of a round trip each: an import of rows that each name a PDF of
 /// their own had spent most of its time in those round trips. SQLite, in process, takes
-/// them one by one. Returns the SHA-256 of those it stored (not there before).
+/// them one by one.
 pub fn put_blobs(
     conn: &mut DbConn,
     blobs: &[(&str, &[u8])],
     now: NaiveDateTime,
-) -> Result<Vec<String>, StoreError> {
-    let mut stored = Vec::new();
+) -> Result<(), StoreError> {
     match conn {
         DbConn::Sqlite(_) => {
             for (sha256, content) in blobs {
-                if put_blob(conn, sha256, content, now)? {
-                    stored.push(sha256.to_string());
-                }
+                put_blob(conn, sha256, content, now)?;
             }
         }
         DbConn::Postgres(c) => {
@@ -562,18 +552,15 @@ pub fn put_blobs(
                     .iter()
                     .map(|(sha256, content)| blob_row(sha256, content, now))
                     .collect();
-                stored.extend(
-                    diesel::insert_into(blobs::table)
-                        .values(rows)
-                        .on_conflict_do_nothing()
-                        .returning(blobs::sha256)
-                        .load::<String>(c)?,
-                );
+                diesel::insert_into(blobs::table)
+                    .values(rows)
+                    .on_conflict_do_nothing()
+                    .execute(c)?;
                 rest = later;
             }
         }
     }
-    Ok(stored)
+    Ok(())
 }
 
 /// Clashes tolerated for one DocId before giving up: with a space 10x the documents, the

@@ -589,10 +589,11 @@ fn unreferenced_blobs(ws: &Workspace) -> i64 {
     )
 }
 
-/// With a signing key every signature is new bytes (it holds its time), so the
-/// documents a re-run finds already issued, or a row it refuses, are signed again
-/// before the import knows: none of those copies may stay stored. Rendered rows and
-/// rows naming a file, in batches of 10.
+/// With a signing key every signature is new bytes (it holds its time), and the
+/// first batch's documents are made ahead before the import knows whether it is a
+/// re-run: no copy of a document a re-run finds already issued, or of a changed row
+/// it refuses among issued ones, may stay stored. Rendered rows and rows naming a
+/// file, in batches of 10.
 async fn a_signed_re_run_stores_no_second_copy_of_any_document(b: Backend) {
     let mut ws = Workspace::new(b);
     dlrepo::docs::keygen::generate(

@@ -1,0 +1,1 @@
+-- Nothing on SQLite, whose foreign key checks each row.

@@ -324,7 +324,9 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: anyhow's "{:#}" repeats one whose text the message
+            // already ends with (an import's failed transaction said its cause twice).
+            eprintln!("error: {}", crate::error::chain(e.as_ref()));
             ExitCode::FAILURE
         }
     }

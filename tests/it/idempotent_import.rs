@@ -559,7 +559,7 @@ async fn a_failed_transaction_names_the_lines_it_rolled_back(b: Backend) {
         text.contains("transaction of lines 1002..=2001; it was rolled back"),
         "{text}"
     );
-    assert!(text.contains("refused by the test"), "{text}");
+    assert_eq!(text.matches("refused by the test").count(), 1, "{text}");
     assert_eq!(issued(&ws), 1000);
     match &mut conn {
         dlrepo::store::DbConn::Postgres(c) => {

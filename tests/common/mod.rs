@@ -201,6 +201,24 @@ impl Workspace {
         self.config = self.reload();
     }
 
+    /// A throwaway ECDSA signing key made in `keys/`, and a `[signing]` section using it.
+    pub fn sign_with_new_key(&mut self) {
+        dlrepo::docs::keygen::generate(
+            &self.path("keys"),
+            dlrepo::docs::keygen::Algorithm::Ec,
+            30,
+            None,
+        )
+        .expect("keys");
+        self.edit_config(|c| {
+            c.replacen(
+                "[[doctypes]]",
+                "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
+                1,
+            )
+        });
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }

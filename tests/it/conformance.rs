@@ -13,26 +13,9 @@ use dlrepo::wire::pull::{PullUriRequest, PullUriResponse, ResponseFormat, Status
 
 backend_tests!(every_check_passes_against_dlrepo);
 
-fn with_signing(ws: &mut Workspace) {
-    dlrepo::docs::keygen::generate(
-        &ws.path("keys"),
-        dlrepo::docs::keygen::Algorithm::Ec,
-        30,
-        None,
-    )
-    .expect("keys");
-    ws.edit_config(|c| {
-        c.replacen(
-            "[[doctypes]]",
-            "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
-            1,
-        )
-    });
-}
-
 async fn every_check_passes_against_dlrepo(b: Backend) {
     let mut ws = Workspace::new(b);
-    with_signing(&mut ws);
+    ws.sign_with_new_key();
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
     let app = spawn_on(ws).await;

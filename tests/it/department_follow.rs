@@ -55,15 +55,9 @@ fn board(b: Backend, n: u64) -> Workspace {
             ),
         );
     }
-    let keys = ws.path("keys");
-    dlrepo::docs::keygen::generate(&keys, dlrepo::docs::keygen::Algorithm::Ec, 30, None)
-        .expect("keys");
+    ws.sign_with_new_key();
     ws.edit_config(|c| {
-        c.replacen(
-            "[[doctypes]]",
-            "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
-            1,
-        ) + r#"
+        c + r#"
 [push]
 org_id = "in.gov.test.board"
 [[doctypes]]

@@ -596,20 +596,7 @@ fn unreferenced_blobs(ws: &Workspace) -> i64 {
 /// file, in batches of 10.
 async fn a_signed_re_run_stores_no_second_copy_of_any_document(b: Backend) {
     let mut ws = Workspace::new(b);
-    dlrepo::docs::keygen::generate(
-        &ws.path("keys"),
-        dlrepo::docs::keygen::Algorithm::Ec,
-        30,
-        None,
-    )
-    .expect("keys");
-    ws.edit_config(|c| {
-        c.replacen(
-            "[[doctypes]]",
-            "[signing]\nkey = \"keys/signer.key\"\nchain = \"keys/signer-chain.pem\"\n\n[[doctypes]]",
-            1,
-        )
-    });
+    ws.sign_with_new_key();
     let pdf = dlrepo::docs::render::plain_certificate("Board", "Mark Sheet", &[("a", "b")], "u")
         .expect("pdf");
     std::fs::write(ws.path("own.pdf"), pdf).expect("pdf");

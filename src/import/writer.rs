@@ -97,9 +97,7 @@ impl KnownLive {
         if keys.len() < 2 {
             return Ok(Self::default());
         }
-        let Some(found) = documents::find_live_by_keys(conn, doctype, &keys)? else {
-            return Ok(Self::default());
-        };
+        let found = documents::find_live_by_keys(conn, doctype, &keys)?;
         // Every key asked is known: live (Some) or not (None).
         let mut known: HashMap<String, Option<LiveDoc>> =
             keys.iter().map(|k| (k.to_string(), None)).collect();
@@ -546,15 +544,15 @@ impl Writer<'_> {
         // The document a pending record waited for: issue it now (and push it, as A).
         let fills_pending =
             old.status == documents::status::PENDING && row.doc.status == documents::status::ISSUED;
-        let uri = self.uri(&old.doc_id);
         let field = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted);
         let Some(field) = field.filter(|_| !fills_pending) else {
             if !fills_pending {
-                return Ok(Some(RowOutcome::Unchanged(old.doc_id.clone())));
+                return Ok(Some(RowOutcome::Unchanged(old.doc_id)));
             }
             return self.update(conn, row, &old.doc_id, (Action::Add, None), new_blobs, now);
         };
         if !self.correct {
+            let uri = self.uri(&old.doc_id);
             return Ok(Some(RowOutcome::Rejected(format!(
                 "conflicts with {uri}, issued for the same search fields: {field} differs (import with --correct to update it)"
             ))));

@@ -215,12 +215,7 @@ pub mod made {
 impl NewDocument {
     /// A row without document data (a reservation, or a link to a department row);
     /// `doc_id` is filled in when minted.
-    pub(super) fn bare(
-        doctype: &str,
-        status: &str,
-        udf_key: Option<&str>,
-        now: NaiveDateTime,
-    ) -> Self {
+    pub fn bare(doctype: &str, status: &str, udf_key: Option<&str>, now: NaiveDateTime) -> Self {
         NewDocument {
             doctype: doctype.to_string(),
             doc_id: String::new(),
@@ -363,13 +358,13 @@ pub fn find_live_by_keys(
     conn: &mut DbConn,
     doctype: &str,
     keys: &[&str],
-) -> Result<Option<Vec<LiveDoc>>, StoreError> {
+) -> Result<Vec<LiveDoc>, StoreError> {
     let DbConn::Postgres(c) = conn else {
         let mut found = Vec::new();
         for key in keys {
             found.extend(find_live_by_key(conn, doctype, key)?);
         }
-        return Ok(Some(found));
+        return Ok(found);
     };
     let mut found = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(10_000) {
@@ -379,7 +374,7 @@ pub fn find_live_by_keys(
         };
         found.extend(q.load::<LiveDoc>(c)?);
     }
-    Ok(Some(found))
+    Ok(found)
 }
 
 /// More than one live document for the same search-field values: what databases

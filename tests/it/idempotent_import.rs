@@ -654,17 +654,11 @@ fn blob_of(ws: &Workspace, holder: &str) -> String {
     use diesel::prelude::*;
     use dlrepo::store::schema::documents;
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
-    let sha: Option<String> = match &mut conn {
-        dlrepo::store::DbConn::Postgres(c) => documents::table
-            .filter(documents::holder_name.eq(holder))
-            .select(documents::blob_sha256)
-            .first(c),
-        dlrepo::store::DbConn::Sqlite(c) => documents::table
-            .filter(documents::holder_name.eq(holder))
-            .select(documents::blob_sha256)
-            .first(c),
-    }
-    .expect("document");
+    let sha: Option<String> = documents::table
+        .filter(documents::holder_name.eq(holder))
+        .select(documents::blob_sha256)
+        .first(&mut conn)
+        .expect("document");
     sha.expect("bytes")
 }
 

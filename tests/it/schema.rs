@@ -179,29 +179,11 @@ fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
 
 /// A pending MARKS document with these DocId and search key, as an import makes one.
 fn new_document(doc_id: &str, key: &str) -> dlrepo::store::documents::NewDocument {
+    use dlrepo::store::documents::{status, NewDocument};
     let now = chrono::Utc::now().naive_utc();
-    dlrepo::store::documents::NewDocument {
-        doctype: "MARKS".into(),
+    NewDocument {
         doc_id: doc_id.into(),
-        status: dlrepo::store::documents::status::PENDING.into(),
-        udf_key: Some(key.into()),
-        doc_name: None,
-        holder_name: None,
-        aadhaar: None,
-        issued_on: None,
-        valid_from: None,
-        valid_to: None,
-        blob_sha256: None,
-        created_at: now,
-        updated_at: now,
-        holder_dob: None,
-        holder_gender: None,
-        holder_phone: None,
-        data: None,
-        xml_sha256: None,
-        fingerprint: None,
-        signed_with: None,
-        made_from: None,
+        ..NewDocument::bare("MARKS", status::PENDING, Some(key), now)
     }
 }
 

@@ -1,7 +1,10 @@
 //! Replay memory: which (orgId, txn) were already answered, until their ts window ends.
 
 use chrono::NaiveDateTime;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::sql_types::{Text, Timestamp};
 
 use super::schema::seen_requests;
 use super::{DbConn, StoreError};
@@ -45,10 +48,12 @@ fn record(
             .values(row)
             .on_conflict_do_nothing()
             .execute(c)?,
-        DbConn::Postgres(c) => diesel::insert_into(seen_requests::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
+        DbConn::Postgres(c) => RecordUnsynced {
+            org_id,
+            txn,
+            expires_at,
+        }
+        .execute(c)?,
     };
     if inserted == 1 {
         return Ok(true);
@@ -64,6 +69,42 @@ fn record(
     .execute(conn)?;
     Ok(revived == 1)
 }
+
+/// PostgreSQL's INSERT of one request, committed without waiting for its WAL to reach
+/// the disk: `set_config(..., true)` holds for the statement's own transaction only, so
+/// the connection's later writes (documents, outbox) still commit durably. This is
+/// SQLite's `synchronous = NORMAL` above: the row is visible to every server at once,
+/// and a crash forgets at most the last few requests. Waiting for the flush held a
+/// PostgreSQL pull at 62% of the rate (BENCHMARKS.md, 2026-12-07, second session).
+/// Fixed SQL with a static query id: prepared once per connection.
+struct RecordUnsynced<'a> {
+    org_id: &'a str,
+    txn: &'a str,
+    expires_at: NaiveDateTime,
+}
+
+impl QueryId for RecordUnsynced<'_> {
+    type QueryId = RecordUnsynced<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Pg> for RecordUnsynced<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO seen_requests (org_id, txn, expires_at) SELECT ");
+        out.push_bind_param::<Text, str>(self.org_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.txn)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Timestamp, NaiveDateTime>(&self.expires_at)?;
+        out.push_sql(
+            " FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unsynced \
+             ON CONFLICT DO NOTHING",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for RecordUnsynced<'_> {}
 
 /// Forgets one request: it was not answered after all (the database or a document
 /// failed), so DigiLocker's retry with the same txn must get through.

@@ -13,6 +13,7 @@ backend_tests!(
     healthz_reports_the_database,
     udf_values_are_trimmed_and_empty_ones_refused_as_on_import,
     a_replayed_request_is_refused,
+    remembering_a_request_leaves_the_connection_committing_durably,
 );
 use dlrepo::auth;
 use dlrepo::wire::pull::build;
@@ -318,4 +319,40 @@ async fn a_replayed_request_is_refused(b: Backend) {
     let body = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
     assert_eq!(open.post("/pulluri", body.clone()).await.status(), "1");
     assert_eq!(open.post("/pulluri", body).await.status(), "1");
+}
+
+/// The replay memory is written without waiting for the disk (one row per pull), but
+/// only that write: the same pooled connection then issues documents and outbox rows,
+/// which must still commit durably on both backends.
+async fn remembering_a_request_leaves_the_connection_committing_durably(b: Backend) {
+    use diesel::prelude::*;
+    use diesel::sql_types::Text;
+    use dlrepo::store::{replay, DbConn};
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        value: String,
+    }
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let expires = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(30);
+    assert!(replay::first_time(&mut conn, ORG, "txn-1", expires).expect("record"));
+    assert!(
+        !replay::first_time(&mut conn, ORG, "txn-1", expires).expect("record"),
+        "the same txn again is a replay"
+    );
+    let setting = match &mut conn {
+        DbConn::Sqlite(c) => {
+            diesel::sql_query("SELECT CAST(synchronous AS TEXT) AS value FROM pragma_synchronous")
+                .get_result::<Setting>(c)
+        }
+        DbConn::Postgres(c) => {
+            diesel::sql_query("SELECT current_setting('synchronous_commit') AS value")
+                .get_result::<Setting>(c)
+        }
+    }
+    .expect("setting")
+    .value;
+    // SQLite: 2 is FULL. PostgreSQL: on.
+    assert!(["2", "on"].contains(&setting.as_str()), "{setting}");
 }

@@ -203,10 +203,13 @@ impl Writer {
             let mut batch: Vec<PullRecord> = first.into_iter().collect();
             // Gather for a moment: one commit per tenth of a second under load, not
             // one per request (each commit is a write the pulls' database must make).
-            let until = Instant::now() + GATHER;
+            // Sleep, then take what came: waiting on the queue instead woke this
+            // thread for every answer, a context switch per pull (BENCHMARKS.md).
+            if !batch.is_empty() {
+                std::thread::sleep(GATHER);
+            }
             while !batch.is_empty() && batch.len() < BATCH {
-                let left = until.saturating_duration_since(Instant::now());
-                match self.rx.recv_timeout(left) {
+                match self.rx.try_recv() {
                     Ok(r) => batch.push(r),
                     Err(_) => break,
                 }

@@ -11,8 +11,8 @@ use crate::docs::certificate::dd_mm_yyyy;
 use crate::doctype::DocType;
 use crate::issuing::{self, Facts, IssueError};
 use crate::resident;
+use crate::store::documents;
 use crate::store::DbConn;
-use crate::store::{documents, replay};
 use crate::uri::DocUri;
 use crate::wire::{resident_field, Person, RequestHeader, ResponseFormat};
 
@@ -108,8 +108,8 @@ fn check_replay(state: &AppState, id: &RequestId) -> Result<(), PullError> {
     if !state.config.digilocker.refuse_replays {
         return Ok(());
     }
-    let mut conn = state.conn()?;
-    if !replay::first_time(&mut conn, &id.org_id, &id.txn, id.expires_at)? {
+    let memory = &state.replay;
+    if !memory.first_time(|| state.conn(), &id.org_id, &id.txn, id.expires_at)? {
         return Err(PullError::Replay);
     }
     use std::sync::atomic::Ordering;
@@ -118,7 +118,7 @@ fn check_replay(state: &AppState, id: &RequestId) -> Result<(), PullError> {
         .fetch_add(1, Ordering::Relaxed)
         .is_multiple_of(1000)
     {
-        replay::prune(&mut conn, Utc::now().naive_utc())?;
+        memory.prune(|| state.conn(), Utc::now().naive_utc())?;
     }
     Ok(())
 }
@@ -140,9 +140,8 @@ pub(super) fn once<T>(
     let result = answer();
     if let Err(e) = &result {
         if state.config.digilocker.refuse_replays && e.http_status().is_server_error() {
-            if let Ok(mut conn) = state.pool.get() {
-                let _ = replay::forget(&mut conn, &id.org_id, &id.txn);
-            }
+            let pooled = || state.pool.get().map_err(crate::store::StoreError::from);
+            let _ = state.replay.forget(pooled, &id.org_id, &id.txn);
         }
     }
     result

@@ -45,6 +45,8 @@ pub struct AppState {
     console_logins: limits::BlockingSlots,
     /// Requests answered, to prune the replay memory now and then.
     pub requests: std::sync::atomic::AtomicU64,
+    /// Where answered requests are remembered (`digilocker.refuse_replays`).
+    pub replay: store::replay::Memory,
     /// The SQLite file the server opened: one deleted or replaced under it is an
     /// outage, not an empty database.
     sqlite_file: OnceLock<Option<store::FileIdentity>>,
@@ -76,6 +78,7 @@ impl AppState {
             )
         });
         let replica = store::replica_pool(&config.database);
+        let replay = store::replay::Memory::of(&config.database.url);
         Ok(AppState {
             config,
             pool,
@@ -86,6 +89,7 @@ impl AppState {
             console_key: rand::random(),
             console_logins: limits::BlockingSlots::new(4),
             requests: std::sync::atomic::AtomicU64::new(0),
+            replay,
             sqlite_file: OnceLock::new(),
             slots,
             health_addr: OnceLock::new(),
@@ -105,6 +109,11 @@ impl AppState {
     /// Checks the department tables and starts serving pulls. Needs the database.
     pub fn become_ready(&self) -> Result<(), Vec<String>> {
         let departments = prepare_all(&self.config.doctypes, &self.config.database, &self.pool)?;
+        if self.config.digilocker.refuse_replays {
+            self.replay
+                .open()
+                .map_err(|e| vec![format!("replay memory: {}", crate::error::chain(&e))])?;
+        }
         let _ = self
             .sqlite_file
             .set(store::FileIdentity::of_database(&self.config.database.url));

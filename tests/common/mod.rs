@@ -512,9 +512,19 @@ pub async fn pull_status(
     roll: &str,
     year: &str,
 ) -> (u16, String) {
+    post_status(
+        client,
+        addr,
+        pull_uri_body(&[("RollNo", roll), ("Year", year)]),
+    )
+    .await
+}
+
+/// Posts a Pull URI request body to the server at `addr`: its HTTP code and Status.
+pub async fn post_status(client: &reqwest::Client, addr: &str, body: String) -> (u16, String) {
     let r = client
         .post(format!("{addr}/pulluri"))
-        .body(pull_uri_body(&[("RollNo", roll), ("Year", year)]))
+        .body(body)
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await

@@ -322,8 +322,9 @@ async fn a_replayed_request_is_refused(b: Backend) {
 }
 
 /// The replay memory is written without waiting for the disk (one row per pull), but
-/// only that write: the same pooled connection then issues documents and outbox rows,
-/// which must still commit durably on both backends.
+/// only that write: on PostgreSQL the same pooled connection then issues documents and
+/// outbox rows, which must still commit durably. On SQLite the memory has a file of its
+/// own, and the database's connections are left as they were.
 async fn remembering_a_request_leaves_the_connection_committing_durably(b: Backend) {
     use diesel::prelude::*;
     use diesel::sql_types::Text;
@@ -334,11 +335,15 @@ async fn remembering_a_request_leaves_the_connection_committing_durably(b: Backe
         value: String,
     }
     let ws = Workspace::new(b);
-    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let url = &ws.config.database.url;
+    let mut conn = dlrepo::store::establish(url).expect("conn");
+    let memory = replay::Memory::of(url);
+    assert_eq!(memory.side_file().is_some(), b == Backend::Sqlite);
     let expires = chrono::Utc::now().naive_utc() + chrono::Duration::minutes(30);
-    assert!(replay::first_time(&mut conn, ORG, "txn-1", expires).expect("record"));
+    let mut first_time = || memory.first_time(|| Ok(&mut conn), ORG, "txn-1", expires);
+    assert!(first_time().expect("record"));
     assert!(
-        !replay::first_time(&mut conn, ORG, "txn-1", expires).expect("record"),
+        !first_time().expect("record"),
         "the same txn again is a replay"
     );
     let setting = match &mut conn {

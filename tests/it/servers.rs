@@ -15,6 +15,7 @@ backend_tests!(
     builders_racing_never_make_an_empty_file,
     a_push_command_waits_its_turn_behind_the_pusher,
     a_file_left_in_flight_on_another_host_is_taken_over,
+    a_request_one_server_answered_is_refused_by_every_server,
 );
 
 /// Where this file's Aadhaar numbers start (each test file its own range).
@@ -347,4 +348,82 @@ async fn a_file_left_in_flight_on_another_host_is_taken_over(b: Backend) {
     assert!(outbox::files_with_status(&mut conn, "in_flight")
         .expect("files")
         .is_empty());
+}
+
+/// The replay memory is shared: a request one server answered is refused by another on
+/// the same database and by a server started later, as is one remembered before an
+/// upgrade (in the database's own table, where earlier versions kept it on SQLite too).
+/// On SQLite the memory is a file beside the database, private like it.
+async fn a_request_one_server_answered_is_refused_by_every_server(b: Backend) {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::seen_requests;
+    let ws = Workspace::new(b);
+    let csv = ws.write("marks.csv", MARKS_CSV);
+    ws.import("MARKS", &csv);
+    let student = [("RollNo", "1234567"), ("Year", "2020")];
+    let ts = dlrepo::auth::now_ts();
+    let before_upgrade = dlrepo::wire::pull::build::pull_uri_request(
+        &ts,
+        "txn-before-upgrade",
+        ORG,
+        &signed(&ts),
+        &student,
+    );
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    diesel::insert_into(seen_requests::table)
+        .values((
+            seen_requests::org_id.eq(ORG),
+            seen_requests::txn.eq("txn-before-upgrade"),
+            seen_requests::expires_at
+                .eq(chrono::Utc::now().naive_utc() + chrono::Duration::minutes(30)),
+        ))
+        .execute(&mut conn)
+        .expect("an earlier version's memory");
+
+    let client = reqwest::Client::new();
+    let mut servers = vec![serve(&ws.config_path), serve(&ws.config_path)];
+    for s in &servers {
+        wait_healthy(&client, s).await;
+    }
+    let body = pull_uri_body(&student);
+    let answered = (200, "1".to_string());
+    let refused = (200, "0".to_string());
+    assert_eq!(
+        post_status(&client, &servers[0].addr, body.clone()).await,
+        answered
+    );
+    assert_eq!(
+        post_status(&client, &servers[1].addr, body.clone()).await,
+        refused
+    );
+    assert_eq!(
+        post_status(&client, &servers[1].addr, before_upgrade.clone()).await,
+        refused,
+        "remembered before the upgrade"
+    );
+    assert_eq!(
+        pull_status(&client, &servers[1].addr, "1234567", "2020").await,
+        answered,
+        "a fresh txn"
+    );
+
+    // Every server stopped, one started again: it still remembers.
+    servers.clear();
+    let again = serve(&ws.config_path);
+    wait_healthy(&client, &again).await;
+    assert_eq!(post_status(&client, &again.addr, body).await, refused);
+    assert_eq!(
+        post_status(&client, &again.addr, before_upgrade).await,
+        refused
+    );
+
+    if b == Backend::Sqlite {
+        use std::os::unix::fs::PermissionsExt;
+        let side = format!("{}-requests", ws.config.database.url);
+        let mode = std::fs::metadata(&side)
+            .expect("the side file")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{side}");
+    }
 }

@@ -139,7 +139,11 @@ async fn login(
             .content_type("text/plain")
             .body("too many sign-ins at once; try again\n");
     };
-    let ok = web::block(move || {
+    // On a thread of its own: the blocking threads are as many as the database's
+    // connections (`run_with`), and a sign-in must not hold one of the pulls' for the
+    // length of a hash.
+    let (done, ok) = tokio::sync::oneshot::channel();
+    let verify = move || {
         let _slot = slot;
         let hash = console.password_hash.expose_secret().to_string();
         let user_ok = user == console.user;
@@ -150,10 +154,13 @@ async fn login(
                     .is_ok()
             })
             .unwrap_or(false);
-        user_ok && password_ok
-    })
-    .await
-    .unwrap_or(false);
+        let _ = done.send(user_ok && password_ok);
+    };
+    let started = std::thread::Builder::new()
+        .name("console-sign-in".into())
+        .spawn(verify)
+        .is_ok();
+    let ok = started && ok.await.unwrap_or(false);
     if !ok {
         tracing::warn!(caller = ?req.peer_addr().map(|a| a.ip()), "console: sign-in refused");
         let mut r = page(

@@ -259,13 +259,17 @@ pub fn run_with(
     .keep_alive(keep_alive)
     .max_connections(per_worker)
     // Blocking work is database work, which never has more than `pools` connections to
-    // run on. The default (512 / cores per worker) let a pull load grow 80 threads, each
-    // with its own allocator heap: 90 MiB resident instead of 70. Twice the connections
-    // leaves room for calls still waiting on a database that is down.
+    // run on, shared by the workers: each worker gets its share of threads. A thread
+    // more than there are connections only waits for one (a sleep and a wake-up per
+    // pull), where a queued call is taken by the next thread to finish without either.
+    // 8 per worker, as before, gave 12,393 to 14,049 SQLite pulls/s against 15,482 to
+    // 15,860 with 2 (BENCHMARKS.md, 2026-12-07, second session); the default (512 /
+    // cores) had grown 80 threads and 90 MiB resident. Calls past `server.max_blocking`
+    // are refused with a 503 rather than queued, also while a database is down.
     .worker_max_blocking_threads(
-        usize::try_from(pools.saturating_mul(2))
+        usize::try_from(pools.div_ceil(workers as u64))
             .unwrap_or(usize::MAX)
-            .max(8),
+            .max(1),
     )
     .workers(workers);
     server = match tls {

@@ -147,12 +147,31 @@ pub fn establish(url: &str) -> Result<DbConn, StoreError> {
         Backend::Sqlite => {
             sqlite_bulk::register_on_every_connection();
             let mut c = SqliteConnection::establish(url).map_err(unavailable)?;
-            c.batch_execute(SQLITE_PRAGMAS)?;
+            set_up_sqlite(&mut c, SQLITE_PRAGMAS)?;
             Ok(DbConn::Sqlite(c))
         }
         Backend::Postgres => Ok(DbConn::Postgres(
             PgConnection::establish(url).map_err(unavailable)?,
         )),
+    }
+}
+
+/// Runs a new SQLite connection's pragmas. Turning a new file to WAL takes an exclusive
+/// lock, and two processes opening it at once can each hold the shared lock the other
+/// waits on: SQLite then answers "database is locked" at once, without the busy
+/// timeout, to one of them (seen with servers and `migrate` started together). That
+/// one waits a moment and tries again, for as long as the busy timeout would have.
+pub(crate) fn set_up_sqlite(c: &mut SqliteConnection, pragmas: &str) -> Result<(), StoreError> {
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.batch_execute(pragmas).map_err(StoreError::from) {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(
+                    5 + u64::from(rand::random::<u8>() % 20),
+                ));
+            }
+            other => return other,
+        }
     }
 }
 

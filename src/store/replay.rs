@@ -166,7 +166,8 @@ impl Beside {
         // Not worth an fsync (synchronous=FULL is for documents and the outbox): in WAL
         // mode NORMAL still keeps the file consistent, and at worst a power cut forgets
         // the last few requests, whose windows are short.
-        c.batch_execute(
+        super::set_up_sqlite(
+            &mut c,
             "PRAGMA busy_timeout = 10000; PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; \
              PRAGMA synchronous = NORMAL;",
         )?;

@@ -134,11 +134,9 @@ impl Beside {
         f: impl FnOnce(&mut DbConn) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut guard = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.connect()?);
-        }
-        let Some(conn) = guard.as_mut() else {
-            unreachable!("connected just above");
+        let conn = match &mut *guard {
+            Some(conn) => conn,
+            closed @ None => closed.insert(self.connect()?),
         };
         let result = f(conn);
         if result.is_err() {

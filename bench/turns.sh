@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Pull URI rate of this build against another, in turn (A B A B ...), so that a drifting
+# machine drifts for both. Usage, after bench/run.sh (or `bench gen` + import) made DIR:
+#   bench/turns.sh DIR ROUNDS OTHER_BIN [replays]
+# With `replays`, the servers refuse replays (`refuse_replays = true`, a department's
+# default) and wrk gives every request a txn of its own, so every pull also writes its
+# row in the replay memory; without it, the bench config as it is. DLREPO_DATABASE_URL
+# is honoured (PostgreSQL). Prints each run's req/s and p99; stops if any answer was not
+# Status 1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:?bench-data folder}
+ROUNDS=${2:-3}
+OTHER=$(realpath "${3:?a second dlrepo binary}")
+MODE=${4:-plain}
+SECS=${SECS:-8}
+BIN=$PWD/target/release/dlrepo
+export RUST_LOG=warn
+cargo build --release -q
+ROWS=$(($(wc -l < "$DIR/rows.csv") - 1))
+CFG=dlrepo.toml
+FRESH=
+if [ "$MODE" = replays ]; then
+    sed 's/^refuse_replays = false/refuse_replays = true/' "$DIR/dlrepo.toml" > "$DIR/replays.toml"
+    chmod 600 "$DIR/replays.toml"
+    CFG=replays.toml
+    FRESH=1
+fi
+run() {
+    local bin=$1 label=$2 server out
+    # Fresh requests: their ts must be inside the window, or every answer is a Status 0.
+    (cd "$DIR" && "$bin" -c dlrepo.toml bench requests --rows "$ROWS" --count 20000 --out requests.txt >/dev/null)
+    (cd "$DIR" && exec "$bin" -c "$CFG" serve 2>/dev/null) & server=$!
+    for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8088/healthz && break; sleep 0.1; done
+    out=$(WRK_FRESH_TXN=$FRESH WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri \
+        wrk -t2 -c32 -d"${SECS}s" --latency -s bench/pulluri.lua http://127.0.0.1:8088)
+    kill $server; wait $server 2>/dev/null || true
+    if ! grep -q "answers that were not Status 1: 0$" <<<"$out"; then
+        echo "$label answered other than Status 1: not a rate to compare" >&2
+        exit 1
+    fi
+    echo "$label: $(awk '/^Requests\/sec/ {print int($2)}' <<<"$out") req/s, p99 $(awk '$1 == "99%" {print $2}' <<<"$out")"
+}
+for r in $(seq 1 "$ROUNDS"); do
+    run "$OTHER" "round $r, other build ($MODE)"
+    run "$BIN" "round $r, this build ($MODE)"
+done

@@ -94,7 +94,8 @@ impl KnownLive {
             .filter_map(|r| r.doc.udf_key.as_deref())
             .collect();
         keys.dedup();
-        if keys.len() < 2 {
+        // Even one key: a batch of one row found issued must not store its bytes.
+        if keys.is_empty() {
             return Ok(Self::default());
         }
         let found = documents::find_live_by_keys(conn, doctype, &keys)?;

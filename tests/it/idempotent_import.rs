@@ -623,6 +623,14 @@ async fn a_signed_re_run_stores_no_second_copy_of_any_document(b: Backend) {
         assert_eq!(unreferenced_blobs(&ws), 0);
         assert_eq!(count(&ws, "SELECT COUNT(*) AS n FROM blobs"), stored);
     }
+    // A file of one row is looked up before its bytes are stored, as a batch is.
+    let rows: Vec<&str> = content.lines().collect();
+    let one = ws.write("one.csv", &format!("{}\n{}\n", rows[0], rows[1]));
+    let (ok, text) = run_import(&ws, &one, &batches);
+    assert!(ok, "{text}");
+    assert!(text.contains("1 already issued"), "{text}");
+    assert_eq!(unreferenced_blobs(&ws), 0);
+    assert_eq!(count(&ws, "SELECT COUNT(*) AS n FROM blobs"), stored);
     // A renamed student is refused: nothing of that row is kept either.
     let changed = ws.write(
         "changed.csv",

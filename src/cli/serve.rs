@@ -109,10 +109,7 @@ fn get_ready(state: &crate::server::AppState) -> Result<(), Unready> {
     }
     state.become_ready().map_err(|problems| {
         let unavailable = problems.iter().any(|p| p.contains("unavailable"));
-        let text = format!(
-            "department tables do not match the config:\n  {}",
-            problems.join("\n  ")
-        );
+        let text = format!("not ready to serve:\n  {}", problems.join("\n  "));
         if unavailable {
             Unready::Unavailable(text)
         } else {

@@ -320,6 +320,12 @@ pub fn migrate(conn: &mut DbConn) -> Result<Vec<String>, StoreError> {
     Ok(applied)
 }
 
+/// The file a database URL names: SQLite's, unless in memory; none for PostgreSQL.
+pub(crate) fn sqlite_file(url: &str) -> Option<&std::path::Path> {
+    (backend_of(url) == Backend::Sqlite && !url.is_empty() && url != ":memory:")
+        .then(|| std::path::Path::new(url))
+}
+
 /// Opens one connection and migrates: what `serve`, `import` and `mint` do first.
 pub fn open_and_migrate(cfg: &DatabaseConfig) -> Result<Vec<String>, StoreError> {
     if backend_of(&cfg.url) == Backend::Sqlite {
@@ -332,9 +338,9 @@ pub fn open_and_migrate(cfg: &DatabaseConfig) -> Result<Vec<String>, StoreError>
             }
         }
     }
-    if backend_of(&cfg.url) == Backend::Sqlite && !cfg.url.is_empty() && cfg.url != ":memory:" {
+    if let Some(file) = sqlite_file(&cfg.url) {
         // SQLite would create the file readable by all; it holds Aadhaar numbers.
-        crate::files::ensure_private(std::path::Path::new(&cfg.url))
+        crate::files::ensure_private(file)
             .map_err(|e| StoreError::Setup(format!("cannot create {}: {e}", cfg.url)))?;
     }
     let mut conn = establish(&cfg.url)?;
@@ -354,10 +360,7 @@ pub struct FileIdentity {
 impl FileIdentity {
     /// `None` for PostgreSQL, an in-memory database or a system without inodes.
     pub fn of_database(url: &str) -> Option<FileIdentity> {
-        if backend_of(url) != Backend::Sqlite || url.is_empty() || url == ":memory:" {
-            return None;
-        }
-        let path = std::path::PathBuf::from(url);
+        let path = sqlite_file(url)?.to_path_buf();
         let id = Self::of(&path).ok()?;
         Some(FileIdentity { path, id })
     }

@@ -19,7 +19,7 @@ use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
 use super::schema::seen_requests;
-use super::{backend_of, Backend, DbConn, StoreError};
+use super::{DbConn, StoreError};
 
 /// Where a server remembers the requests it answered.
 pub struct Memory {
@@ -38,12 +38,11 @@ impl Memory {
     /// The memory of the database at `url`: beside a SQLite file, in PostgreSQL (and in
     /// an in-memory SQLite database, which has no file to be beside).
     pub fn of(url: &str) -> Memory {
-        let beside = (backend_of(url) == Backend::Sqlite && !url.is_empty() && url != ":memory:")
-            .then(|| Beside {
-                path: side_file(Path::new(url)),
-                database: PathBuf::from(url),
-                conn: Mutex::new(None),
-            });
+        let beside = super::sqlite_file(url).map(|database| Beside {
+            path: side_file(database),
+            database: database.to_path_buf(),
+            conn: Mutex::new(None),
+        });
         Memory { beside }
     }
 
@@ -190,8 +189,7 @@ struct Count {
 /// Creates the side file's table once, with the unexpired rows of the database's own.
 /// In one write transaction, so that of two servers starting together one does it.
 fn take_over(c: &mut diesel::SqliteConnection) -> Result<(), StoreError> {
-    c.batch_execute("BEGIN IMMEDIATE")?;
-    let made = (|| -> Result<(), StoreError> {
+    c.immediate_transaction(|c| {
         let there = diesel::sql_query(
             "SELECT count(*) AS n FROM main.sqlite_master \
              WHERE type = 'table' AND name = 'seen_requests'",
@@ -216,14 +214,7 @@ fn take_over(c: &mut diesel::SqliteConnection) -> Result<(), StoreError> {
             .execute(c)?;
         }
         Ok(())
-    })();
-    match made {
-        Ok(()) => Ok(c.batch_execute("COMMIT")?),
-        Err(e) => {
-            let _ = c.batch_execute("ROLLBACK");
-            Err(e)
-        }
-    }
+    })
 }
 
 fn record(

@@ -45,6 +45,23 @@ pub(super) struct Served {
 }
 
 impl Served {
+    /// A document with the parts asked for.
+    pub fn document(
+        uri: DocUri,
+        facts: &Facts,
+        pdf: Option<Vec<u8>>,
+        xml: Option<Vec<u8>>,
+    ) -> Served {
+        Served {
+            current: false,
+            holder: person(facts),
+            uri,
+            pdf,
+            xml,
+            pending: false,
+        }
+    }
+
     pub fn pending(uri: DocUri, facts: &Facts) -> Served {
         Served {
             current: true,
@@ -81,6 +98,15 @@ pub(super) struct RequestId {
 }
 
 impl RequestId {
+    /// As the replay memory records it.
+    pub fn seen(&self) -> crate::store::replay::Seen<'_> {
+        crate::store::replay::Seen {
+            org_id: &self.org_id,
+            txn: &self.txn,
+            expires_at: self.expires_at,
+        }
+    }
+
     /// For an authenticated request (its ts was checked): kept until its window ends.
     pub fn of(state: &AppState, h: &RequestHeader) -> RequestId {
         let window = chrono::Duration::minutes(state.config.digilocker.ts_window_minutes);
@@ -112,13 +138,21 @@ fn check_replay(state: &AppState, id: &RequestId) -> Result<(), PullError> {
     if !memory.first_time(|| state.conn(), &id.org_id, &id.txn, id.expires_at)? {
         return Err(PullError::Replay);
     }
+    prune_now_and_then(state, 1, || state.conn())?;
+    Ok(())
+}
+
+/// Counts `n` more requests remembered; at every thousandth, forgets the requests whose
+/// window has ended.
+pub(super) fn prune_now_and_then<C: std::ops::DerefMut<Target = DbConn>>(
+    state: &AppState,
+    n: u64,
+    db: impl FnOnce() -> Result<C, crate::store::StoreError>,
+) -> Result<(), crate::store::StoreError> {
     use std::sync::atomic::Ordering;
-    if state
-        .requests
-        .fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(1000)
-    {
-        memory.prune(|| state.conn(), Utc::now().naive_utc())?;
+    let before = state.requests.fetch_add(n, Ordering::Relaxed);
+    if before.div_ceil(1000) != (before + n).div_ceil(1000) {
+        state.replay.prune(db, Utc::now().naive_utc())?;
     }
     Ok(())
 }
@@ -130,21 +164,38 @@ pub(super) fn once<T>(
     id: &RequestId,
     answer: impl FnOnce() -> Result<T, PullError>,
 ) -> Result<T, PullError> {
+    first_time(state, id)?;
+    let result = answer();
+    if let Err(e) = &result {
+        if must_forget(state, e) {
+            forget(state, id);
+        }
+    }
+    result
+}
+
+/// [`once`]'s first half: the database is ready and the request is new (recorded as
+/// answered from now). Writes when replays are refused: on a blocking thread then.
+fn first_time(state: &AppState, id: &RequestId) -> Result<(), PullError> {
     if !state.is_ready() {
         return Err(crate::store::StoreError::Unavailable(
             "the database has not answered since start-up".into(),
         )
         .into());
     }
-    check_replay(state, id)?;
-    let result = answer();
-    if let Err(e) = &result {
-        if state.config.digilocker.refuse_replays && e.http_status().is_server_error() {
-            let pooled = || state.pool.get().map_err(crate::store::StoreError::from);
-            let _ = state.replay.forget(pooled, &id.org_id, &id.txn);
-        }
-    }
-    result
+    check_replay(state, id)
+}
+
+/// Whether a request that failed this way must be forgotten, so that its retry (the
+/// same txn) gets through: the failure was ours (5xx).
+pub(super) fn must_forget(state: &AppState, e: &PullError) -> bool {
+    state.config.digilocker.refuse_replays && e.http_status().is_server_error()
+}
+
+/// [`once`]'s second half for a failed request. On a blocking thread.
+pub(super) fn forget(state: &AppState, id: &RequestId) {
+    let pooled = || state.pool.get().map_err(crate::store::StoreError::from);
+    let _ = state.replay.forget(pooled, &id.org_id, &id.txn);
 }
 
 /// The format asked for: the request's, else the configured default.
@@ -212,14 +263,7 @@ pub(super) fn serve(
     } else {
         None
     };
-    Ok(Served {
-        current: false,
-        holder: person(facts),
-        uri,
-        pdf,
-        xml,
-        pending: false,
-    })
+    Ok(Served::document(uri, facts, pdf, xml))
 }
 
 fn certificate_xml(

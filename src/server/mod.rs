@@ -4,6 +4,7 @@ mod console;
 mod department;
 mod document;
 pub mod limits;
+mod lookups;
 mod observe;
 mod pull_doc;
 mod pull_uri;
@@ -52,6 +53,8 @@ pub struct AppState {
     sqlite_file: OnceLock<Option<store::FileIdentity>>,
     /// Places for lookups on blocking threads (`server.max_blocking`).
     slots: limits::BlockingSlots,
+    /// Pull URI lookups of imported documents, answered together under load.
+    lookups: lookups::Lookups,
     /// Where `/healthz` listens when apart from the DigiLocker endpoints.
     health_addr: OnceLock<std::net::SocketAddr>,
     /// `database.replica_url`: where pulls read documents, when it answers.
@@ -79,6 +82,10 @@ impl AppState {
         });
         let replica = store::replica_pool(&config.database);
         let replay = store::replay::Memory::of(&config.database.url);
+        // A batch of lookups per core at once: more would only split the queue into
+        // smaller batches that wait on each other for the cores.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let lookups = lookups::Lookups::new(cores.min(config.database.pool_size as usize));
         Ok(AppState {
             config,
             pool,
@@ -92,6 +99,7 @@ impl AppState {
             replay,
             sqlite_file: OnceLock::new(),
             slots,
+            lookups,
             health_addr: OnceLock::new(),
             replica,
             replica_down_until: std::sync::Mutex::new(None),

@@ -3,9 +3,13 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use std::sync::Arc;
+
 use super::document::{
-    check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
+    check_resident, forget, format_of, is_current, must_forget, once, serve, RequestId, Resident,
+    Served,
 };
+use super::lookups::Lookups;
 use super::respond::{self, Endpoint, PullError};
 use super::{authenticate, department, AppState};
 use crate::config::Config;
@@ -212,41 +216,63 @@ async fn answer(
     let code = doctype.code.clone();
     let st = state.clone().into_inner();
     let id = RequestId::of(state, &request.header);
-    let mut served = super::blocking(state, move || {
-        once(&st, &id, || {
-            if st.departments().contains_key(&code) {
+    let mut served = if st.departments().contains_key(&code) {
+        super::blocking(state, move || {
+            once(&st, &id, || {
                 department::pull_uri(&st, &code, &values, &resident, format)
-            } else {
-                imported(&st, &code, &values, &resident, format)
-            }
+            })
         })
-    })
-    .await?;
+        .await?
+    } else {
+        let key = documents::udf_key(&values);
+        imported(&st, id, doctype, key, &resident, format).await?
+    };
     served.current |= current;
     Ok(served)
 }
 
-/// Pull URI of an imported document. Runs on a blocking thread.
-fn imported(
-    state: &AppState,
-    code: &str,
-    values: &[String],
+/// Pull URI of an imported document. The lookup joins the others waiting
+/// ([`super::lookups`]), which also records the request when replays are refused; a PDF
+/// answer needs nothing more of the database, so it is made here, without a hand-off
+/// to a blocking thread. As in [`once`], a request that fails on our side after it was
+/// recorded is forgotten again, so that DigiLocker's retry gets through.
+async fn imported(
+    state: &Arc<AppState>,
+    id: RequestId,
+    doctype: &DocType,
+    key: String,
     resident: &Resident,
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
-    let doctype = state
-        .config
-        .doctype(code)
-        .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
-    let key = documents::udf_key(values);
-    // The primary: the certificate XML is made and kept there on first request.
-    let mut conn = state.conn()?;
-    let found = state.read(
-        &mut conn,
-        |c| documents::find_by_udfs(c, code, &key),
-        |l| matches!(l, Lookup::NotFound),
-    )?;
-    let mut record = match found {
+    let remember = state.config.digilocker.refuse_replays.then(|| id.clone());
+    let found = Lookups::find(state, &doctype.code, key, remember).await;
+    let result = match found.lookup {
+        Ok(lookup) => serve_found(state, lookup, doctype, resident, format).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        if found.recorded && must_forget(state, e) {
+            let st = state.clone();
+            // Best effort, as in `once`: if this fails too, the retry is refused.
+            let _ = super::blocking(state, move || {
+                forget(&st, &id);
+                Ok(())
+            })
+            .await;
+        }
+    }
+    result
+}
+
+async fn serve_found(
+    state: &Arc<AppState>,
+    lookup: Lookup,
+    doctype: &DocType,
+    resident: &Resident,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
+    let code = &doctype.code;
+    let mut record = match lookup {
         Lookup::NotFound => return Err(PullError::NotFound),
         Lookup::Ambiguous => return Err(PullError::Ambiguous),
         Lookup::Found(r) => r,
@@ -260,14 +286,30 @@ fn imported(
     // Moved out, not copied: the PDF is the bulk of the record.
     let content = record.content.take();
     let missing = uri.to_string();
-    serve(
-        state,
-        &mut conn,
-        doctype,
-        uri,
-        &facts,
-        format,
-        record.xml_sha256.as_deref(),
-        move |_| content.ok_or(PullError::NoContent(missing)),
-    )
+    let pdf = move || content.ok_or(PullError::NoContent(missing));
+    if !format.wants_xml() {
+        let pdf = format.wants_pdf().then(pdf).transpose()?;
+        return Ok(Served::document(uri, &facts, pdf, None));
+    }
+    // The certificate XML is read, or made and kept, in the database.
+    let (st, code) = (state.clone(), code.clone());
+    let kept_xml = record.xml_sha256.take();
+    super::blocking(state, move || {
+        let doctype = st
+            .config
+            .doctype(&code)
+            .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
+        let mut conn = st.conn()?;
+        serve(
+            &st,
+            &mut conn,
+            doctype,
+            uri,
+            &facts,
+            format,
+            kept_xml.as_deref(),
+            move |_| pdf(),
+        )
+    })
+    .await
 }

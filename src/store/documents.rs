@@ -1,10 +1,14 @@
 //! Queries on documents and their bytes.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::pg_bulk::Incoming;
-use super::record_query::{status_in, LiveFactsAmong, LiveFactsBy, RecordBy, LIVE_SQL};
+use super::record_query::{
+    status_in, LiveFactsAmong, LiveFactsBy, RecordBy, RecordsAmong, LIVE_SQL,
+};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -68,7 +72,7 @@ pub struct DocRecord {
     pub content: Option<Vec<u8>>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     NotFound,
     Found(Box<DocRecord>),
@@ -89,6 +93,90 @@ pub fn find_by_udfs(conn: &mut DbConn, doctype: &str, key: &str) -> Result<Looku
         1 => Lookup::Found(Box::new(rows.remove(0))),
         _ => Lookup::Ambiguous,
     })
+}
+
+/// [`find_by_udfs`] for several keys of one doc type at once, answered in the keys'
+/// order (a key asked twice gets the same answer twice). PostgreSQL: one query, however
+/// many keys; SQLite: the prepared lookup of each key, in-process.
+pub fn find_by_udfs_among(
+    conn: &mut DbConn,
+    doctype: &str,
+    keys: &[&str],
+) -> Result<Vec<Lookup>, StoreError> {
+    let DbConn::Postgres(c) = conn else {
+        return keys
+            .iter()
+            .map(|key| find_by_udfs(conn, doctype, key))
+            .collect();
+    };
+    let rows = match keys.len() {
+        0 => Vec::new(),
+        1 => return Ok(vec![find_by_udfs(conn, doctype, keys[0])?]),
+        2 => records_among::<2>(c, doctype, keys)?,
+        3..=4 => records_among::<4>(c, doctype, keys)?,
+        5..=8 => records_among::<8>(c, doctype, keys)?,
+        9..=16 => records_among::<16>(c, doctype, keys)?,
+        _ => {
+            let mut rows = Vec::new();
+            for chunk in keys.chunks(32) {
+                rows.extend(records_among::<32>(c, doctype, chunk)?);
+            }
+            rows
+        }
+    };
+    let mut found: HashMap<String, Vec<DocRecord>> = HashMap::new();
+    for row in rows {
+        found
+            .entry(row.udf_key.clone().unwrap_or_default())
+            .or_default()
+            .push(row);
+    }
+    // How many asks of each key are still to answer: the last one takes the record
+    // (and its PDF) instead of a copy.
+    let mut asks: HashMap<&str, usize> = HashMap::new();
+    for key in keys {
+        *asks.entry(key).or_default() += 1;
+    }
+    Ok(keys
+        .iter()
+        .map(|key| {
+            let last = asks.get_mut(key).is_some_and(|n| {
+                *n -= 1;
+                *n == 0
+            });
+            match found.get_mut(*key) {
+                None => Lookup::NotFound,
+                Some(docs) if docs.len() > 1 => Lookup::Ambiguous,
+                Some(docs) if last => docs
+                    .pop()
+                    .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d))),
+                Some(docs) => docs
+                    .first()
+                    .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d.clone()))),
+            }
+        })
+        .collect())
+}
+
+/// [`RecordsAmong`] of up to `N` keys, the last repeated to fill the `N` places (the
+/// index scan reads a repeated value once).
+fn records_among<const N: usize>(
+    c: &mut PgConnection,
+    doctype: &str,
+    keys: &[&str],
+) -> Result<Vec<DocRecord>, StoreError> {
+    let Some(last) = keys.last() else {
+        return Ok(Vec::new());
+    };
+    let mut padded = [*last; N];
+    for (place, key) in padded.iter_mut().zip(keys) {
+        *place = key;
+    }
+    let q = RecordsAmong {
+        doctype,
+        keys: &padded,
+    };
+    Ok(q.load(c)?)
 }
 
 /// The Pull Doc lookup, by the unique (doc_id, doctype).

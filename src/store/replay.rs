@@ -28,6 +28,14 @@ pub struct Memory {
     beside: Option<Beside>,
 }
 
+/// A request to remember: who sent it, its txn, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a> {
+    pub org_id: &'a str,
+    pub txn: &'a str,
+    pub expires_at: NaiveDateTime,
+}
+
 struct Beside {
     path: PathBuf,
     database: PathBuf,
@@ -72,6 +80,25 @@ impl Memory {
         expires_at: NaiveDateTime,
     ) -> Result<bool, StoreError> {
         self.with(db, |c| record(c, org_id, txn, expires_at))
+    }
+
+    /// [`Memory::first_time`] for several requests at once, answered in their order (a
+    /// request twice in `seen` is new the first time only): one transaction on SQLite,
+    /// one statement on PostgreSQL, where a write a request was a round trip and a
+    /// commit a request.
+    pub fn first_times<C: DerefMut<Target = DbConn>>(
+        &self,
+        db: impl FnOnce() -> Result<C, StoreError>,
+        seen: &[Seen<'_>],
+    ) -> Result<Vec<bool>, StoreError> {
+        self.with(db, |c| match c {
+            DbConn::Postgres(_) => record_all(c, seen),
+            DbConn::Sqlite(_) => c.transaction(|c| {
+                seen.iter()
+                    .map(|s| record(c, s.org_id, s.txn, s.expires_at))
+                    .collect()
+            }),
+        })
     }
 
     /// Forgets one request: it was not answered after all (the database or a document
@@ -242,7 +269,17 @@ fn record(
     if inserted == 1 {
         return Ok(true);
     }
-    // A row whose window has ended but that is not pruned yet does not count.
+    revive(conn, org_id, txn, expires_at)
+}
+
+/// A request not inserted: new after all when its row's window has ended but the row
+/// is not pruned yet.
+fn revive(
+    conn: &mut DbConn,
+    org_id: &str,
+    txn: &str,
+    expires_at: NaiveDateTime,
+) -> Result<bool, StoreError> {
     let revived = diesel::update(
         seen_requests::table
             .filter(seen_requests::org_id.eq(org_id))
@@ -252,6 +289,34 @@ fn record(
     .set(seen_requests::expires_at.eq(expires_at))
     .execute(conn)?;
     Ok(revived == 1)
+}
+
+/// Several requests in one INSERT ([`RecordAllUnsynced`]); those it did not insert
+/// (replays, or rows expired but not yet pruned) are looked at one by one.
+fn record_all(conn: &mut DbConn, seen: &[Seen<'_>]) -> Result<Vec<bool>, StoreError> {
+    let q = RecordAllUnsynced {
+        org_ids: seen.iter().map(|s| s.org_id).collect(),
+        txns: seen.iter().map(|s| s.txn).collect(),
+        expires_at: seen.iter().map(|s| s.expires_at).collect(),
+    };
+    let rows = match conn {
+        DbConn::Postgres(c) => q.load::<(String, String)>(c)?,
+        DbConn::Sqlite(_) => {
+            return Err(StoreError::Setup(
+                "one INSERT of many requests is PostgreSQL's".into(),
+            ))
+        }
+    };
+    let mut inserted: std::collections::HashSet<(String, String)> = rows.into_iter().collect();
+    seen.iter()
+        .map(|s| {
+            // The first of the batch with this (org_id, txn) is the one inserted.
+            if inserted.remove(&(s.org_id.to_string(), s.txn.to_string())) {
+                return Ok(true);
+            }
+            revive(conn, s.org_id, s.txn, s.expires_at)
+        })
+        .collect()
 }
 
 /// PostgreSQL's INSERT of one request, committed without waiting for its WAL to reach
@@ -289,3 +354,43 @@ impl QueryFragment<Pg> for RecordUnsynced<'_> {
 }
 
 impl<Conn> RunQueryDsl<Conn> for RecordUnsynced<'_> {}
+
+/// [`RecordUnsynced`] of several requests: one INSERT from three arrays, returning the
+/// (org_id, txn) it inserted. Fixed SQL: prepared once per connection.
+struct RecordAllUnsynced<'a> {
+    org_ids: Vec<&'a str>,
+    txns: Vec<&'a str>,
+    expires_at: Vec<NaiveDateTime>,
+}
+
+impl QueryId for RecordAllUnsynced<'_> {
+    type QueryId = RecordAllUnsynced<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for RecordAllUnsynced<'_> {
+    type SqlType = (Text, Text);
+}
+
+impl QueryFragment<Pg> for RecordAllUnsynced<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        use diesel::sql_types::Array;
+        out.push_sql(
+            "INSERT INTO seen_requests (org_id, txn, expires_at) \
+             SELECT r.org_id, r.txn, r.expires_at FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.org_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.txns)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Timestamp>, Vec<NaiveDateTime>>(&self.expires_at)?;
+        out.push_sql(
+            ") AS r(org_id, txn, expires_at), \
+             (SELECT set_config('synchronous_commit', 'off', true)) AS unsynced \
+             ON CONFLICT DO NOTHING RETURNING org_id, txn",
+        );
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for RecordAllUnsynced<'_> {}

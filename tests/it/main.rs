@@ -17,6 +17,7 @@ mod hostile;
 mod idempotent_import;
 mod import;
 mod logs;
+mod lookups;
 mod operate;
 mod outages;
 mod private_files;

@@ -1,0 +1,139 @@
+//! Pull URI lookups answered together: under load the server looks up the documents of
+//! many waiting requests in one query. Each request must still get its own document.
+
+use crate::common::*;
+
+backend_tests!(
+    a_lookup_of_many_keys_answers_each_key_as_a_lookup_of_one,
+    concurrent_pulls_each_get_their_own_document,
+    a_request_sent_many_times_at_once_is_answered_once,
+);
+use dlrepo::store::{self, documents};
+use futures_util::future::join_all;
+
+const PEOPLE: u32 = 40;
+
+/// `PEOPLE` mark sheets, each rendered for its own holder (so each PDF differs).
+fn workspace_of_many(b: Backend) -> Workspace {
+    let ws = Workspace::new(b);
+    let mut csv = String::from("RollNo,Year,holder_name,doc_name,issued_on\n");
+    for i in 0..PEOPLE {
+        csv.push_str(&format!(
+            "{},2020,Person {i},Mark Sheet 2020,15/05/2020\n",
+            roll(i)
+        ));
+    }
+    let path = ws.write("many.csv", &csv);
+    let report = ws.import("MARKS", &path);
+    assert_eq!(report.imported, u64::from(PEOPLE), "{:?}", report.rejected);
+    ws
+}
+
+fn roll(i: u32) -> String {
+    (2_000_000 + i).to_string()
+}
+
+async fn a_lookup_of_many_keys_answers_each_key_as_a_lookup_of_one(b: Backend) {
+    let ws = workspace_of_many(b);
+    let mut conn = store::establish(&ws.config.database.url).expect("connect");
+    // Known keys, a key asked twice, unknown keys, in every batch size a server uses
+    // (PostgreSQL prepares one statement per size bucket and pads the last one).
+    let mut keys: Vec<String> = Vec::new();
+    for i in 0..PEOPLE {
+        keys.push(documents::udf_key(&[roll(i), "2020".into()]));
+        if i % 7 == 0 {
+            keys.push(documents::udf_key(&[roll(i), "2020".into()]));
+            keys.push(documents::udf_key(&[roll(i + 500), "2020".into()]));
+        }
+    }
+    for n in [1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, keys.len()] {
+        for window in keys.chunks(n) {
+            let asked: Vec<&str> = window.iter().map(String::as_str).collect();
+            let many =
+                documents::find_by_udfs_among(&mut conn, "MARKS", &asked).expect("lookup of many");
+            assert_eq!(many.len(), asked.len(), "one answer per key asked");
+            for (key, answer) in asked.iter().zip(many) {
+                let one = documents::find_by_udfs(&mut conn, "MARKS", key).expect("lookup");
+                assert_eq!(answer, one, "batch of {n}, key {key:?}");
+            }
+        }
+    }
+    // And the doc type is part of the lookup: the same key under another is not found.
+    let key = documents::udf_key(&[roll(1), "2020".into()]);
+    let other =
+        documents::find_by_udfs_among(&mut conn, "DIPLM", &[&key, &key, &key]).expect("lookup");
+    assert!(other.iter().all(|l| *l == documents::Lookup::NotFound));
+}
+
+async fn concurrent_pulls_each_get_their_own_document(b: Backend) {
+    let ws = workspace_of_many(b);
+    let app = spawn_on(ws).await;
+    // Each person's document, asked alone.
+    let mut alone = Vec::new();
+    for i in 0..PEOPLE {
+        let r = app
+            .pull_uri(&[("RollNo", &roll(i)), ("Year", "2020")])
+            .await;
+        assert_eq!(r.status(), "1");
+        alone.push((r.detail("URI").expect("URI").to_string(), r.doc_bytes()));
+    }
+    let uris: std::collections::HashSet<&String> = alone.iter().map(|(u, _)| u).collect();
+    assert_eq!(uris.len(), PEOPLE as usize, "a DocId each");
+
+    // Then all at once, three times each and in another order, with unknown people
+    // among them: far more than the server looks up at a time, so they wait together.
+    let asked: Vec<u32> = (0..3 * PEOPLE)
+        .map(|k| (k * 17) % PEOPLE)
+        .chain(1000..1020)
+        .collect();
+    let replies = join_all(asked.iter().map(|&i| {
+        let roll = roll(i);
+        let app = &app;
+        async move { app.pull_uri(&[("RollNo", &roll), ("Year", "2020")]).await }
+    }))
+    .await;
+    for (&i, r) in asked.iter().zip(&replies) {
+        assert_eq!(r.http, 200);
+        match alone.get(i as usize) {
+            Some((uri, pdf)) => {
+                assert_eq!(r.status(), "1", "person {i}");
+                assert_eq!(r.detail("URI"), Some(uri.as_str()), "person {i}");
+                assert!(r.doc_bytes() == *pdf, "person {i} got another PDF");
+            }
+            None => {
+                assert_eq!(r.status(), "0", "unknown person {i}");
+                assert_eq!(r.detail("DocContent"), None);
+            }
+        }
+    }
+}
+
+/// Replays are refused (the default): the batch records its requests in one write, and
+/// copies of one request within a batch, or across batches, must not all get through.
+async fn a_request_sent_many_times_at_once_is_answered_once(b: Backend) {
+    let ws = workspace_of_many(b);
+    let app = spawn_on(ws).await;
+    let bodies: Vec<String> = (0..PEOPLE)
+        .map(|i| pull_uri_body(&[("RollNo", &roll(i)), ("Year", "2020")]))
+        .collect();
+    // Each request five times, all at once.
+    let sent: Vec<usize> = (0..5 * bodies.len()).map(|k| k % bodies.len()).collect();
+    let replies = join_all(sent.iter().map(|&i| {
+        let (app, body) = (&app, bodies[i].clone());
+        async move { app.post("/pulluri", body).await }
+    }))
+    .await;
+    let mut answered = vec![0; bodies.len()];
+    for (&i, r) in sent.iter().zip(&replies) {
+        assert_eq!(r.http, 200);
+        match r.status() {
+            "1" => answered[i] += 1,
+            "0" => assert_eq!(r.detail("DocContent"), None),
+            other => panic!("status {other}"),
+        }
+    }
+    assert!(
+        answered.iter().all(|&n| n == 1),
+        "each request answered exactly once: {answered:?}"
+    );
+}

@@ -5,14 +5,18 @@
 # With `replays`, the servers refuse replays (`refuse_replays = true`, a department's
 # default) and wrk gives every request a txn of its own, so every pull also writes its
 # row in the replay memory; without it, the bench config as it is. DLREPO_DATABASE_URL
-# is honoured (PostgreSQL). Prints each run's req/s and p99; stops if any answer was not
-# Status 1.
+# is honoured (PostgreSQL). ENDPOINT=pulldoc times Pull Doc instead, on URIs of documents
+# drawn from the database (`bench requests --pull-doc`, by this build). Prints each
+# run's req/s and p99; stops if any answer was not Status 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:?bench-data folder}
 ROUNDS=${2:-3}
 OTHER=$(realpath "${3:?a second dlrepo binary}")
 MODE=${4:-plain}
+ENDPOINT=${ENDPOINT:-pulluri}
+ASK=()
+[ "$ENDPOINT" = pulldoc ] && ASK=(--pull-doc)
 SECS=${SECS:-8}
 BIN=$PWD/target/release/dlrepo
 export RUST_LOG=warn
@@ -29,17 +33,17 @@ fi
 run() {
     local bin=$1 label=$2 server out
     # Fresh requests: their ts must be inside the window, or every answer is a Status 0.
-    (cd "$DIR" && "$bin" -c dlrepo.toml bench requests --rows "$ROWS" --count 20000 --out requests.txt >/dev/null)
+    (cd "$DIR" && "$BIN" -c dlrepo.toml bench requests --rows "$ROWS" --count 20000 "${ASK[@]}" --out requests.txt >/dev/null)
     (cd "$DIR" && exec "$bin" -c "$CFG" serve 2>/dev/null) & server=$!
     for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8088/healthz && break; sleep 0.1; done
-    out=$(WRK_FRESH_TXN=$FRESH WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri \
+    out=$(WRK_FRESH_TXN=$FRESH WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/$ENDPOINT \
         wrk -t2 -c32 -d"${SECS}s" --latency -s bench/pulluri.lua http://127.0.0.1:8088)
     kill $server; wait $server 2>/dev/null || true
     if ! grep -q "answers that were not Status 1: 0$" <<<"$out"; then
         echo "$label answered other than Status 1: not a rate to compare" >&2
         exit 1
     fi
-    echo "$label: $(awk '/^Requests\/sec/ {print int($2)}' <<<"$out") req/s, p99 $(awk '$1 == "99%" {print $2}' <<<"$out")"
+    echo "$label, $ENDPOINT: $(awk '/^Requests\/sec/ {print int($2)}' <<<"$out") req/s, p99 $(awk '$1 == "99%" {print $2}' <<<"$out")"
 }
 for r in $(seq 1 "$ROUNDS"); do
     run "$OTHER" "round $r, other build ($MODE)"

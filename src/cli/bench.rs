@@ -37,7 +37,8 @@ pub enum BenchCommand {
         #[arg(long)]
         render: Option<PathBuf>,
     },
-    /// Write COUNT PullURIRequest bodies, one per line, for rows drawn at random.
+    /// Write COUNT PullURIRequest bodies, one per line, for rows drawn at random (with
+    /// --pull-doc, PullDocRequest bodies for issued documents drawn at random).
     Requests {
         #[arg(long)]
         rows: u64,
@@ -45,6 +46,10 @@ pub enum BenchCommand {
         count: u64,
         #[arg(long)]
         out: PathBuf,
+        /// Pull Doc requests instead, for COUNT issued documents drawn at random from
+        /// the configured database (its first doc type).
+        #[arg(long)]
+        pull_doc: bool,
     },
     /// A bare actix-web "hello" server: the ceiling for our requests/s.
     Hello {
@@ -149,6 +154,26 @@ fn timed(threads: usize, seconds: u64, work: impl Fn(usize, usize) -> bool + Syn
     (total, started.elapsed().as_secs_f64())
 }
 
+/// The URIs of `count` issued documents of the config's first doc type, at random.
+fn random_uris(config: &crate::config::Config, count: u64) -> Result<Vec<String>> {
+    use crate::store::schema::documents::dsl as d;
+    use diesel::prelude::*;
+    let doctype = config.doctypes.first().context("no doc type configured")?;
+    let mut conn = crate::store::establish(&config.database.url)?;
+    let ids: Vec<String> = d::documents
+        .filter(d::doctype.eq(&doctype.code))
+        .filter(d::status.eq(crate::store::documents::status::ISSUED))
+        .order(diesel::dsl::sql::<diesel::sql_types::Integer>("random()"))
+        .limit(i64::try_from(count)?)
+        .select(d::doc_id)
+        .load(&mut conn)?;
+    anyhow::ensure!(!ids.is_empty(), "no issued {} documents", doctype.code);
+    Ok(ids
+        .iter()
+        .map(|id| crate::uri::DocUri::of(&config.issuer_id, &doctype.code, id).to_string())
+        .collect())
+}
+
 pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
     match cmd {
         BenchCommand::Gen {
@@ -162,11 +187,25 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             Some(template) => gen_rendered(&dir, rows, &template, &bind),
             None => gen(&dir, rows, pdfs, pdf_kb, &bind),
         },
-        BenchCommand::Requests { rows, count, out } => {
+        BenchCommand::Requests {
+            rows,
+            count,
+            out,
+            pull_doc,
+        } => {
             let config = super::load_config(config_path)?;
             let ts = auth::now_ts();
             let keyhash = auth::keyhash(config.api_key(), &ts);
             let mut w = std::io::BufWriter::new(std::fs::File::create(&out)?);
+            if pull_doc {
+                for (t, uri) in random_uris(&config, count)?.iter().enumerate() {
+                    let txn = t.to_string();
+                    let org = &config.digilocker.org_id;
+                    writeln!(w, "{}", build::pull_doc_request(&ts, &txn, org, &keyhash, uri))?;
+                }
+                w.flush()?;
+                return Ok(());
+            }
             let mut rng = rand::thread_rng();
             for t in 0..count {
                 let i = rng.gen_range(0..rows);

@@ -2,6 +2,8 @@
 //! resident check, then the parts the caller asked for (the PDF, the certificate XML,
 //! made and signed once and then kept), and who it was issued to.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 
 use super::respond::PullError;
@@ -11,7 +13,7 @@ use crate::docs::certificate::dd_mm_yyyy;
 use crate::doctype::DocType;
 use crate::issuing::{self, Facts, IssueError};
 use crate::resident;
-use crate::store::documents;
+use crate::store::documents::{self, DocRecord};
 use crate::store::DbConn;
 use crate::uri::DocUri;
 use crate::wire::{resident_field, Person, RequestHeader, ResponseFormat};
@@ -264,6 +266,46 @@ pub(super) fn serve(
         None
     };
     Ok(Served::document(uri, facts, pdf, xml))
+}
+
+/// [`serve`] for an imported document, already read with its PDF: a PDF answer needs
+/// nothing more of the database, so it is made here, in the actix worker, without a
+/// hand-off; certificate XML is read, or made and kept, on a blocking thread.
+pub(super) async fn serve_kept(
+    state: &Arc<AppState>,
+    mut record: Box<DocRecord>,
+    uri: DocUri,
+    facts: Facts,
+    format: ResponseFormat,
+) -> Result<Served, PullError> {
+    // Moved out, not copied: the PDF is the bulk of the record.
+    let content = record.content.take();
+    let missing = uri.to_string();
+    let pdf = move || content.ok_or(PullError::NoContent(missing));
+    if !format.wants_xml() {
+        let pdf = format.wants_pdf().then(pdf).transpose()?;
+        return Ok(Served::document(uri, &facts, pdf, None));
+    }
+    let st = state.clone();
+    let kept_xml = record.xml_sha256.take();
+    super::blocking(state, move || {
+        let doctype = st
+            .config
+            .doctype(&uri.doc_type)
+            .ok_or_else(|| PullError::DocType(format!("'{}'", uri.doc_type)))?;
+        let mut conn = st.conn()?;
+        serve(
+            &st,
+            &mut conn,
+            doctype,
+            uri,
+            &facts,
+            format,
+            kept_xml.as_deref(),
+            move |_| pdf(),
+        )
+    })
+    .await
 }
 
 fn certificate_xml(

@@ -1,6 +1,7 @@
-//! Pull URI lookups of imported documents, gathered. A request's lookup waits in a
-//! queue while the database workers are busy; the next one free answers everything
-//! waiting with one query per doc type (PostgreSQL: `udf_key = ANY($2)`). Under load one
+//! The pulls' lookups of imported documents, gathered (Pull URI by search fields, Pull
+//! Doc by DocId). A request's lookup waits in a queue while the database workers are
+//! busy; the next one free answers everything waiting with one query per doc type and
+//! kind of lookup (PostgreSQL: `udf_key IN ($2, ...)`). Under load one
 //! query then answers many pulls: on PostgreSQL the cost of a query itself (a round trip,
 //! waking the server process, starting the executor) was most of its time per pull
 //! (BENCHMARKS.md, 2026-12-07). Idle, a lookup goes at once, as a batch of one. When
@@ -13,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::oneshot;
 
-use super::document::{prune_now_and_then, RequestId};
+use super::document::{forget, must_forget, prune_now_and_then, RequestId, Served};
 use super::respond::PullError;
 use super::AppState;
 use crate::store::documents::{self, Lookup};
@@ -36,9 +37,28 @@ struct Waiting {
     running: usize,
 }
 
+/// What a request looks up.
+pub(super) enum Wanted {
+    /// The live document with these joined search-field values (Pull URI).
+    Key(String),
+    /// The document with this DocId, whatever its status (Pull Doc).
+    DocId(String),
+}
+
+impl Wanted {
+    fn value(&self) -> &str {
+        match self {
+            Wanted::Key(v) | Wanted::DocId(v) => v,
+        }
+    }
+    fn by_doc_id(&self) -> bool {
+        matches!(self, Wanted::DocId(_))
+    }
+}
+
 struct Ask {
     doctype: String,
-    key: String,
+    wanted: Wanted,
     /// The request, to record in the replay memory first (`refuse_replays`).
     remember: Option<RequestId>,
     reply: oneshot::Sender<Answer>,
@@ -75,14 +95,14 @@ impl Lookups {
         self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The live document of `doctype` with the joined search-field values `key`: read
-    /// on the replica when one answers and has it, else on the primary. With
+    /// The document of `doctype` wanted: read on the replica when one answers and has
+    /// it, else on the primary. With
     /// `remember`, the request is first recorded in the replay memory (and refused as
     /// a replay if it was there).
     pub async fn find(
         state: &Arc<AppState>,
         doctype: &str,
-        key: String,
+        wanted: Wanted,
         remember: Option<RequestId>,
     ) -> Answer {
         // A place like any lookup on a blocking thread: past `server.max_blocking`
@@ -95,7 +115,7 @@ impl Lookups {
             let mut w = state.lookups.waiting();
             w.asks.push_back(Ask {
                 doctype: doctype.to_string(),
-                key,
+                wanted,
                 remember,
                 reply,
             });
@@ -115,6 +135,37 @@ impl Lookups {
             .await
             .unwrap_or_else(|_| Answer::failed(PullError::Cancelled))
     }
+}
+
+/// A pull of an imported document, answered once: `wanted` is looked up in a batch
+/// (which records the request first when replays are refused) and handed to `then`;
+/// as in [`super::document::once`], a request that fails on our side after it was
+/// recorded is forgotten again, so that DigiLocker's retry gets through.
+pub(super) async fn once_looked_up(
+    state: &Arc<AppState>,
+    id: RequestId,
+    doctype: &str,
+    wanted: Wanted,
+    then: impl AsyncFnOnce(Lookup) -> Result<Served, PullError>,
+) -> Result<Served, PullError> {
+    let remember = state.config.digilocker.refuse_replays.then(|| id.clone());
+    let found = Lookups::find(state, doctype, wanted, remember).await;
+    let result = match found.lookup {
+        Ok(lookup) => then(lookup).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = &result {
+        if found.recorded && must_forget(state, e) {
+            let st = state.clone();
+            // Best effort, as in `once`: if this fails too, the retry is refused.
+            let _ = super::blocking(state, move || {
+                forget(&st, &id);
+                Ok(())
+            })
+            .await;
+        }
+    }
+    result
 }
 
 /// One batch worker, from its start until the queue is empty.
@@ -167,12 +218,14 @@ fn answer(state: &AppState, batch: Vec<Ask>) {
     let mut answers: Vec<Option<Answer>> = batch.iter().map(|_| None).collect();
     let mut recorded = vec![false; batch.len()];
     remember(state, &mut primary, &batch, &mut answers, &mut recorded);
-    // The asks still to look up, by doc type.
+    // The asks still to look up, by doc type and kind of lookup.
+    let kind = |i: usize| (batch[i].doctype.as_str(), batch[i].wanted.by_doc_id());
     let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| answers[i].is_none()).collect();
-    todo.sort_by(|&a, &b| batch[a].doctype.cmp(&batch[b].doctype));
-    for group in todo.chunk_by(|&a, &b| batch[a].doctype == batch[b].doctype) {
-        let keys: Vec<&str> = group.iter().map(|&i| batch[i].key.as_str()).collect();
-        match find_among(state, &mut primary, &batch[group[0]].doctype, &keys) {
+    todo.sort_by_key(|&i| kind(i));
+    for group in todo.chunk_by(|&a, &b| kind(a) == kind(b)) {
+        let values: Vec<&str> = group.iter().map(|&i| batch[i].wanted.value()).collect();
+        let (doctype, by_doc_id) = kind(group[0]);
+        match find_among(state, &mut primary, doctype, by_doc_id, &values) {
             Ok(found) => {
                 for (&i, lookup) in group.iter().zip(found) {
                     answers[i] = Some(Answer {
@@ -241,20 +294,29 @@ fn remember(
     }
 }
 
-/// [`AppState::read`] for many keys: the replica's answers where it has the document,
-/// the primary's for the rest (replication lags) or for all when the replica fails.
+/// [`AppState::read`] for many values: the replica's answers where it has the
+/// document, the primary's for the rest (replication lags) or for all when the replica
+/// fails.
 fn find_among(
     state: &AppState,
     primary: &mut DbConn,
     doctype: &str,
-    keys: &[&str],
+    by_doc_id: bool,
+    values: &[&str],
 ) -> Result<Vec<Lookup>, StoreError> {
-    let mut found: Vec<Option<Lookup>> = vec![None; keys.len()];
+    let find = |c: &mut DbConn, values: &[&str]| {
+        if by_doc_id {
+            documents::find_by_doc_ids_among(c, doctype, values)
+        } else {
+            documents::find_by_udfs_among(c, doctype, values)
+        }
+    };
+    let mut found: Vec<Option<Lookup>> = vec![None; values.len()];
     if let Some(replica) = state.replica_if_up() {
         match replica
             .get()
             .map_err(StoreError::from)
-            .and_then(|mut c| documents::find_by_udfs_among(&mut c, doctype, keys))
+            .and_then(|mut c| find(&mut c, values))
         {
             Ok(answers) => {
                 for (slot, lookup) in found.iter_mut().zip(answers) {
@@ -266,11 +328,10 @@ fn find_among(
             Err(e) => state.replica_failed(&e),
         }
     }
-    let missing: Vec<usize> = (0..keys.len()).filter(|&i| found[i].is_none()).collect();
+    let missing: Vec<usize> = (0..values.len()).filter(|&i| found[i].is_none()).collect();
     if !missing.is_empty() {
-        let asked: Vec<&str> = missing.iter().map(|&i| keys[i]).collect();
-        let answers = documents::find_by_udfs_among(primary, doctype, &asked)?;
-        for (i, lookup) in missing.into_iter().zip(answers) {
+        let asked: Vec<&str> = missing.iter().map(|&i| values[i]).collect();
+        for (i, lookup) in missing.into_iter().zip(find(primary, &asked)?) {
             found[i] = Some(lookup);
         }
     }

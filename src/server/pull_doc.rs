@@ -1,14 +1,18 @@
 //! `POST {pull_doc_path}`: the document behind a URI the resident already holds.
 
+use std::sync::Arc;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::document::{
-    check_resident, format_of, is_current, once, serve, RequestId, Resident, Served,
+    check_resident, format_of, is_current, once, serve_kept, RequestId, Resident, Served,
 };
+use super::lookups::{once_looked_up, Wanted};
 use super::respond::{self, Endpoint, PullError};
 use super::{authenticate, department, AppState};
+use crate::doctype::DocType;
 use crate::issuing::Facts;
-use crate::store::documents::{self, status};
+use crate::store::documents::{status, Lookup};
 use crate::uri::DocUri;
 use crate::wire::{
     PullDocRequest, PullDocResponse, RequestHeader, ResponseFormat, Status, WireError,
@@ -111,25 +115,27 @@ async fn answer(
     let st = state.clone().into_inner();
     let sent_uri = request.uri.clone();
     let id = RequestId::of(state, &request.header);
-    let mut served = super::blocking(state, move || {
-        once(&st, &id, || {
-            if st.departments().contains_key(&code) {
+    let mut served = if st.departments().contains_key(&code) {
+        super::blocking(state, move || {
+            once(&st, &id, || {
                 department::pull_doc(&st, &code, &doc_id, &resident, format)
-            } else {
-                imported(&st, &code, &doc_id, &sent_uri, &resident, format)
-            }
+            })
         })
-    })
-    .await?;
+        .await?
+    } else {
+        imported(&st, id, doctype, doc_id, &sent_uri, &resident, format).await?
+    };
     served.current |= current;
     Ok(served)
 }
 
-/// Pull Doc of an imported document. Runs on a blocking thread.
-fn imported(
-    state: &AppState,
-    code: &str,
-    doc_id: &str,
+/// Pull Doc of an imported document: its lookup joins the others waiting
+/// ([`super::lookups`]).
+async fn imported(
+    state: &Arc<AppState>,
+    id: RequestId,
+    doctype: &DocType,
+    doc_id: String,
     sent_uri: &str,
     resident: &Resident,
     format: ResponseFormat,
@@ -138,46 +144,27 @@ fn imported(
         uri: sent_uri.to_string(),
         reason: reason.to_string(),
     };
-    let doctype = state
-        .config
-        .doctype(code)
-        .ok_or_else(|| uri_err("doc type is not configured"))?;
-    // The primary: the certificate XML is made and kept there on first request.
-    let mut conn = state.conn()?;
-    let found = state.read(
-        &mut conn,
-        |c| documents::find_by_doc_id(c, code, doc_id),
-        Option::is_none,
-    )?;
-    let mut record = match found {
-        None => return Err(uri_err("no such document")),
-        Some(r) if r.status == status::REVOKED => {
-            return Err(PullError::Revoked(sent_uri.to_string()))
+    let code = &doctype.code;
+    once_looked_up(state, id, code, Wanted::DocId(doc_id), async |lookup| {
+        let record = match lookup {
+            Lookup::Found(r) => r,
+            Lookup::NotFound | Lookup::Ambiguous => return Err(uri_err("no such document")),
+        };
+        if record.status == status::REVOKED {
+            return Err(PullError::Revoked(sent_uri.to_string()));
         }
-        Some(r) if r.status == status::PENDING => {
+        if record.status == status::PENDING {
             return Err(uri_err(
                 "the document is recorded but not made yet (pending)",
-            ))
+            ));
         }
-        Some(r) if r.status != status::ISSUED => {
-            return Err(uri_err("DocId is reserved but not issued yet"))
+        if record.status != status::ISSUED {
+            return Err(uri_err("DocId is reserved but not issued yet"));
         }
-        Some(r) => r,
-    };
-    let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
-    let facts = Facts::from_record(doctype, &record);
-    check_resident(doctype, resident, &facts)?;
-    // Moved out, not copied: the PDF is the bulk of the record.
-    let content = record.content.take();
-    let missing = sent_uri.to_string();
-    serve(
-        state,
-        &mut conn,
-        doctype,
-        uri,
-        &facts,
-        format,
-        record.xml_sha256.as_deref(),
-        move |_| content.ok_or(PullError::NoContent(missing)),
-    )
+        let uri = DocUri::of(&state.config.issuer_id, code, &record.doc_id);
+        let facts = Facts::from_record(doctype, &record);
+        check_resident(doctype, resident, &facts)?;
+        serve_kept(state, record, uri, facts, format).await
+    })
+    .await
 }

@@ -1,15 +1,14 @@
 //! `POST {pull_uri_path}` and `POST {pull_uri_path}/{DOCTYPE}`: which document matches
 //! these search fields?
 
-use actix_web::{web, HttpRequest, HttpResponse};
-
 use std::sync::Arc;
 
+use actix_web::{web, HttpRequest, HttpResponse};
+
 use super::document::{
-    check_resident, forget, format_of, is_current, must_forget, once, serve, RequestId, Resident,
-    Served,
+    check_resident, format_of, is_current, once, serve_kept, RequestId, Resident, Served,
 };
-use super::lookups::Lookups;
+use super::lookups::{once_looked_up, Wanted};
 use super::respond::{self, Endpoint, PullError};
 use super::{authenticate, department, AppState};
 use crate::config::Config;
@@ -231,11 +230,8 @@ async fn answer(
     Ok(served)
 }
 
-/// Pull URI of an imported document. The lookup joins the others waiting
-/// ([`super::lookups`]), which also records the request when replays are refused; a PDF
-/// answer needs nothing more of the database, so it is made here, without a hand-off
-/// to a blocking thread. As in [`once`], a request that fails on our side after it was
-/// recorded is forgotten again, so that DigiLocker's retry gets through.
+/// Pull URI of an imported document: its lookup joins the others waiting
+/// ([`super::lookups`]).
 async fn imported(
     state: &Arc<AppState>,
     id: RequestId,
@@ -244,72 +240,19 @@ async fn imported(
     resident: &Resident,
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
-    let remember = state.config.digilocker.refuse_replays.then(|| id.clone());
-    let found = Lookups::find(state, &doctype.code, key, remember).await;
-    let result = match found.lookup {
-        Ok(lookup) => serve_found(state, lookup, doctype, resident, format).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = &result {
-        if found.recorded && must_forget(state, e) {
-            let st = state.clone();
-            // Best effort, as in `once`: if this fails too, the retry is refused.
-            let _ = super::blocking(state, move || {
-                forget(&st, &id);
-                Ok(())
-            })
-            .await;
+    once_looked_up(state, id, &doctype.code, Wanted::Key(key), async |lookup| {
+        let record = match lookup {
+            Lookup::NotFound => return Err(PullError::NotFound),
+            Lookup::Ambiguous => return Err(PullError::Ambiguous),
+            Lookup::Found(r) => r,
+        };
+        let uri = DocUri::of(&state.config.issuer_id, &doctype.code, &record.doc_id);
+        let facts = Facts::from_record(doctype, &record);
+        check_resident(doctype, resident, &facts)?;
+        if record.status == status::PENDING {
+            return Ok(Served::pending(uri, &facts));
         }
-    }
-    result
-}
-
-async fn serve_found(
-    state: &Arc<AppState>,
-    lookup: Lookup,
-    doctype: &DocType,
-    resident: &Resident,
-    format: ResponseFormat,
-) -> Result<Served, PullError> {
-    let code = &doctype.code;
-    let mut record = match lookup {
-        Lookup::NotFound => return Err(PullError::NotFound),
-        Lookup::Ambiguous => return Err(PullError::Ambiguous),
-        Lookup::Found(r) => r,
-    };
-    let uri = DocUri::of(&state.config.issuer_id, code, &record.doc_id);
-    let facts = Facts::from_record(doctype, &record);
-    check_resident(doctype, resident, &facts)?;
-    if record.status == status::PENDING {
-        return Ok(Served::pending(uri, &facts));
-    }
-    // Moved out, not copied: the PDF is the bulk of the record.
-    let content = record.content.take();
-    let missing = uri.to_string();
-    let pdf = move || content.ok_or(PullError::NoContent(missing));
-    if !format.wants_xml() {
-        let pdf = format.wants_pdf().then(pdf).transpose()?;
-        return Ok(Served::document(uri, &facts, pdf, None));
-    }
-    // The certificate XML is read, or made and kept, in the database.
-    let (st, code) = (state.clone(), code.clone());
-    let kept_xml = record.xml_sha256.take();
-    super::blocking(state, move || {
-        let doctype = st
-            .config
-            .doctype(&code)
-            .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
-        let mut conn = st.conn()?;
-        serve(
-            &st,
-            &mut conn,
-            doctype,
-            uri,
-            &facts,
-            format,
-            kept_xml.as_deref(),
-            move |_| pdf(),
-        )
+        serve_kept(state, record, uri, facts, format).await
     })
     .await
 }

@@ -109,42 +109,104 @@ pub fn find_by_udfs_among(
             .map(|key| find_by_udfs(conn, doctype, key))
             .collect();
     };
-    let rows = match keys.len() {
+    let rows = records_among::<false>(c, doctype, keys)?;
+    Ok(answer_each(keys, rows, |r| {
+        r.udf_key.as_deref().unwrap_or_default()
+    }))
+}
+
+/// [`find_by_doc_id`] for several DocIds of one doc type at once, as
+/// [`find_by_udfs_among`]: `Found` or `NotFound` for each, in their order.
+pub fn find_by_doc_ids_among(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_ids: &[&str],
+) -> Result<Vec<Lookup>, StoreError> {
+    let DbConn::Postgres(c) = conn else {
+        return doc_ids
+            .iter()
+            .map(|id| {
+                Ok(find_by_doc_id(conn, doctype, id)?
+                    .map_or(Lookup::NotFound, |r| Lookup::Found(Box::new(r))))
+            })
+            .collect();
+    };
+    let rows = records_among::<true>(c, doctype, doc_ids)?;
+    Ok(answer_each(doc_ids, rows, |r| r.doc_id.as_str()))
+}
+
+/// [`RecordsAmong`] of any number of values, in as few statements as the prepared
+/// sizes allow.
+fn records_among<const BY_DOC_ID: bool>(
+    c: &mut PgConnection,
+    doctype: &str,
+    values: &[&str],
+) -> Result<Vec<DocRecord>, StoreError> {
+    Ok(match values.len() {
         0 => Vec::new(),
-        1 => return Ok(vec![find_by_udfs(conn, doctype, keys[0])?]),
-        2 => records_among::<2>(c, doctype, keys)?,
-        3..=4 => records_among::<4>(c, doctype, keys)?,
-        5..=8 => records_among::<8>(c, doctype, keys)?,
-        9..=16 => records_among::<16>(c, doctype, keys)?,
+        1 => padded::<1, BY_DOC_ID>(c, doctype, values)?,
+        2 => padded::<2, BY_DOC_ID>(c, doctype, values)?,
+        3..=4 => padded::<4, BY_DOC_ID>(c, doctype, values)?,
+        5..=8 => padded::<8, BY_DOC_ID>(c, doctype, values)?,
+        9..=16 => padded::<16, BY_DOC_ID>(c, doctype, values)?,
         _ => {
             let mut rows = Vec::new();
-            for chunk in keys.chunks(32) {
-                rows.extend(records_among::<32>(c, doctype, chunk)?);
+            for chunk in values.chunks(32) {
+                rows.extend(padded::<32, BY_DOC_ID>(c, doctype, chunk)?);
             }
             rows
         }
+    })
+}
+
+/// [`RecordsAmong`] of up to `N` values, the last repeated to fill the `N` places (the
+/// index scan reads a repeated value once).
+fn padded<const N: usize, const BY_DOC_ID: bool>(
+    c: &mut PgConnection,
+    doctype: &str,
+    values: &[&str],
+) -> Result<Vec<DocRecord>, StoreError> {
+    let Some(last) = values.last() else {
+        return Ok(Vec::new());
     };
+    let mut places = [*last; N];
+    for (place, value) in places.iter_mut().zip(values) {
+        *place = value;
+    }
+    let q = RecordsAmong::<N, BY_DOC_ID> {
+        doctype,
+        values: &places,
+    };
+    Ok(q.load(c)?)
+}
+
+/// The rows found for several values, told to each value asked (in order): none is
+/// `NotFound`, two are `Ambiguous`. The last ask of a value takes its record (and its
+/// PDF) instead of a copy.
+fn answer_each(
+    asked: &[&str],
+    rows: Vec<DocRecord>,
+    value_of: impl Fn(&DocRecord) -> &str,
+) -> Vec<Lookup> {
     let mut found: HashMap<String, Vec<DocRecord>> = HashMap::new();
     for row in rows {
         found
-            .entry(row.udf_key.clone().unwrap_or_default())
+            .entry(value_of(&row).to_string())
             .or_default()
             .push(row);
     }
-    // How many asks of each key are still to answer: the last one takes the record
-    // (and its PDF) instead of a copy.
     let mut asks: HashMap<&str, usize> = HashMap::new();
-    for key in keys {
-        *asks.entry(key).or_default() += 1;
+    for value in asked {
+        *asks.entry(value).or_default() += 1;
     }
-    Ok(keys
+    asked
         .iter()
-        .map(|key| {
-            let last = asks.get_mut(key).is_some_and(|n| {
+        .map(|value| {
+            let last = asks.get_mut(value).is_some_and(|n| {
                 *n -= 1;
                 *n == 0
             });
-            match found.get_mut(*key) {
+            match found.get_mut(*value) {
                 None => Lookup::NotFound,
                 Some(docs) if docs.len() > 1 => Lookup::Ambiguous,
                 Some(docs) if last => docs
@@ -155,28 +217,7 @@ pub fn find_by_udfs_among(
                     .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d.clone()))),
             }
         })
-        .collect())
-}
-
-/// [`RecordsAmong`] of up to `N` keys, the last repeated to fill the `N` places (the
-/// index scan reads a repeated value once).
-fn records_among<const N: usize>(
-    c: &mut PgConnection,
-    doctype: &str,
-    keys: &[&str],
-) -> Result<Vec<DocRecord>, StoreError> {
-    let Some(last) = keys.last() else {
-        return Ok(Vec::new());
-    };
-    let mut padded = [*last; N];
-    for (place, key) in padded.iter_mut().zip(keys) {
-        *place = key;
-    }
-    let q = RecordsAmong {
-        doctype,
-        keys: &padded,
-    };
-    Ok(q.load(c)?)
+        .collect()
 }
 
 /// The Pull Doc lookup, by the unique (doc_id, doctype).

@@ -195,48 +195,56 @@ impl QueryFragment<diesel::pg::Pg> for LiveFactsAmong<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for LiveFactsAmong<'_> {}
 
-/// The live documents of `doctype` among `N` joined search-field values, bytes
-/// included: the Pull URI lookups of several requests in one query (PostgreSQL, where
-/// each query costs a round trip and a wake-up of the server process). The keys are `N`
-/// parameters, not one array: PostgreSQL plans an array parameter as ten values, more
-/// than a small batch's, so it planned such a query afresh on every run (8% of the
-/// machine's time under a pull load); `N` values it plans once per connection and `N`.
+/// The documents of `doctype` among `N` values, bytes included: by DocId (`BY_DOC_ID`,
+/// whatever their status), else the live ones by joined search-field values. The pull
+/// lookups of several requests in one query (PostgreSQL, where each query costs a round
+/// trip and a wake-up of the server process). The values are `N` parameters, not one
+/// array: PostgreSQL costs an array parameter as ten values, more than a small batch's,
+/// so it planned such a query afresh on every run (8% of the machine's time under a
+/// pull load); `N` values it plans once per connection and `N`.
 #[derive(Debug, Clone, Copy)]
-pub struct RecordsAmong<'a, const N: usize> {
+pub struct RecordsAmong<'a, const N: usize, const BY_DOC_ID: bool> {
     pub doctype: &'a str,
-    pub keys: &'a [&'a str; N],
+    pub values: &'a [&'a str; N],
 }
 
-/// The statement cache's key: one prepared statement per `N` and connection.
-pub struct RecordsAmongKey<const N: usize>;
+/// The statement cache's key: one prepared statement per lookup, `N` and connection.
+pub struct RecordsAmongKey<const N: usize, const BY_DOC_ID: bool>;
 
-impl<const N: usize> QueryId for RecordsAmong<'_, N> {
-    type QueryId = RecordsAmongKey<N>;
+impl<const N: usize, const B: bool> QueryId for RecordsAmong<'_, N, B> {
+    type QueryId = RecordsAmongKey<N, B>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<const N: usize> Query for RecordsAmong<'_, N> {
+impl<const N: usize, const B: bool> Query for RecordsAmong<'_, N, B> {
     type SqlType = RecordSql;
 }
 
-impl<const N: usize> QueryFragment<diesel::pg::Pg> for RecordsAmong<'_, N> {
+impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for RecordsAmong<'_, N, B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         out.push_sql(SELECT);
         out.push_bind_param::<Text, str>(self.doctype)?;
-        out.push_sql(" AND documents.udf_key IN (");
-        for (i, key) in self.keys.iter().enumerate() {
+        out.push_sql(if B {
+            " AND documents.doc_id IN ("
+        } else {
+            " AND documents.udf_key IN ("
+        });
+        for (i, value) in self.values.iter().enumerate() {
             if i > 0 {
                 out.push_sql(", ");
             }
-            out.push_bind_param::<Text, str>(key)?;
+            out.push_bind_param::<Text, str>(value)?;
         }
-        out.push_sql(") AND ");
-        out.push_sql(LIVE_SQL);
+        out.push_sql(")");
+        if !B {
+            out.push_sql(" AND ");
+            out.push_sql(LIVE_SQL);
+        }
         Ok(())
     }
 }
 
-impl<Conn, const N: usize> RunQueryDsl<Conn> for RecordsAmong<'_, N> {}
+impl<Conn, const N: usize, const B: bool> RunQueryDsl<Conn> for RecordsAmong<'_, N, B> {}
 
 /// `select` narrowed to the live documents of `doctype` whose joined search-field values
 /// are among `keys`: one array parameter, so the SQL (and its prepared statement) is

@@ -58,10 +58,42 @@ async fn a_lookup_of_many_keys_answers_each_key_as_a_lookup_of_one(b: Backend) {
             }
         }
     }
+    // The same by DocId (Pull Doc): the people's DocIds and unknown ones.
+    let mut doc_ids: Vec<String> = Vec::new();
+    for i in 0..PEOPLE {
+        let key = documents::udf_key(&[roll(i), "2020".into()]);
+        match documents::find_by_udfs(&mut conn, "MARKS", &key).expect("lookup") {
+            documents::Lookup::Found(r) => doc_ids.push(r.doc_id),
+            other => panic!("person {i}: {other:?}"),
+        }
+        if i % 5 == 0 {
+            doc_ids.push(format!("NO-SUCH-{i}"));
+            doc_ids.push(doc_ids[doc_ids.len() - 2].clone());
+        }
+    }
+    for n in [1, 2, 3, 4, 5, 8, 9, 16, 17, 32, 33, doc_ids.len()] {
+        for window in doc_ids.chunks(n) {
+            let asked: Vec<&str> = window.iter().map(String::as_str).collect();
+            let many = documents::find_by_doc_ids_among(&mut conn, "MARKS", &asked)
+                .expect("lookup of many");
+            assert_eq!(many.len(), asked.len(), "one answer per DocId asked");
+            for (id, answer) in asked.iter().zip(many) {
+                let one = documents::find_by_doc_id(&mut conn, "MARKS", id)
+                    .expect("lookup")
+                    .map_or(documents::Lookup::NotFound, |r| {
+                        documents::Lookup::Found(Box::new(r))
+                    });
+                assert_eq!(answer, one, "batch of {n}, DocId {id:?}");
+            }
+        }
+    }
     // And the doc type is part of the lookup: the same key under another is not found.
     let key = documents::udf_key(&[roll(1), "2020".into()]);
     let other =
         documents::find_by_udfs_among(&mut conn, "DIPLM", &[&key, &key, &key]).expect("lookup");
+    assert!(other.iter().all(|l| *l == documents::Lookup::NotFound));
+    let id = doc_ids[0].as_str();
+    let other = documents::find_by_doc_ids_among(&mut conn, "DIPLM", &[id, id]).expect("lookup");
     assert!(other.iter().all(|l| *l == documents::Lookup::NotFound));
 }
 
@@ -104,6 +136,29 @@ async fn concurrent_pulls_each_get_their_own_document(b: Backend) {
                 assert_eq!(r.status(), "0", "unknown person {i}");
                 assert_eq!(r.detail("DocContent"), None);
             }
+        }
+    }
+
+    // Pull Doc the same way: every URI three times at once, and unknown DocIds.
+    let unknown = format!("{ISSUER}-MARKS-NOSUCHDOC");
+    let asked: Vec<Option<usize>> = (0..3 * alone.len())
+        .map(|k| Some((k * 13) % alone.len()))
+        .chain((0..10).map(|_| None))
+        .collect();
+    let replies = join_all(asked.iter().map(|&i| {
+        let uri = i.map_or(unknown.clone(), |i| alone[i].0.clone());
+        let app = &app;
+        async move { app.pull_doc(&uri).await }
+    }))
+    .await;
+    for (&i, r) in asked.iter().zip(&replies) {
+        assert_eq!(r.http, 200);
+        match i {
+            Some(i) => {
+                assert_eq!(r.status(), "1", "URI of person {i}");
+                assert!(r.doc_bytes() == alone[i].1, "person {i} got another PDF");
+            }
+            None => assert_eq!(r.status(), "0", "unknown DocId"),
         }
     }
 }

@@ -201,7 +201,11 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                 for (t, uri) in random_uris(&config, count)?.iter().enumerate() {
                     let txn = t.to_string();
                     let org = &config.digilocker.org_id;
-                    writeln!(w, "{}", build::pull_doc_request(&ts, &txn, org, &keyhash, uri))?;
+                    writeln!(
+                        w,
+                        "{}",
+                        build::pull_doc_request(&ts, &txn, org, &keyhash, uri)
+                    )?;
                 }
                 w.flush()?;
                 return Ok(());

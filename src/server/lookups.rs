@@ -10,11 +10,13 @@
 //! documents of the new ones only.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Once, Weak};
+use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use super::document::{forget, must_forget, prune_now_and_then, RequestId, Served};
+use super::limits::Slot;
 use super::respond::PullError;
 use super::AppState;
 use crate::store::documents::{self, Lookup};
@@ -25,16 +27,28 @@ use crate::store::{DbConn, StoreError};
 /// holds at once on a small machine, few enough that one answer's PDFs stay a few MiB.
 const MAX_BATCH: usize = 32;
 
+/// The lookup workers: threads of their own, not actix's blocking threads, so that
+/// under a load that never lets the queue empty they do not hold the threads a
+/// worker's other database jobs (certificate XML, department tables, `/metrics`) need.
 pub(super) struct Lookups {
-    waiting: Mutex<Waiting>,
-    /// Batches run at once, each on a blocking thread with one connection.
-    max_running: usize,
+    queue: Arc<Queue>,
+    workers: usize,
+    started: Once,
 }
 
 #[derive(Default)]
-struct Waiting {
-    asks: VecDeque<Ask>,
-    running: usize,
+struct Queue {
+    asks: Mutex<VecDeque<Ask>>,
+    ready: Condvar,
+    /// Workers running: none (they could not be started) fails lookups at once.
+    alive: std::sync::atomic::AtomicUsize,
+}
+
+impl Queue {
+    fn asks(&self) -> MutexGuard<'_, VecDeque<Ask>> {
+        // The queue holds no invariant a panicking holder could break halfway.
+        self.asks.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What a request looks up.
@@ -62,12 +76,15 @@ struct Ask {
     /// The request, to record in the replay memory first (`refuse_replays`).
     remember: Option<RequestId>,
     reply: oneshot::Sender<Answer>,
+    /// The request's place (`server.max_blocking`), held until the batch is done with
+    /// it, even when the request is gone.
+    _slot: Slot,
 }
 
 /// What a batch found for one request.
 pub(super) struct Answer {
-    /// The request is now in the replay memory: it must be forgotten again if it fails
-    /// on our side, so that its retry gets through.
+    /// The request is in the replay memory: it must be forgotten again if it fails on
+    /// our side, so that its retry gets through.
     pub recorded: bool,
     pub lookup: Result<Lookup, PullError>,
 }
@@ -82,65 +99,118 @@ impl Answer {
 }
 
 impl Lookups {
-    /// `max_running`: the database connections lookups may hold at once.
-    pub fn new(max_running: usize) -> Lookups {
+    /// `workers`: the database connections lookups may hold at once.
+    pub fn new(workers: usize) -> Lookups {
         Lookups {
-            waiting: Mutex::new(Waiting::default()),
-            max_running: max_running.max(1),
+            queue: Arc::default(),
+            workers: workers.max(1),
+            started: Once::new(),
         }
     }
 
-    fn waiting(&self) -> MutexGuard<'_, Waiting> {
-        // The queue holds no invariant a panicking holder could break halfway.
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    /// Starts the workers on the first lookup. They hold the state weakly, and end
+    /// within a second of its last owner (tests run many servers in one process).
+    fn start(state: &Arc<AppState>) {
+        let lookups = &state.lookups;
+        lookups.started.call_once(|| {
+            for n in 0..lookups.workers {
+                let (queue, state) = (lookups.queue.clone(), Arc::downgrade(state));
+                let spawned = std::thread::Builder::new()
+                    .name(format!("lookups-{n}"))
+                    .spawn(move || work(&queue, &state));
+                match spawned {
+                    Ok(_) => {
+                        lookups
+                            .queue
+                            .alive
+                            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                    }
+                    Err(e) => tracing::error!(error = %e, "cannot start a lookup worker"),
+                }
+            }
+        });
     }
 
     /// The document of `doctype` wanted: read on the replica when one answers and has
-    /// it, else on the primary. With
-    /// `remember`, the request is first recorded in the replay memory (and refused as
-    /// a replay if it was there).
+    /// it, else on the primary. With `remember`, the request is first recorded in the
+    /// replay memory (and refused as a replay if it was there).
     pub async fn find(
         state: &Arc<AppState>,
         doctype: &str,
         wanted: Wanted,
         remember: Option<RequestId>,
     ) -> Answer {
+        Lookups::start(state);
+        let queue = &state.lookups.queue;
+        if queue.alive.load(std::sync::atomic::Ordering::Acquire) == 0 {
+            return Answer::failed(PullError::Cancelled);
+        }
         // A place like any lookup on a blocking thread: past `server.max_blocking`
         // waiting, refuse at once rather than queue behind a slow database.
-        let Some(_slot) = state.slots.take() else {
+        let Some(slot) = state.slots.take() else {
             return Answer::failed(PullError::Busy);
         };
         let (reply, answer) = oneshot::channel();
-        let start = {
-            let mut w = state.lookups.waiting();
-            w.asks.push_back(Ask {
-                doctype: doctype.to_string(),
-                wanted,
-                remember,
-                reply,
-            });
-            let start = w.running < state.lookups.max_running;
-            if start {
-                w.running += 1;
-            }
-            start
-        };
-        if start {
-            let st = state.clone();
-            // Not awaited: the batch answers other requests too, and goes on when this
-            // one is dropped. Outside this request's span: it is not this request's.
-            drop(tokio::task::spawn_blocking(move || Running(&st).drain()));
-        }
+        queue.asks().push_back(Ask {
+            doctype: doctype.to_string(),
+            wanted,
+            remember,
+            reply,
+            _slot: slot,
+        });
+        queue.ready.notify_one();
         answer
             .await
             .unwrap_or_else(|_| Answer::failed(PullError::Cancelled))
     }
 }
 
+/// A lookup worker: waits for asks, takes all that wait (up to [`MAX_BATCH`]) and
+/// answers them.
+fn work(queue: &Queue, state: &Weak<AppState>) {
+    loop {
+        let batch: Vec<Ask> = {
+            let mut asks = queue.asks();
+            while asks.is_empty() {
+                if state.strong_count() == 0 {
+                    queue
+                        .alive
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                    return;
+                }
+                asks = queue
+                    .ready
+                    .wait_timeout(asks, Duration::from_secs(1))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            let n = asks.len().min(MAX_BATCH);
+            asks.drain(..n).collect()
+        };
+        // More waiting: the next free worker takes them meanwhile.
+        if !queue.asks().is_empty() {
+            queue.ready.notify_one();
+        }
+        // Asks whose request is gone are neither recorded nor looked up.
+        let batch: Vec<Ask> = batch.into_iter().filter(|a| !a.reply.is_closed()).collect();
+        let Some(state) = state.upgrade() else {
+            continue;
+        };
+        // A panic fails this batch's requests (their answers are dropped: "cancelled",
+        // 503), not the worker.
+        let answered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&state, batch)));
+        if answered.is_err() {
+            tracing::error!("a lookup batch panicked: its requests answered 503");
+        }
+    }
+}
+
 /// A pull of an imported document, answered once: `wanted` is looked up in a batch
 /// (which records the request first when replays are refused) and handed to `then`;
 /// as in [`super::document::once`], a request that fails on our side after it was
-/// recorded is forgotten again, so that DigiLocker's retry gets through.
+/// recorded is forgotten again, so that DigiLocker's retry gets through. So is one
+/// dropped before its answer was made (the caller went away).
 pub(super) async fn once_looked_up(
     state: &Arc<AppState>,
     id: RequestId,
@@ -150,61 +220,46 @@ pub(super) async fn once_looked_up(
 ) -> Result<Served, PullError> {
     let remember = state.config.digilocker.refuse_replays.then(|| id.clone());
     let found = Lookups::find(state, doctype, wanted, remember).await;
+    let mut unsettled = Unsettled {
+        state: state.clone(),
+        id: found.recorded.then_some(id),
+    };
     let result = match found.lookup {
         Ok(lookup) => then(lookup).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = &result {
-        if found.recorded && must_forget(state, e) {
-            let st = state.clone();
-            // Best effort, as in `once`: if this fails too, the retry is refused.
-            let _ = super::blocking(state, move || {
-                forget(&st, &id);
-                Ok(())
-            })
-            .await;
-        }
+    if !matches!(&result, Err(e) if must_forget(state, e)) {
+        unsettled.id = None;
     }
     result
 }
 
-/// One batch worker, from its start until the queue is empty.
-struct Running<'s>(&'s AppState);
-
-impl Running<'_> {
-    fn drain(self) {
-        loop {
-            let batch: Vec<Ask> = {
-                let mut w = self.0.lookups.waiting();
-                if w.asks.is_empty() {
-                    // Said under the lock a new ask takes: no ask is left without a
-                    // worker.
-                    w.running -= 1;
-                    std::mem::forget(self);
-                    return;
-                }
-                let n = w.asks.len().min(MAX_BATCH);
-                w.asks.drain(..n).collect()
-            };
-            answer(self.0, batch);
-        }
-    }
+/// A recorded request whose answer is not made yet: forgotten when dropped so, on a
+/// thread of its own (needing no place of `server.max_blocking`, and run even when the
+/// request's future is dropped). Best effort, as in `once`: if it fails too, the retry
+/// is refused.
+struct Unsettled {
+    state: Arc<AppState>,
+    id: Option<RequestId>,
 }
 
-impl Drop for Running<'_> {
-    /// Only on a panic: the asks still waiting get "cancelled" (503) instead of
-    /// waiting for a worker that no longer runs.
+impl Drop for Unsettled {
     fn drop(&mut self) {
-        let mut w = self.0.lookups.waiting();
-        w.running -= 1;
-        if w.running == 0 {
-            w.asks.clear();
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let state = self.state.clone();
+        let forget = move || forget(&state, &id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(forget)),
+            Err(_) => forget(),
         }
     }
 }
 
 /// Answers a batch: records its requests (replays refused), then looks up the rest,
-/// one query per doc type.
+/// one query per doc type and kind of lookup. A recorded request whose lookup failed,
+/// or whose caller is gone, is forgotten here, on the batch's connection.
 fn answer(state: &AppState, batch: Vec<Ask>) {
     let mut primary = match state.conn() {
         Ok(c) => c,
@@ -215,39 +270,43 @@ fn answer(state: &AppState, batch: Vec<Ask>) {
             return;
         }
     };
-    let mut answers: Vec<Option<Answer>> = batch.iter().map(|_| None).collect();
+    let mut answers: Vec<Option<Result<Lookup, PullError>>> = batch.iter().map(|_| None).collect();
     let mut recorded = vec![false; batch.len()];
     remember(state, &mut primary, &batch, &mut answers, &mut recorded);
-    // The asks still to look up, by doc type and kind of lookup.
     let kind = |i: usize| (batch[i].doctype.as_str(), batch[i].wanted.by_doc_id());
     let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| answers[i].is_none()).collect();
     todo.sort_by_key(|&i| kind(i));
     for group in todo.chunk_by(|&a, &b| kind(a) == kind(b)) {
         let values: Vec<&str> = group.iter().map(|&i| batch[i].wanted.value()).collect();
         let (doctype, by_doc_id) = kind(group[0]);
-        match find_among(state, &mut primary, doctype, by_doc_id, &values) {
-            Ok(found) => {
-                for (&i, lookup) in group.iter().zip(found) {
-                    answers[i] = Some(Answer {
-                        recorded: recorded[i],
-                        lookup: Ok(lookup),
-                    });
-                }
-            }
-            Err(e) => {
-                for &i in group {
-                    answers[i] = Some(Answer {
-                        recorded: recorded[i],
-                        lookup: Err(shared(&e).into()),
-                    });
-                }
-            }
+        let found = find_among(state, &mut primary, doctype, by_doc_id, &values);
+        for (&i, lookup) in group.iter().zip(found) {
+            answers[i] = Some(lookup.map_err(PullError::from));
         }
     }
-    drop(primary);
-    for (ask, answer) in batch.into_iter().zip(answers) {
-        let answer = answer.unwrap_or_else(|| Answer::failed(PullError::Cancelled));
-        let _ = ask.reply.send(answer);
+    let mut to_forget = Vec::new();
+    for ((ask, lookup), recorded) in batch.into_iter().zip(answers).zip(recorded) {
+        let lookup = lookup.unwrap_or(Err(PullError::Cancelled));
+        let failed = matches!(&lookup, Err(e) if e.http_status().is_server_error());
+        let forget_here = recorded && failed;
+        let answer = Answer {
+            recorded: recorded && !forget_here,
+            lookup,
+        };
+        let Ask {
+            remember, reply, ..
+        } = ask;
+        let gone = reply.send(answer).is_err();
+        if recorded && (forget_here || gone) {
+            to_forget.extend(remember);
+        }
+    }
+    for id in &to_forget {
+        let seen = id.seen();
+        // Best effort, as in `once`: if this fails too, the retry is refused.
+        let _ = state
+            .replay
+            .forget(|| Ok(&mut *primary), seen.org_id, seen.txn);
     }
 }
 
@@ -257,7 +316,7 @@ fn remember(
     state: &AppState,
     primary: &mut DbConn,
     batch: &[Ask],
-    answers: &mut [Option<Answer>],
+    answers: &mut [Option<Result<Lookup, PullError>>],
     recorded: &mut [bool],
 ) {
     let asking: Vec<usize> = (0..batch.len())
@@ -273,16 +332,16 @@ fn remember(
     match state.replay.first_times(|| Ok(&mut *primary), &seen) {
         Ok(firsts) => {
             for (&i, first) in asking.iter().zip(firsts) {
-                if first {
-                    recorded[i] = true;
-                } else {
-                    answers[i] = Some(Answer::failed(PullError::Replay));
+                match first {
+                    Ok(true) => recorded[i] = true,
+                    Ok(false) => answers[i] = Some(Err(PullError::Replay)),
+                    Err(e) => answers[i] = Some(Err(e.into())),
                 }
             }
         }
         Err(e) => {
             for &i in &asking {
-                answers[i] = Some(Answer::failed(shared(&e).into()));
+                answers[i] = Some(Err(shared(&e).into()));
             }
             return;
         }
@@ -296,14 +355,14 @@ fn remember(
 
 /// [`AppState::read`] for many values: the replica's answers where it has the
 /// document, the primary's for the rest (replication lags) or for all when the replica
-/// fails.
+/// fails. A failure of the primary fails only the values it was asked for.
 fn find_among(
     state: &AppState,
     primary: &mut DbConn,
     doctype: &str,
     by_doc_id: bool,
     values: &[&str],
-) -> Result<Vec<Lookup>, StoreError> {
+) -> Vec<Result<Lookup, StoreError>> {
     let find = |c: &mut DbConn, values: &[&str]| {
         if by_doc_id {
             documents::find_by_doc_ids_among(c, doctype, values)
@@ -311,7 +370,7 @@ fn find_among(
             documents::find_by_udfs_among(c, doctype, values)
         }
     };
-    let mut found: Vec<Option<Lookup>> = vec![None; values.len()];
+    let mut found: Vec<Option<Result<Lookup, StoreError>>> = values.iter().map(|_| None).collect();
     if let Some(replica) = state.replica_if_up() {
         match replica
             .get()
@@ -321,7 +380,7 @@ fn find_among(
             Ok(answers) => {
                 for (slot, lookup) in found.iter_mut().zip(answers) {
                     if lookup != Lookup::NotFound {
-                        *slot = Some(lookup);
+                        *slot = Some(Ok(lookup));
                     }
                 }
             }
@@ -331,14 +390,23 @@ fn find_among(
     let missing: Vec<usize> = (0..values.len()).filter(|&i| found[i].is_none()).collect();
     if !missing.is_empty() {
         let asked: Vec<&str> = missing.iter().map(|&i| values[i]).collect();
-        for (i, lookup) in missing.into_iter().zip(find(primary, &asked)?) {
-            found[i] = Some(lookup);
+        match find(primary, &asked) {
+            Ok(answers) => {
+                for (i, lookup) in missing.into_iter().zip(answers) {
+                    found[i] = Some(Ok(lookup));
+                }
+            }
+            Err(e) => {
+                for i in missing {
+                    found[i] = Some(Err(shared(&e)));
+                }
+            }
         }
     }
-    Ok(found
+    found
         .into_iter()
-        .map(|l| l.unwrap_or(Lookup::NotFound))
-        .collect())
+        .map(|l| l.unwrap_or(Ok(Lookup::NotFound)))
+        .collect()
 }
 
 /// One failure told to every request of the batch it failed: the same kind (so the

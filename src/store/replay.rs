@@ -86,16 +86,19 @@ impl Memory {
     /// request twice in `seen` is new the first time only): one transaction on SQLite,
     /// one statement on PostgreSQL, where a write a request was a round trip and a
     /// commit a request.
+    ///
+    /// The outer error: none was recorded. An inner one: that request's second look
+    /// failed on PostgreSQL, after the INSERT had recorded the others.
     pub fn first_times<C: DerefMut<Target = DbConn>>(
         &self,
         db: impl FnOnce() -> Result<C, StoreError>,
         seen: &[Seen<'_>],
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
         self.with(db, |c| match c {
             DbConn::Postgres(_) => record_all(c, seen),
             DbConn::Sqlite(_) => c.transaction(|c| {
                 seen.iter()
-                    .map(|s| record(c, s.org_id, s.txn, s.expires_at))
+                    .map(|s| record(c, s.org_id, s.txn, s.expires_at).map(Ok))
                     .collect()
             }),
         })
@@ -293,7 +296,10 @@ fn revive(
 
 /// Several requests in one INSERT ([`RecordAllUnsynced`]); those it did not insert
 /// (replays, or rows expired but not yet pruned) are looked at one by one.
-fn record_all(conn: &mut DbConn, seen: &[Seen<'_>]) -> Result<Vec<bool>, StoreError> {
+fn record_all(
+    conn: &mut DbConn,
+    seen: &[Seen<'_>],
+) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
     let q = RecordAllUnsynced {
         org_ids: seen.iter().map(|s| s.org_id).collect(),
         txns: seen.iter().map(|s| s.txn).collect(),
@@ -308,7 +314,8 @@ fn record_all(conn: &mut DbConn, seen: &[Seen<'_>]) -> Result<Vec<bool>, StoreEr
         }
     };
     let mut inserted: std::collections::HashSet<(String, String)> = rows.into_iter().collect();
-    seen.iter()
+    Ok(seen
+        .iter()
         .map(|s| {
             // The first of the batch with this (org_id, txn) is the one inserted.
             if inserted.remove(&(s.org_id.to_string(), s.txn.to_string())) {
@@ -316,7 +323,7 @@ fn record_all(conn: &mut DbConn, seen: &[Seen<'_>]) -> Result<Vec<bool>, StoreEr
             }
             revive(conn, s.org_id, s.txn, s.expires_at)
         })
-        .collect()
+        .collect())
 }
 
 /// PostgreSQL's INSERT of one request, committed without waiting for its WAL to reach

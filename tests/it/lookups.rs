@@ -7,6 +7,7 @@ backend_tests!(
     a_lookup_of_many_keys_answers_each_key_as_a_lookup_of_one,
     concurrent_pulls_each_get_their_own_document,
     a_request_sent_many_times_at_once_is_answered_once,
+    a_request_that_fails_on_our_side_is_forgotten_so_its_retry_gets_through,
 );
 use dlrepo::store::{self, documents};
 use futures_util::future::join_all;
@@ -191,4 +192,47 @@ async fn a_request_sent_many_times_at_once_is_answered_once(b: Backend) {
         answered.iter().all(|&n| n == 1),
         "each request answered exactly once: {answered:?}"
     );
+}
+
+/// A request recorded in the replay memory whose lookup then fails on our side (here:
+/// the blobs table is renamed away under the server, so the query fails) answers 5xx
+/// and is forgotten again: DigiLocker's retry of the same request gets its document.
+async fn a_request_that_fails_on_our_side_is_forgotten_so_its_retry_gets_through(b: Backend) {
+    use diesel::RunQueryDsl;
+    let ws = workspace_of_many(b);
+    let url = ws.config.database.url.clone();
+    let app = spawn_on(ws).await;
+    let uri = app
+        .pull_uri(&[("RollNo", &roll(3)), ("Year", "2020")])
+        .await
+        .detail("URI")
+        .expect("URI")
+        .to_string();
+    let by_search = pull_uri_body(&[("RollNo", &roll(4)), ("Year", "2020")]);
+    let by_uri = pull_doc_body(&uri);
+
+    let mut admin = store::establish(&url).expect("connect");
+    diesel::sql_query("ALTER TABLE blobs RENAME TO blobs_away")
+        .execute(&mut admin)
+        .expect("rename");
+    for (path, body) in [("/pulluri", &by_search), ("/pulldoc", &by_uri)] {
+        let failed = app.post(path, body.clone()).await;
+        assert!(failed.http >= 500, "{path}: HTTP {}", failed.http);
+        assert_eq!(failed.status(), "0");
+    }
+    diesel::sql_query("ALTER TABLE blobs_away RENAME TO blobs")
+        .execute(&mut admin)
+        .expect("rename back");
+    for (path, body) in [("/pulluri", &by_search), ("/pulldoc", &by_uri)] {
+        let retry = app.post(path, body.clone()).await;
+        assert_eq!(
+            (retry.http, retry.status()),
+            (200, "1"),
+            "{path}: the retry"
+        );
+        assert!(retry.doc_bytes().starts_with(b"%PDF-"));
+        // Answered now: the same request again is a replay.
+        let again = app.post(path, body.clone()).await;
+        assert_eq!((again.http, again.status()), (200, "0"), "{path}: replayed");
+    }
 }

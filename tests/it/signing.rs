@@ -149,6 +149,19 @@ impl Lab {
 }
 
 /// The CMS of the last signature, printed by openssl.
+/// The length of the DER element at the start of `der`, header included.
+fn der_len(der: &[u8]) -> usize {
+    let first = usize::from(der[1]);
+    if first < 0x80 {
+        return 2 + first;
+    }
+    let n = first & 0x7f;
+    let len = der[2..2 + n]
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    2 + n + len
+}
+
 fn cms_print(file: &Path, dir: &Path) -> String {
     let bytes = std::fs::read(file).expect("read");
     let reports = dlrepo::docs::verify::verify(&bytes, &[]);
@@ -162,14 +175,14 @@ fn cms_print(file: &Path, dir: &Path) -> String {
         .split_whitespace()
         .filter_map(|n| n.parse().ok())
         .collect();
-    let hex = String::from_utf8_lossy(&bytes[nums[1] + 1..nums[2] - 1])
-        .trim_end_matches('0')
-        .to_string();
-    let hex = if hex.len() % 2 == 1 { hex + "0" } else { hex };
-    let der: Vec<u8> = (0..hex.len())
+    let hex = String::from_utf8_lossy(&bytes[nums[1] + 1..nums[2] - 1]).to_string();
+    let padded: Vec<u8> = (0..hex.len() / 2 * 2)
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
         .collect();
+    // The CMS is as long as its outer DER SEQUENCE says; the zeros after it are padding
+    // (trimming zeros instead cut a signature whose last byte was 0x00, now and then).
+    let der = padded[..der_len(&padded)].to_vec();
     let p = dir.join("sig.der");
     std::fs::write(&p, der).expect("der");
     let o = Command::new("openssl")

@@ -151,6 +151,11 @@ impl Lookups {
             return Answer::failed(PullError::Busy);
         };
         let (reply, answer) = oneshot::channel();
+        let mut awaited = Awaited {
+            answer: Some(answer),
+            state: state.clone(),
+            id: remember.clone(),
+        };
         queue.asks().push_back(Ask {
             doctype: doctype.to_string(),
             wanted,
@@ -159,9 +164,36 @@ impl Lookups {
             _slot: slot,
         });
         queue.ready.notify_one();
-        answer
-            .await
-            .unwrap_or_else(|_| Answer::failed(PullError::Cancelled))
+        let got = match awaited.answer.as_mut() {
+            Some(answer) => answer.await,
+            None => return Answer::failed(PullError::Cancelled),
+        };
+        awaited.answer = None;
+        got.unwrap_or_else(|_| Answer::failed(PullError::Cancelled))
+    }
+}
+
+/// A request's wait for its batch. Dropped before the answer was read (the caller went
+/// away), an answer already sent that recorded the request forgets it again; one not
+/// sent yet is refused at the channel, and the batch forgets it (`gone`).
+struct Awaited {
+    answer: Option<oneshot::Receiver<Answer>>,
+    state: Arc<AppState>,
+    id: Option<RequestId>,
+}
+
+impl Drop for Awaited {
+    fn drop(&mut self) {
+        let Some(mut answer) = self.answer.take() else {
+            return;
+        };
+        answer.close();
+        if answer.try_recv().is_ok_and(|a| a.recorded) {
+            drop(Unsettled {
+                state: self.state.clone(),
+                id: self.id.take(),
+            });
+        }
     }
 }
 
@@ -197,11 +229,16 @@ fn work(queue: &Queue, state: &Weak<AppState>) {
             continue;
         };
         // A panic fails this batch's requests (their answers are dropped: "cancelled",
-        // 503), not the worker.
-        let answered =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| answer(&state, batch)));
+        // 503), not the worker; those it had recorded are forgotten again.
+        let mut recorded = Vec::new();
+        let answered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            answer(&state, batch, &mut recorded)
+        }));
         if answered.is_err() {
             tracing::error!("a lookup batch panicked: its requests answered 503");
+            for id in &recorded {
+                forget(&state, id);
+            }
         }
     }
 }
@@ -260,7 +297,10 @@ impl Drop for Unsettled {
 /// Answers a batch: records its requests (replays refused), then looks up the rest,
 /// one query per doc type and kind of lookup. A recorded request whose lookup failed,
 /// or whose caller is gone, is forgotten here, on the batch's connection.
-fn answer(state: &AppState, batch: Vec<Ask>) {
+///
+/// `recorded`: the requests recorded and not yet answered, for the caller to forget
+/// should this panic half-way.
+fn answer(state: &AppState, batch: Vec<Ask>, recorded_ids: &mut Vec<RequestId>) {
     let mut primary = match state.conn() {
         Ok(c) => c,
         Err(e) => {
@@ -273,6 +313,13 @@ fn answer(state: &AppState, batch: Vec<Ask>) {
     let mut answers: Vec<Option<Result<Lookup, PullError>>> = batch.iter().map(|_| None).collect();
     let mut recorded = vec![false; batch.len()];
     remember(state, &mut primary, &batch, &mut answers, &mut recorded);
+    recorded_ids.extend(
+        batch
+            .iter()
+            .zip(&recorded)
+            .filter(|(_, r)| **r)
+            .filter_map(|(a, _)| a.remember.clone()),
+    );
     let kind = |i: usize| (batch[i].doctype.as_str(), batch[i].wanted.by_doc_id());
     let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| answers[i].is_none()).collect();
     todo.sort_by_key(|&i| kind(i));
@@ -301,6 +348,7 @@ fn answer(state: &AppState, batch: Vec<Ask>) {
             to_forget.extend(remember);
         }
     }
+    recorded_ids.clear();
     for id in &to_forget {
         let seen = id.seen();
         // Best effort, as in `once`: if this fails too, the retry is refused.

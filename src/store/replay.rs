@@ -276,7 +276,8 @@ fn record(
 }
 
 /// A request not inserted: new after all when its row's window has ended but the row
-/// is not pruned yet.
+/// is not pruned yet, and the request is a later one (a replay carries the same ts, so
+/// the same expiry: sent just as its window ended, it must not pass as new).
 fn revive(
     conn: &mut DbConn,
     org_id: &str,
@@ -287,7 +288,8 @@ fn revive(
         seen_requests::table
             .filter(seen_requests::org_id.eq(org_id))
             .filter(seen_requests::txn.eq(txn))
-            .filter(seen_requests::expires_at.lt(chrono::Utc::now().naive_utc())),
+            .filter(seen_requests::expires_at.lt(chrono::Utc::now().naive_utc()))
+            .filter(seen_requests::expires_at.lt(expires_at)),
     )
     .set(seen_requests::expires_at.eq(expires_at))
     .execute(conn)?;

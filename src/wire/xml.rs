@@ -122,6 +122,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 let s = t
                     .unescape()
                     .map_err(|e| XmlError::Malformed(e.to_string()))?;
+                allowed_chars(&s)?;
                 match stack.last_mut() {
                     Some(el) => el.text.push_str(&s),
                     None if s.trim().is_empty() => {}
@@ -150,6 +151,18 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
     root.ok_or(XmlError::Empty)
 }
 
+/// The same rule for what a character reference made (`&#1;`): the raw body was checked
+/// before parsing, but a reference is only a character once unescaped.
+fn allowed_chars(s: &str) -> Result<(), XmlError> {
+    match s
+        .bytes()
+        .find(|&b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
+        Some(b) => Err(XmlError::ControlCharacter(b)),
+        None => Ok(()),
+    }
+}
+
 fn element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
@@ -167,6 +180,7 @@ fn element(e: &BytesStart<'_>) -> Result<Element, XmlError> {
             .unescape_value()
             .map_err(|e| XmlError::Malformed(e.to_string()))?
             .into_owned();
+        allowed_chars(&value)?;
         attrs.push((key, value));
     }
     Ok(Element {
@@ -260,5 +274,28 @@ mod tests {
         assert_eq!(parse(b"\xff<x/>"), Err(XmlError::NotUtf8));
         let deep = "<a>".repeat(20) + &"</a>".repeat(20);
         assert_eq!(parse(deep.as_bytes()), Err(XmlError::TooDeep));
+    }
+
+    #[test]
+    fn escaped_control_characters_are_refused() {
+        for body in [
+            "<r a=\"x&#0;y\">t</r>",
+            "<r a=\"x\">t&#x0;</r>",
+            "<r a=\"x&#1;\">t</r>",
+            "<r>t&#x1b;</r>",
+        ] {
+            assert!(
+                matches!(
+                    parse(body.as_bytes()),
+                    Err(XmlError::ControlCharacter(_) | XmlError::Malformed(_))
+                ),
+                "{body}: {:?}",
+                parse(body.as_bytes())
+            );
+        }
+        assert!(
+            parse(b"<r a=\"x&#9;\">t&#10;</r>").is_ok(),
+            "tab and LF stay allowed"
+        );
     }
 }

@@ -14,6 +14,7 @@ backend_tests!(
     udf_values_are_trimmed_and_empty_ones_refused_as_on_import,
     a_replayed_request_is_refused,
     remembering_a_request_leaves_the_connection_committing_durably,
+    a_replay_sent_as_its_window_ends_is_still_refused,
 );
 use dlrepo::auth;
 use dlrepo::wire::pull::build;
@@ -360,4 +361,40 @@ async fn remembering_a_request_leaves_the_connection_committing_durably(b: Backe
     .value;
     // SQLite: 2 is FULL. PostgreSQL: on.
     assert!(["2", "on"].contains(&setting.as_str()), "{setting}");
+}
+
+/// A request is kept until its window ends, and a row whose window has ended but that is
+/// not pruned yet does not count: that is for a later request reusing the txn. The
+/// same request again (same ts, so the same end) must still be a replay, alone or in a
+/// batch: auth lets it in up to a second after its window, and it may then wait.
+async fn a_replay_sent_as_its_window_ends_is_still_refused(b: Backend) {
+    use dlrepo::store::replay::{Memory, Seen};
+    let ws = Workspace::new(b);
+    let url = ws.config.database.url.clone();
+    let memory = Memory::of(&url);
+    memory.open().expect("open the replay memory");
+    let db = || dlrepo::store::establish(&url).map(Box::new);
+    let ended = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1);
+    assert!(memory.first_time(db, ORG, "t1", ended).expect("first"));
+    assert!(
+        !memory.first_time(db, ORG, "t1", ended).expect("again"),
+        "replayed"
+    );
+    let twice = [Seen {
+        org_id: ORG,
+        txn: "t1",
+        expires_at: ended,
+    }; 2];
+    let batch: Vec<bool> = memory
+        .first_times(db, &twice)
+        .expect("batch")
+        .into_iter()
+        .map(|r| r.expect("each"))
+        .collect();
+    assert_eq!(batch, [false, false], "replayed, in a batch");
+    let later = ended + chrono::Duration::minutes(10);
+    assert!(
+        memory.first_time(db, ORG, "t1", later).expect("later"),
+        "a later request with the same txn is new"
+    );
 }

@@ -123,7 +123,9 @@ impl RequestId {
             h.txn.clone()
         };
         RequestId {
-            org_id: h.org_id.clone(),
+            // The configured orgId, which auth matched whatever the request's case or
+            // spaces: otherwise "org" and "ORG" were two requests to the memory.
+            org_id: state.config.digilocker.org_id.clone(),
             txn,
             expires_at,
         }

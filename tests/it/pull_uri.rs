@@ -292,9 +292,21 @@ async fn a_replayed_request_is_refused(b: Backend) {
     let app = spawn_app(b).await;
     let body = pull_uri_body(&[("RollNo", "1234567"), ("Year", "2020")]);
     assert_eq!(app.post("/pulluri", body.clone()).await.status(), "1");
-    let again = app.post("/pulluri", body).await;
+    let again = app.post("/pulluri", body.clone()).await;
     assert_eq!((again.http, again.status()), (200, "0"), "replayed");
     assert_eq!(again.detail("URI"), None);
+    // orgId is matched whatever its case: so is the replay.
+    let other_case = body.replace(
+        &format!("orgId=\"{ORG}\""),
+        &format!("orgId=\"{}\"", ORG.to_lowercase()),
+    );
+    assert_ne!(other_case, body);
+    let again = app.post("/pulluri", other_case).await;
+    assert_eq!(
+        (again.http, again.status()),
+        (200, "0"),
+        "replayed, orgId lower case"
+    );
     let uri = app
         .pull_uri(&[("RollNo", "1234567"), ("Year", "2020")])
         .await

@@ -198,8 +198,19 @@ pub(super) fn must_forget(state: &AppState, e: &PullError) -> bool {
 
 /// [`once`]'s second half for a failed request. On a blocking thread.
 pub(super) fn forget(state: &AppState, id: &RequestId) {
-    let pooled = || state.pool.get().map_err(crate::store::StoreError::from);
-    let _ = state.replay.forget(pooled, &id.org_id, &id.txn);
+    forget_on(state, id, || {
+        state.pool.get().map_err(crate::store::StoreError::from)
+    });
+}
+
+/// [`forget`] with the connection `db` gives (when the memory is in the database).
+/// Best effort: if this fails too, the retry is refused as a replay.
+pub(super) fn forget_on<C: std::ops::DerefMut<Target = DbConn>>(
+    state: &AppState,
+    id: &RequestId,
+    db: impl FnOnce() -> Result<C, crate::store::StoreError>,
+) {
+    let _ = state.replay.forget(db, &id.org_id, &id.txn);
 }
 
 /// The format asked for: the request's, else the configured default.

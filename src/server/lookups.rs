@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::document::{forget, must_forget, prune_now_and_then, RequestId, Served};
+use super::document::{forget, forget_on, must_forget, prune_now_and_then, RequestId, Served};
 use super::limits::Slot;
 use super::respond::PullError;
 use super::AppState;
@@ -350,11 +350,7 @@ fn answer(state: &AppState, batch: Vec<Ask>, recorded_ids: &mut Vec<RequestId>) 
     }
     recorded_ids.clear();
     for id in &to_forget {
-        let seen = id.seen();
-        // Best effort, as in `once`: if this fails too, the retry is refused.
-        let _ = state
-            .replay
-            .forget(|| Ok(&mut *primary), seen.org_id, seen.txn);
+        forget_on(state, id, || Ok(&mut *primary));
     }
 }
 
@@ -401,9 +397,10 @@ fn remember(
     }
 }
 
-/// [`AppState::read`] for many values: the replica's answers where it has the
-/// document, the primary's for the rest (replication lags) or for all when the replica
-/// fails. A failure of the primary fails only the values it was asked for.
+/// The documents wanted, read on the replica when one is configured and answering: its
+/// answers where it has the document, the primary's for the rest (replication lags
+/// behind it) or for all when the replica fails. A failure of the primary fails only
+/// the values it was asked for. Writes never go to the replica.
 fn find_among(
     state: &AppState,
     primary: &mut DbConn,

@@ -151,30 +151,6 @@ impl AppState {
         Ok(self.pool.get()?)
     }
 
-    /// Runs a read on the replica when one is configured and answering; what it does
-    /// not have (yet: replication lags behind the primary) or cannot answer is read on
-    /// `primary` (the connection the request then goes on with: one checkout a pull
-    /// when there is no replica). Writes never come here.
-    pub fn read<T>(
-        &self,
-        primary: &mut store::DbConn,
-        mut query: impl FnMut(&mut store::DbConn) -> Result<T, store::StoreError>,
-        missing: impl Fn(&T) -> bool,
-    ) -> Result<T, store::StoreError> {
-        if let Some(replica) = self.replica_if_up() {
-            match replica
-                .get()
-                .map_err(store::StoreError::from)
-                .and_then(|mut c| query(&mut c))
-            {
-                Ok(v) if !missing(&v) => return Ok(v),
-                Ok(_) => {}
-                Err(e) => self.replica_failed(&e),
-            }
-        }
-        query(primary)
-    }
-
     fn replica_if_up(&self) -> Option<&Pool> {
         let replica = self.replica.as_ref()?;
         let down = self

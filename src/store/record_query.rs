@@ -189,7 +189,13 @@ impl Query for LiveFactsAmong<'_> {
 
 impl QueryFragment<diesel::pg::Pg> for LiveFactsAmong<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        live_among(&mut out, SELECT_FACTS, self.doctype, self.keys)
+        out.push_sql(SELECT_FACTS);
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        out.push_sql(" AND documents.udf_key = ANY(");
+        out.push_bind_param::<diesel::sql_types::Array<Text>, [&str]>(self.keys)?;
+        out.push_sql(") AND ");
+        out.push_sql(LIVE_SQL);
+        Ok(())
     }
 }
 
@@ -245,21 +251,3 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for RecordsAmo
 }
 
 impl<Conn, const N: usize, const B: bool> RunQueryDsl<Conn> for RecordsAmong<'_, N, B> {}
-
-/// `select` narrowed to the live documents of `doctype` whose joined search-field values
-/// are among `keys`: one array parameter, so the SQL (and its prepared statement) is
-/// the same whatever the number of keys.
-fn live_among<'b>(
-    out: &mut AstPass<'_, 'b, diesel::pg::Pg>,
-    select: &'static str,
-    doctype: &'b str,
-    keys: &'b [&'b str],
-) -> QueryResult<()> {
-    out.push_sql(select);
-    out.push_bind_param::<Text, str>(doctype)?;
-    out.push_sql(" AND documents.udf_key = ANY(");
-    out.push_bind_param::<diesel::sql_types::Array<Text>, [&str]>(keys)?;
-    out.push_sql(") AND ");
-    out.push_sql(LIVE_SQL);
-    Ok(())
-}

@@ -94,13 +94,29 @@ impl Memory {
         db: impl FnOnce() -> Result<C, StoreError>,
         seen: &[Seen<'_>],
     ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
-        self.with(db, |c| match c {
-            DbConn::Postgres(_) => record_all(c, seen),
-            DbConn::Sqlite(_) => c.transaction(|c| {
-                seen.iter()
-                    .map(|s| record(c, s.org_id, s.txn, s.expires_at).map(Ok))
-                    .collect()
-            }),
+        self.with(db, |c| {
+            let mut inserted = match c {
+                DbConn::Postgres(pg) => insert_all(pg, seen)?,
+                DbConn::Sqlite(_) => {
+                    return c.transaction(|c| {
+                        seen.iter()
+                            .map(|s| record(c, s.org_id, s.txn, s.expires_at).map(Ok))
+                            .collect()
+                    })
+                }
+            };
+            // Those the INSERT did not insert (replays, or rows expired but not yet
+            // pruned) are looked at one by one; of one request twice in `seen`, the
+            // first is the one inserted.
+            Ok(seen
+                .iter()
+                .map(|s| {
+                    if inserted.remove(&(s.org_id.to_string(), s.txn.to_string())) {
+                        return Ok(true);
+                    }
+                    revive(c, s.org_id, s.txn, s.expires_at)
+                })
+                .collect())
         })
     }
 
@@ -296,36 +312,17 @@ fn revive(
     Ok(revived == 1)
 }
 
-/// Several requests in one INSERT ([`RecordAllUnsynced`]); those it did not insert
-/// (replays, or rows expired but not yet pruned) are looked at one by one.
-fn record_all(
-    conn: &mut DbConn,
+/// Several requests in one INSERT ([`RecordAllUnsynced`]): the (org_id, txn) inserted.
+fn insert_all(
+    c: &mut PgConnection,
     seen: &[Seen<'_>],
-) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+) -> Result<std::collections::HashSet<(String, String)>, StoreError> {
     let q = RecordAllUnsynced {
         org_ids: seen.iter().map(|s| s.org_id).collect(),
         txns: seen.iter().map(|s| s.txn).collect(),
         expires_at: seen.iter().map(|s| s.expires_at).collect(),
     };
-    let rows = match conn {
-        DbConn::Postgres(c) => q.load::<(String, String)>(c)?,
-        DbConn::Sqlite(_) => {
-            return Err(StoreError::Setup(
-                "one INSERT of many requests is PostgreSQL's".into(),
-            ))
-        }
-    };
-    let mut inserted: std::collections::HashSet<(String, String)> = rows.into_iter().collect();
-    Ok(seen
-        .iter()
-        .map(|s| {
-            // The first of the batch with this (org_id, txn) is the one inserted.
-            if inserted.remove(&(s.org_id.to_string(), s.txn.to_string())) {
-                return Ok(true);
-            }
-            revive(conn, s.org_id, s.txn, s.expires_at)
-        })
-        .collect())
+    Ok(q.load::<(String, String)>(c)?.into_iter().collect())
 }
 
 /// PostgreSQL's INSERT of one request, committed without waiting for its WAL to reach

@@ -330,7 +330,7 @@ impl Vault {
         let mut rotated = 0u64;
         let current = self.current_id().to_string();
         loop {
-            let n = conn.transaction(|conn| -> Result<u64, VaultError> {
+            let n = crate::store::write_transaction(conn, |conn| -> Result<u64, VaultError> {
                 let rows: Vec<(i64, String, String, Vec<u8>)> = aadhaar_vault::table
                     .filter(aadhaar_vault::key_id.ne(&current))
                     .select((
@@ -374,7 +374,7 @@ impl Vault {
     ) -> Result<u64, VaultError> {
         let mut total = 0u64;
         loop {
-            let n = conn.transaction(|conn| -> Result<u64, VaultError> {
+            let n = crate::store::write_transaction(conn, |conn| -> Result<u64, VaultError> {
                 let docs: Vec<(i64, String)> = documents::table
                     .filter(documents::aadhaar.is_not_null())
                     .filter(documents::aadhaar.not_like(format!("{PREFIX}%")))

@@ -20,7 +20,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use diesel::Connection;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
@@ -307,7 +306,7 @@ fn write_transaction(
         let (first_line, mut last_line) = lines(&first.rows);
         let mut took_more = false;
         let mut ended = false;
-        let result = conn.transaction(|conn| {
+        let result = store::write_transaction(conn, |conn| {
             documents::lock_doctype(conn, &writer.doctype.code)?;
             let started = Instant::now();
             let mut out = Committed {

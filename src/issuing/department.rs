@@ -5,15 +5,14 @@
 //! and the push rows of each change are queued in the same transaction.
 
 use chrono::NaiveDateTime;
-use diesel::Connection;
 
 use super::{outbox_row, push_actions, Facts, PushFacts};
 use crate::doctype::DocType;
 use crate::push::outbox::{self, Action};
 use crate::store::department::DeptRow;
 use crate::store::documents::{self, status};
-use crate::store::linked::{self, RowState};
-use crate::store::{DbConn, StoreError};
+use crate::store::linked::{self, LinkedDoc, RowState};
+use crate::store::{self, DbConn, StoreError};
 use crate::uri::DocUri;
 use crate::vault::Vault;
 
@@ -70,7 +69,15 @@ pub fn follow(
     vault: Option<&Vault>,
     now: NaiveDateTime,
 ) -> Result<Followed, StoreError> {
-    conn.transaction(|conn| {
+    // Most reads find a row followed before and unchanged: one read, no write lock (on
+    // SQLite every pull would otherwise wait its turn behind every other).
+    let digest = row.digest();
+    if let Some(known) = linked::linked_doc(conn, &doctype.code, &row.row_key)? {
+        if let Some(followed) = unchanged(known, row, &digest) {
+            return Ok(followed);
+        }
+    }
+    store::write_transaction(conn, |conn| {
         let known = linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?;
         let uri = DocUri::of(issuer_id, &doctype.code, &known.doc_id);
         if known.status == status::REVOKED {
@@ -82,14 +89,20 @@ pub fn follow(
         if row.revoked {
             linked::revoke_linked(conn, &doctype.code, &known.doc_id, now)?;
             if let Some(a) = &known.aadhaar {
-                outbox::enqueue(conn, &[outbox_row(&push_facts(&uri, doctype, row, a), Action::Delete, now)])?;
+                outbox::enqueue(
+                    conn,
+                    &[outbox_row(
+                        &push_facts(&uri, doctype, row, a),
+                        Action::Delete,
+                        now,
+                    )],
+                )?;
             }
             return Ok(Followed::Revoked {
                 doc_id: known.doc_id,
                 now: true,
             });
         }
-        let digest = row.digest();
         if known.fingerprint.as_deref() == Some(digest.as_str()) {
             return Ok(Followed::Live {
                 doc_id: known.doc_id,
@@ -99,15 +112,13 @@ pub fn follow(
         }
         // Pushed under a reference only once there is a document to push.
         let reference = match (&row.aadhaar, vault) {
-            (Some(a), Some(v)) if !awaiting(doctype, row) => {
-                match crate::aadhaar::normalize(a) {
-                    Ok(n) => Some(v.store(conn, &n, now).map_err(StoreError::from)?),
-                    Err(e) => {
-                        tracing::warn!(uri = %uri, reason = %e, "department row's Aadhaar number is not valid: not pushed");
-                        None
-                    }
+            (Some(a), Some(v)) if !awaiting(doctype, row) => match crate::aadhaar::normalize(a) {
+                Ok(n) => Some(v.store(conn, &n, now).map_err(StoreError::from)?),
+                Err(e) => {
+                    tracing::warn!(uri = %uri, reason = %e, "department row's Aadhaar number is not valid: not pushed");
+                    None
                 }
-            }
+            },
             _ => None,
         };
         let state = RowState {
@@ -146,6 +157,23 @@ pub fn follow(
     })
 }
 
+/// What a read of a row already linked comes to when there is nothing to record: its
+/// document revoked, or the row as its document was made from.
+fn unchanged(known: LinkedDoc, row: &DeptRow, digest: &str) -> Option<Followed> {
+    if known.status == status::REVOKED {
+        return Some(Followed::Revoked {
+            doc_id: known.doc_id,
+            now: false,
+        });
+    }
+    let same = !row.revoked && known.fingerprint.as_deref() == Some(digest);
+    same.then_some(Followed::Live {
+        doc_id: known.doc_id,
+        changed: false,
+        first: false,
+    })
+}
+
 /// What `dlrepo push scan` found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ScanReport {
@@ -179,7 +207,7 @@ pub fn scan(
         let Some(last) = rows.last() else { break };
         after = Some(last.row_key.clone());
         let now = chrono::Utc::now().naive_utc();
-        conn.transaction(|conn| {
+        store::write_transaction(conn, |conn| {
             for row in &rows {
                 match follow(conn, issuer_id, doctype, row, vault, now)? {
                     Followed::Live { first: true, .. } => report.new += 1,
@@ -202,7 +230,7 @@ pub fn scan(
         };
         after_id = last.doc_id.clone();
         let now = chrono::Utc::now().naive_utc();
-        conn.transaction(|conn| {
+        store::write_transaction(conn, |conn| {
             for linked::LinkedRow {
                 doc_id,
                 row_key,

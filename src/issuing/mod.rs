@@ -11,7 +11,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
-use diesel::Connection;
 
 use crate::config::Config;
 use crate::docs::certificate::{self, CertificateFacts, Holder};
@@ -304,7 +303,7 @@ pub fn revoke(
     uri: &DocUri,
     now: NaiveDateTime,
 ) -> Result<Option<bool>, StoreError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         let revoked = if doctype.source.is_some() {
             // A department row's document: revoked for good, whatever the row says.
             let known = documents::find_by_doc_id(conn, &doctype.code, &uri.doc_id)?;

@@ -116,7 +116,7 @@ pub fn resign(
                 None => report.skipped += 1,
             }
         }
-        conn.transaction(|conn| {
+        crate::store::write_transaction(conn, |conn| {
             for (t, bytes) in &made_now {
                 if replace(conn, doctype, t, bytes, &current, now)? {
                     report.resigned += 1;

@@ -103,7 +103,7 @@ pub fn build_file(
     prefix: &str,
     now: NaiveDateTime,
 ) -> Result<Option<PushFile>, StoreError> {
-    conn.transaction(|conn| {
+    crate::store::write_transaction(conn, |conn| {
         if let DbConn::Postgres(c) = conn {
             // Builders take turns: under READ COMMITTED two of them would both see the
             // same queued rows, and the second would build a file of none.

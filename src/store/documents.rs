@@ -708,7 +708,7 @@ pub fn reserve(
     // breaks by aborting this transaction (with a writer that takes no turn) is retried.
     let mut attempt = 0u64;
     loop {
-        let result = conn.transaction(|conn| {
+        let result = super::write_transaction(conn, |conn| {
             lock_doctype(conn, doctype)?;
             let mut ids = Vec::with_capacity(count);
             let mut doc = NewDocument::bare(doctype, status::RESERVED, None, now);

@@ -14,6 +14,9 @@ mod record_query;
 pub mod replay;
 pub mod schema;
 mod sqlite_bulk;
+mod writes;
+
+pub use writes::write_transaction;
 
 use std::time::Duration;
 

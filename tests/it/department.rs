@@ -11,6 +11,7 @@ backend_tests!(
     a_template_on_a_department_row_prints_its_doc_id_and_aadhaar_tail,
     a_document_that_cannot_be_made_is_an_operator_error,
     the_current_api_on_department_rows,
+    concurrent_first_pulls_of_department_rows_all_answer,
 );
 
 const PDF: &[u8] = b"%PDF-1.4\n% the board's own signed file\n%%EOF\n";
@@ -422,5 +423,57 @@ async fn the_current_api_on_department_rows(b: Backend) {
     assert_eq!(r.status(), "9");
     assert_eq!(r.detail("URI"), None);
     assert!(r.detail("DocContent").is_none());
+    drop_role(&app.ws);
+}
+
+/// Result day: many people pull their department rows for the first time at once, so
+/// many DocIds are minted and linked together, some rows asked twice at the same moment.
+/// Every pull answers with the row's one URI. (On SQLite a read transaction that then
+/// wrote failed at once with "database is locked" once another pull had written.)
+async fn concurrent_first_pulls_of_department_rows_all_answer(b: Backend) {
+    use futures_util::future::join_all;
+    const ROWS: i64 = 40;
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    {
+        let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("connect");
+        let values: Vec<String> = (0..ROWS)
+            .map(|i| format!("({}, 2024, 'Student {i}', 300)", 5000 + i))
+            .collect();
+        diesel::sql_query(format!(
+            "INSERT INTO results (roll_no, exam_year, student_name, total_marks) VALUES {}",
+            values.join(", ")
+        ))
+        .execute(&mut conn)
+        .expect("rows");
+    }
+    ws.edit_config(|c| c + &source_block(url.as_deref(), "roll_no"));
+    let app = spawn_on(ws).await;
+
+    let asked: Vec<i64> = (0..2 * ROWS).map(|k| (k * 7) % ROWS + 5000).collect();
+    let replies = join_all(asked.iter().map(|roll| {
+        let app = &app;
+        async move {
+            let roll = roll.to_string();
+            app.pull_uri(&[("ExamRoll", &roll), ("ExamYear", "2024")])
+                .await
+        }
+    }))
+    .await;
+    let mut uri_of: std::collections::HashMap<i64, String> = Default::default();
+    for (roll, r) in asked.iter().zip(&replies) {
+        assert_eq!((r.http, r.status()), (200, "1"), "roll {roll}");
+        let uri = r.detail("URI").expect("URI").to_string();
+        let first = uri_of.entry(*roll).or_insert_with(|| uri.clone());
+        assert_eq!(*first, uri, "roll {roll}: one URI, however many pulls");
+    }
+    let distinct: std::collections::HashSet<&String> = uri_of.values().collect();
+    assert_eq!(distinct.len(), ROWS as usize, "a DocId per row");
+
+    // Pull Doc of every URI at once finds each row again.
+    let docs = join_all(uri_of.values().map(|uri| app.pull_doc(uri))).await;
+    for (uri, d) in uri_of.values().zip(&docs) {
+        assert_eq!((d.http, d.status()), (200, "1"), "{uri}");
+    }
     drop_role(&app.ws);
 }

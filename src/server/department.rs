@@ -150,27 +150,23 @@ fn document(
     row: &DeptRow,
     uri: &DocUri,
 ) -> Result<Vec<u8>, PullError> {
-    let signer = state.signer.as_ref();
-    if signer.is_some() {
-        if let Some(kept) = linked::linked_blob(conn, &doctype.code, &uri.doc_id)? {
-            return Ok(kept);
-        }
+    let issue = |source| PullError::Issue {
+        uri: uri.to_string(),
+        source,
+    };
+    let Some(signer) = state.signer.as_ref() else {
+        return department::make_unsigned(&state.config, doctype, row, uri).map_err(issue);
+    };
+    if let Some(kept) = linked::linked_blob(conn, &doctype.code, &uri.doc_id)? {
+        return Ok(kept);
     }
-    let blob = department::make(&state.config, doctype, row, uri, signer).map_err(|source| {
-        PullError::Issue {
-            uri: uri.to_string(),
-            source,
-        }
-    })?;
-    if signer.is_none() {
-        return Ok(blob.bytes.to_vec());
-    }
+    let blob = department::make(&state.config, doctype, row, uri, Some(signer)).map_err(issue)?;
     Ok(linked::keep_linked_blob(
         conn,
         &doctype.code,
         &uri.doc_id,
         &blob.bytes,
-        signer.map(|k| k.cert_id()).as_deref(),
+        Some(signer.cert_id().as_str()),
         Utc::now().naive_utc(),
     )?)
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
-use super::record_query::{status_in, KNOWN_SQL};
+use super::record_query::{status_in, KNOWN_SQL, LINKED_SQL};
 use super::schema::{blobs, document_versions, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -39,8 +39,11 @@ pub fn linked_doc(
             documents::fingerprint,
             documents::aadhaar,
         ))
-        .first(conn)
-        .optional()?)
+        // No LIMIT (`first`): SQLite prepares a statement with a bound LIMIT again each
+        // time it runs. At most one row is known per key (`link`).
+        .load(conn)?
+        .into_iter()
+        .next())
 }
 
 /// The department row key behind a linked DocId, and whether it was revoked.
@@ -54,8 +57,9 @@ pub fn linked_row_key(
         .filter(documents::doc_id.eq(doc_id))
         .filter(status_in(KNOWN_SQL))
         .select((documents::udf_key, documents::status))
-        .first::<(Option<String>, String)>(conn)
-        .optional()?
+        .load::<(Option<String>, String)>(conn)?
+        .into_iter()
+        .next()
         .and_then(|(k, s)| k.map(|k| (k, s))))
 }
 
@@ -117,17 +121,21 @@ pub fn record_change(
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
+        // The status written into the SQL, and no LIMIT: a bound status (which a
+        // partial index's condition names) or LIMIT makes SQLite prepare the statement
+        // again each time it runs.
         let this = || {
             documents::table
                 .filter(documents::doctype.eq(doctype))
                 .filter(documents::doc_id.eq(doc_id))
-                .filter(documents::status.eq(status::LINKED))
+                .filter(status_in(LINKED_SQL))
         };
-        let (blob, xml): (Option<String>, Option<String>) = match this()
+        let made: Option<(Option<String>, Option<String>)> = this()
             .select((documents::blob_sha256, documents::xml_sha256))
-            .first(conn)
-            .optional()?
-        {
+            .load(conn)?
+            .into_iter()
+            .next();
+        let (blob, xml) = match made {
             Some(made) => made,
             None => return Ok(false),
         };

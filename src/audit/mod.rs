@@ -259,24 +259,26 @@ impl Writer {
 /// connection: diesel prepares a multi-row VALUES list afresh every time (on PostgreSQL
 /// a parse and a plan of 1,200 parameters per 100 rows, in the server the pulls share).
 fn insert_pulls(conn: &mut DbConn, rows: &[PullRecord]) -> Result<(), StoreError> {
-    match conn {
-        // No round trips in SQLite: one prepared row after another.
-        DbConn::Sqlite(c) => c.transaction(|c| {
-            for row in rows {
-                diesel::insert_into(audit_pulls::table)
-                    .values(row)
-                    .execute(c)?;
+    // In turn with the server's other writers (SQLite).
+    crate::store::write_transaction(conn, |conn| -> Result<(), StoreError> {
+        match conn {
+            // No round trips in SQLite: one prepared row after another.
+            DbConn::Sqlite(c) => {
+                for row in rows {
+                    diesel::insert_into(audit_pulls::table)
+                        .values(row)
+                        .execute(c)?;
+                }
             }
-            Ok(())
-        }),
-        // One round trip a batch: the rows as arrays, unnested by the server.
-        DbConn::Postgres(c) => c.transaction(|c| {
-            for chunk in rows.chunks(BATCH) {
-                PgPulls::of(chunk).execute(c)?;
+            // One round trip a batch: the rows as arrays, unnested by the server.
+            DbConn::Postgres(c) => {
+                for chunk in rows.chunks(BATCH) {
+                    PgPulls::of(chunk).execute(c)?;
+                }
             }
-            Ok(())
-        }),
-    }
+        }
+        Ok(())
+    })
 }
 
 /// `INSERT INTO audit_pulls SELECT * FROM unnest(<a column's values>, ...)`.

@@ -253,7 +253,7 @@ pub fn keep_xml(
     now: NaiveDateTime,
 ) -> Result<Vec<u8>, StoreError> {
     let sha = blob_id(bytes);
-    conn.transaction(|conn| {
+    super::write_transaction(conn, |conn| {
         put_blob(conn, &sha, bytes, now)?;
         diesel::update(
             documents::table

@@ -72,10 +72,8 @@ pub fn follow(
     // Most reads find a row followed before and unchanged: one read, no write lock (on
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
-    if let Some(known) = linked::linked_doc(conn, &doctype.code, &row.row_key)? {
-        if let Some(followed) = unchanged(known, row, &digest) {
-            return Ok(followed);
-        }
+    if let Some(followed) = followed_already(conn, doctype, row, &digest)? {
+        return Ok(followed);
     }
     store::write_transaction(conn, |conn| {
         let known = linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?;
@@ -157,8 +155,19 @@ pub fn follow(
     })
 }
 
-/// What a read of a row already linked comes to when there is nothing to record: its
-/// document revoked, or the row as its document was made from.
+/// What reading the row comes to when there is nothing to record (its document revoked,
+/// or the row as its document was made from), found by one read; `None` when `follow`
+/// has something to write.
+fn followed_already(
+    conn: &mut DbConn,
+    doctype: &DocType,
+    row: &DeptRow,
+    digest: &str,
+) -> Result<Option<Followed>, StoreError> {
+    Ok(linked::linked_doc(conn, &doctype.code, &row.row_key)?
+        .and_then(|known| unchanged(known, row, digest)))
+}
+
 fn unchanged(known: LinkedDoc, row: &DeptRow, digest: &str) -> Option<Followed> {
     if known.status == status::REVOKED {
         return Some(Followed::Revoked {
@@ -207,8 +216,22 @@ pub fn scan(
         let Some(last) = rows.last() else { break };
         after = Some(last.row_key.clone());
         let now = chrono::Utc::now().naive_utc();
+        // The rows with nothing to record are told by reads alone; the others are
+        // followed in one write transaction (the write lock held for those only).
+        let mut to_write = Vec::new();
+        for row in &rows {
+            if followed_already(conn, doctype, row, &row.digest())?.is_some() {
+                report.rows += 1;
+            } else {
+                to_write.push(row);
+            }
+        }
+        if to_write.is_empty() {
+            progress(&report);
+            continue;
+        }
         store::write_transaction(conn, |conn| {
-            for row in &rows {
+            for row in to_write {
                 match follow(conn, issuer_id, doctype, row, vault, now)? {
                     Followed::Live { first: true, .. } => report.new += 1,
                     Followed::Live { changed: true, .. } => report.changed += 1,
@@ -230,18 +253,28 @@ pub fn scan(
         };
         after_id = last.doc_id.clone();
         let now = chrono::Utc::now().naive_utc();
+        // The department's table is read before the write lock is taken, and only
+        // when a row is gone.
+        let mut gone = Vec::new();
+        for linked in &page {
+            let present = match &linked.row_key {
+                Some(k) => table.find_by_key(k)?.is_some(),
+                None => false,
+            };
+            if !present {
+                gone.push(linked);
+            }
+        }
+        if gone.is_empty() {
+            progress(&report);
+            continue;
+        }
         store::write_transaction(conn, |conn| {
             for linked::LinkedRow {
-                doc_id,
-                row_key,
-                aadhaar,
-            } in &page
+                doc_id, aadhaar, ..
+            } in gone
             {
-                let present = match row_key {
-                    Some(k) => table.find_by_key(k)?.is_some(),
-                    None => false,
-                };
-                if present || !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
+                if !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
                     continue;
                 }
                 report.gone += 1;

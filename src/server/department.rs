@@ -64,8 +64,10 @@ pub(super) fn pull_doc(
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    let mut conn = state.conn()?;
-    let (key, known) = linked::linked_row_key(&mut conn, code, doc_id)?
+    // One connection at a time: without `source.database_url` the department's table
+    // is read through the server's own pool, and a thread holding one connection while
+    // it waits for a second starved the pool under load (503 after the pool's timeout).
+    let (key, known) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
     if known == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
@@ -73,6 +75,7 @@ pub(super) fn pull_doc(
     let row = dept
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
+    let mut conn = state.conn()?;
     follow(state, &mut conn, doctype, &row)?;
     let facts = department::facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;

@@ -8,6 +8,9 @@
 #   first: most pulls mint and link the row's DocId (a write each), as on result day;
 #   again: every row linked already, so each pull reads the row and its link.
 # Prints req/s, p99 and how many answers were not Status 1, per pass.
+# DEPT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB?sslmode=disable: the same on
+# PostgreSQL (DB made anew with the table, dlrepo's own tables beside it; the database
+# server reads the 4 PDFs from /tmp, so run as a user whose /tmp it can read).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
@@ -19,10 +22,13 @@ BIN=$PWD/target/release/dlrepo
 export RUST_LOG=warn
 cargo build --release -q
 
-if [ ! -f "$DIR/bench.sqlite3" ]; then
+PG=${DEPT_DATABASE_URL:-}
+sql() { psql -h 127.0.0.1 -U postgres -qAt "$@"; }
+
+if [ ! -f "$DIR/dlrepo.toml" ] || { [ -z "$PG" ] && [ ! -f "$DIR/bench.sqlite3" ]; }; then
     mkdir -p "$DIR"
     "$BIN" bench gen --dir "$DIR" --rows 1 --pdfs 4 >/dev/null
-    python3 - "$DIR" "$ROWS" <<'PY'
+    [ -z "$PG" ] && python3 - "$DIR" "$ROWS" <<'PY'
 import sqlite3, sys
 d, n = sys.argv[1], int(sys.argv[2])
 pdfs = [open(f"{d}/doc{i}.pdf", "rb").read() for i in range(4)]
@@ -44,8 +50,24 @@ holder_name = "student_name"
 document_column = "certificate_pdf"
 fields = [ ["Total marks", "total_marks"] ]
 TOML
-    chmod 600 "$DIR/dlrepo.toml" "$DIR/bench.sqlite3"
+    chmod 600 "$DIR/dlrepo.toml"
+    [ -f "$DIR/bench.sqlite3" ] && chmod 600 "$DIR/bench.sqlite3"
     rm -f "$DIR/rows.csv"
+fi
+
+if [ -n "$PG" ]; then
+    DB=${PG##*/}; DB=${DB%%\?*}
+    export DLREPO_DATABASE_URL=$PG
+    if [ -z "$(sql -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")" ]; then
+        for i in 0 1 2 3; do install -m 644 "$DIR/doc$i.pdf" "/tmp/dlrepo-dept-doc$i.pdf"; done
+        sql -c "CREATE DATABASE $DB"
+        sql -d "$DB" -c "CREATE TABLE results (roll_no TEXT NOT NULL, exam_year TEXT NOT NULL, \
+            student_name TEXT, total_marks INTEGER, certificate_pdf BYTEA, PRIMARY KEY (roll_no, exam_year))" \
+            -c "INSERT INTO results SELECT (10000000 + i)::text, (2000 + i % 25)::text, 'Student ' || i, \
+                300 + i % 200, pg_read_binary_file('/tmp/dlrepo-dept-doc' || (i % 4) || '.pdf') \
+                FROM generate_series(0, $ROWS - 1) AS i" -c "ANALYZE results"
+        (cd "$DIR" && "$BIN" -c dlrepo.toml migrate >/dev/null)
+    fi
 fi
 
 pass() {
@@ -57,7 +79,11 @@ pass() {
 
 run() {
     local bin=$1 label=$2 server
-    python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM documents'); c.execute('DELETE FROM push_outbox'); c.commit()" "$DIR/bench.sqlite3" 2>/dev/null || true
+    if [ -n "$PG" ]; then
+        sql -d "$DB" -c "DELETE FROM documents" -c "DELETE FROM push_outbox" -c "VACUUM ANALYZE documents"
+    else
+        python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM documents'); c.execute('DELETE FROM push_outbox'); c.commit()" "$DIR/bench.sqlite3" 2>/dev/null || true
+    fi
     (cd "$DIR" && "$BIN" -c dlrepo.toml bench requests --rows "$ROWS" --count 20000 --out requests.txt >/dev/null)
     (cd "$DIR" && exec "$bin" -c dlrepo.toml serve 2>/dev/null) & server=$!
     for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8088/healthz && break; sleep 0.1; done

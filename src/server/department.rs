@@ -96,8 +96,13 @@ fn serve_row(
     facts: &Facts,
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
-    let kept_xml =
-        documents::find_by_doc_id(conn, &doctype.code, &uri.doc_id)?.and_then(|r| r.xml_sha256);
+    // Read only for an answer with certificate XML: a PDF-only pull (most) is spared
+    // a query.
+    let kept_xml = if format.wants_xml() {
+        documents::find_by_doc_id(conn, &doctype.code, &uri.doc_id)?.and_then(|r| r.xml_sha256)
+    } else {
+        None
+    };
     let pdf_uri = uri.clone();
     serve(
         state,

@@ -253,3 +253,43 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for RecordsAmo
 }
 
 impl<Conn, const N: usize, const B: bool> RunQueryDsl<Conn> for RecordsAmong<'_, N, B> {}
+
+/// What dlrepo knows of a department row by its key columns (`udf_key`): the document
+/// tied to it, linked or revoked ([`super::linked::LinkedDoc`]'s columns). The lookup
+/// every pull of a department row makes; with its statuses written into the SQL (for
+/// SQLite's partial index) diesel's DSL would not cache it.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownBy<'a> {
+    pub doctype: &'a str,
+    pub key: &'a str,
+}
+
+impl QueryId for KnownBy<'_> {
+    type QueryId = KnownBy<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl Query for KnownBy<'_> {
+    type SqlType = (Text, Text, NText, NText);
+}
+
+impl<DB> QueryFragment<DB> for KnownBy<'_>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<Text>,
+    str: ToSql<Text, DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT documents.doc_id, documents.status, documents.fingerprint, \
+             documents.aadhaar FROM documents WHERE documents.doctype = ",
+        );
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        out.push_sql(" AND documents.udf_key = ");
+        out.push_bind_param::<Text, str>(self.key)?;
+        out.push_sql(" AND ");
+        out.push_sql(KNOWN_SQL);
+        Ok(())
+    }
+}
+
+impl<Conn> RunQueryDsl<Conn> for KnownBy<'_> {}

@@ -271,10 +271,18 @@ pub fn scan(
         }
         store::write_transaction(conn, |conn| {
             for linked::LinkedRow {
-                doc_id, aadhaar, ..
+                doc_id,
+                row_key,
+                aadhaar,
             } in gone
             {
-                if !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
+                // Asked again under the lock (a few rows): a row the department
+                // reloaded (deleted, then inserted) meanwhile is not gone.
+                let back = match row_key {
+                    Some(k) => table.find_by_key(k)?.is_some(),
+                    None => false,
+                };
+                if back || !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
                     continue;
                 }
                 report.gone += 1;

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # `dlrepo push scan` over a department table of N rows (SQLite), for BENCHMARKS.md:
 # time and peak memory of the first scan (every row new: DocId, vault, A row) and of a
-# second one (nothing changed). Usage: bench/scan.sh   (SIZES overrides)
+# second one (nothing changed). Usage: bench/scan.sh   (SIZES overrides; BIN=another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000"}
-BIN=target/release/dlrepo
+BIN=${BIN:-target/release/dlrepo}
 cargo build --release -q
 echo "## machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true; date -u
 for n in $SIZES; do

@@ -75,6 +75,20 @@ pub fn follow(
     if let Some(followed) = followed_already(conn, doctype, row, &digest)? {
         return Ok(followed);
     }
+    record(conn, issuer_id, doctype, row, &digest, vault, now)
+}
+
+/// `follow`'s writes, for a row whose read found something to record (`digest` is the
+/// row's): in one write transaction, which reads the row's link again under the lock.
+fn record(
+    conn: &mut DbConn,
+    issuer_id: &str,
+    doctype: &DocType,
+    row: &DeptRow,
+    digest: &str,
+    vault: Option<&Vault>,
+    now: NaiveDateTime,
+) -> Result<Followed, StoreError> {
     store::write_transaction(conn, |conn| {
         let known = linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?;
         let uri = DocUri::of(issuer_id, &doctype.code, &known.doc_id);
@@ -101,7 +115,7 @@ pub fn follow(
                 now: true,
             });
         }
-        if known.fingerprint.as_deref() == Some(digest.as_str()) {
+        if known.fingerprint.as_deref() == Some(digest) {
             return Ok(Followed::Live {
                 doc_id: known.doc_id,
                 changed: false,
@@ -120,7 +134,7 @@ pub fn follow(
             _ => None,
         };
         let state = RowState {
-            fingerprint: &digest,
+            fingerprint: digest,
             aadhaar: reference.as_deref(),
             doc_name: row.doc_name.as_deref(),
             holder_name: row.holder_name.as_deref(),
@@ -220,10 +234,11 @@ pub fn scan(
         // followed in one write transaction (the write lock held for those only).
         let mut to_write = Vec::new();
         for row in &rows {
-            if followed_already(conn, doctype, row, &row.digest())?.is_some() {
+            let digest = row.digest();
+            if followed_already(conn, doctype, row, &digest)?.is_some() {
                 report.rows += 1;
             } else {
-                to_write.push(row);
+                to_write.push((row, digest));
             }
         }
         if to_write.is_empty() {
@@ -231,8 +246,8 @@ pub fn scan(
             continue;
         }
         store::write_transaction(conn, |conn| {
-            for row in to_write {
-                match follow(conn, issuer_id, doctype, row, vault, now)? {
+            for (row, digest) in to_write {
+                match record(conn, issuer_id, doctype, row, &digest, vault, now)? {
                     Followed::Live { first: true, .. } => report.new += 1,
                     Followed::Live { changed: true, .. } => report.changed += 1,
                     Followed::Live { .. } => {}

@@ -228,18 +228,15 @@ where
     i64: ToSql<BigInt, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        for (i, piece) in self.pieces.iter().enumerate() {
-            out.push_sql(piece);
-            if i + 1 < self.pieces.len() {
-                match self.binds.get(i) {
-                    Some(BindValue::Text(v)) => out.push_bind_param::<Text, str>(v)?,
-                    Some(BindValue::Int(v)) => out.push_bind_param::<BigInt, i64>(v)?,
-                    None => {
-                        return Err(diesel::result::Error::QueryBuilderError(
-                            "a department statement without a value for each parameter".into(),
-                        ))
-                    }
+        // `load` checked that there is a value between each two pieces.
+        if let Some((first, rest)) = self.pieces.split_first() {
+            out.push_sql(first);
+            for (bind, piece) in self.binds.iter().zip(rest) {
+                match bind {
+                    BindValue::Text(v) => out.push_bind_param::<Text, str>(v)?,
+                    BindValue::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
                 }
+                out.push_sql(piece);
             }
         }
         Ok(())
@@ -397,12 +394,9 @@ impl DeptTable {
         let condition = |cs: &[Option<(String, BindAs)>]| {
             cs.iter()
                 .flatten()
-                .map(|(n, kind)| {
-                    let ph = PARAM;
-                    match kind {
-                        BindAs::CastText => format!("CAST({} AS TEXT) = {ph}", q(n)),
-                        _ => format!("{} = {ph}", q(n)),
-                    }
+                .map(|(n, kind)| match kind {
+                    BindAs::CastText => format!("CAST({} AS TEXT) = {PARAM}", q(n)),
+                    _ => format!("{} = {PARAM}", q(n)),
                 })
                 .collect::<Vec<_>>()
                 .join(" AND ")

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
-use super::record_query::{status_in, KnownBy, LINKED_SQL};
+use super::record_query::KnownBy;
 use super::schema::{blobs, document_versions, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -117,10 +117,11 @@ pub fn record_change(
     now: NaiveDateTime,
 ) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
-        // Found by (doc_id, doctype), then written by its id; no LIMIT, no bound status.
-        // A bound status (which a partial index's condition names) or LIMIT makes
-        // SQLite prepare the statement again each time it runs; a status in the SQL
-        // of the lookup let PostgreSQL take `documents_linked` by doc type alone.
+        // Found by (doc_id, doctype) with no LIMIT and no status in the SQL: a LIMIT or
+        // a bound status (which a partial index's condition names) makes SQLite
+        // prepare the statement again each time it runs, and a status in the SQL let
+        // PostgreSQL take `documents_linked` by doc type alone. Then written by its id
+        // (once per change: that statement is not worth keeping prepared).
         let made: Option<(i64, String, Option<String>, Option<String>)> = documents::table
             .filter(documents::doctype.eq(doctype))
             .filter(documents::doc_id.eq(doc_id))
@@ -140,7 +141,7 @@ pub fn record_change(
         let this = || {
             documents::table
                 .filter(documents::id.eq(id))
-                .filter(status_in(LINKED_SQL))
+                .filter(documents::status.eq(status::LINKED))
         };
         let set = (
             documents::fingerprint.eq(now_state.fingerprint),

@@ -23,8 +23,6 @@ use diesel::{QueryResult, RunQueryDsl};
 pub(super) const LIVE_SQL: &str = "documents.status IN ('issued', 'pending')";
 /// Department rows dlrepo has handed a DocId (linked or revoked): `documents_known_key`.
 pub(super) const KNOWN_SQL: &str = "documents.status IN ('linked', 'revoked')";
-/// Linked department rows only: `documents_linked`.
-pub(super) const LINKED_SQL: &str = "documents.status = 'linked'";
 
 /// One of those status sets as a filter of a DSL query.
 pub(super) fn status_in(

@@ -90,7 +90,34 @@ fn record(
     now: NaiveDateTime,
 ) -> Result<Followed, StoreError> {
     store::write_transaction(conn, |conn| {
-        let known = linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?;
+        let known = match linked::linked_doc(conn, &doctype.code, &row.row_key)? {
+            Some(known) => known,
+            // Read for the first time (most writes on result day): DocId and state in
+            // one INSERT, where linking and then recording the change took an INSERT,
+            // a SELECT and an UPDATE inside a savepoint, all under the write lock.
+            None if !row.revoked => {
+                let reference = aadhaar_reference(conn, doctype, row, vault, now)?;
+                let sealed = reference.as_ref().ok().and_then(Option::as_deref);
+                let state = row_state(row, digest, sealed);
+                let space = &doctype.id_space;
+                match linked::link_new(conn, &doctype.code, &row.row_key, space, &state, now)? {
+                    Some(doc_id) => {
+                        let uri = DocUri::of(issuer_id, &doctype.code, &doc_id);
+                        let reference = usable(reference, &uri);
+                        queue_pushes(conn, &uri, doctype, row, None, reference.as_deref(), now)?;
+                        return Ok(Followed::Live {
+                            doc_id,
+                            changed: true,
+                            first: true,
+                        });
+                    }
+                    // Linked meanwhile by another server: followed as a known row.
+                    None => linked::link(conn, &doctype.code, &row.row_key, space, now)?,
+                }
+            }
+            // Cancelled before its first read: linked, then revoked below.
+            None => linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?,
+        };
         let uri = DocUri::of(issuer_id, &doctype.code, &known.doc_id);
         if known.status == status::REVOKED {
             return Ok(Followed::Revoked {
@@ -122,26 +149,8 @@ fn record(
                 first: false,
             });
         }
-        // Pushed under a reference only once there is a document to push.
-        let reference = match (&row.aadhaar, vault) {
-            (Some(a), Some(v)) if !awaiting(doctype, row) => match crate::aadhaar::normalize(a) {
-                Ok(n) => Some(v.store(conn, &n, now).map_err(StoreError::from)?),
-                Err(e) => {
-                    tracing::warn!(uri = %uri, reason = %e, "department row's Aadhaar number is not valid: not pushed");
-                    None
-                }
-            },
-            _ => None,
-        };
-        let state = RowState {
-            fingerprint: digest,
-            aadhaar: reference.as_deref(),
-            doc_name: row.doc_name.as_deref(),
-            holder_name: row.holder_name.as_deref(),
-            issued_on: row.issued_on.as_deref(),
-            valid_from: row.valid_from.as_deref(),
-            valid_to: row.valid_to.as_deref(),
-        };
+        let reference = usable(aadhaar_reference(conn, doctype, row, vault, now)?, &uri);
+        let state = row_state(row, digest, reference.as_deref());
         let recorded = linked::record_change(
             conn,
             &doctype.code,
@@ -151,15 +160,8 @@ fn record(
             now,
         )?;
         if recorded {
-            let rows: Vec<_> = push_actions(
-                Action::Update,
-                known.aadhaar.as_deref(),
-                reference.as_deref(),
-            )
-            .into_iter()
-            .map(|(a, action)| outbox_row(&push_facts(&uri, doctype, row, a), action, now))
-            .collect();
-            outbox::enqueue(conn, &rows)?;
+            let before = known.aadhaar.as_deref();
+            queue_pushes(conn, &uri, doctype, row, before, reference.as_deref(), now)?;
         }
         Ok(Followed::Live {
             doc_id: known.doc_id,
@@ -167,6 +169,66 @@ fn record(
             first: known.fingerprint.is_none(),
         })
     })
+}
+
+/// The Aadhaar reference a row's pushes go under: its number sealed in the vault, once
+/// there is a document to push. `Err` inside: the number is not valid (not pushed), for
+/// the caller to warn about under the row's URI.
+fn aadhaar_reference(
+    conn: &mut DbConn,
+    doctype: &DocType,
+    row: &DeptRow,
+    vault: Option<&Vault>,
+    now: NaiveDateTime,
+) -> Result<Result<Option<String>, String>, StoreError> {
+    let (Some(a), Some(v)) = (&row.aadhaar, vault) else {
+        return Ok(Ok(None));
+    };
+    if awaiting(doctype, row) {
+        return Ok(Ok(None));
+    }
+    Ok(match crate::aadhaar::normalize(a) {
+        Ok(n) => Ok(Some(v.store(conn, &n, now).map_err(StoreError::from)?)),
+        Err(e) => Err(e.to_string()),
+    })
+}
+
+/// The reference, or none after a warning that the row's number is not valid.
+fn usable(reference: Result<Option<String>, String>, uri: &DocUri) -> Option<String> {
+    reference.unwrap_or_else(|reason| {
+        tracing::warn!(uri = %uri, reason = %reason, "department row's Aadhaar number is not valid: not pushed");
+        None
+    })
+}
+
+fn row_state<'a>(row: &'a DeptRow, digest: &'a str, aadhaar: Option<&'a str>) -> RowState<'a> {
+    RowState {
+        fingerprint: digest,
+        aadhaar,
+        doc_name: row.doc_name.as_deref(),
+        holder_name: row.holder_name.as_deref(),
+        issued_on: row.issued_on.as_deref(),
+        valid_from: row.valid_from.as_deref(),
+        valid_to: row.valid_to.as_deref(),
+    }
+}
+
+/// The push rows of a recorded change (`before`: the reference pushed until now), in
+/// the caller's transaction.
+fn queue_pushes(
+    conn: &mut DbConn,
+    uri: &DocUri,
+    doctype: &DocType,
+    row: &DeptRow,
+    before: Option<&str>,
+    now_ref: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = push_actions(Action::Update, before, now_ref)
+        .into_iter()
+        .map(|(a, action)| outbox_row(&push_facts(uri, doctype, row, a), action, now))
+        .collect();
+    outbox::enqueue(conn, &rows)
 }
 
 /// What reading the row comes to when there is nothing to record (its document revoked,

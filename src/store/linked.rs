@@ -92,6 +92,40 @@ pub fn link(
     )))
 }
 
+/// A row read for the first time: a DocId minted for it and what it says now recorded,
+/// in one INSERT. `None` when the row has been linked meanwhile (another server, or a
+/// scan): the caller follows it as a known row.
+pub fn link_new(
+    conn: &mut DbConn,
+    doctype: &str,
+    row_key: &str,
+    space: &DocIdSpace,
+    state: &RowState<'_>,
+    now: NaiveDateTime,
+) -> Result<Option<String>, StoreError> {
+    let mut doc = NewDocument::bare(doctype, status::LINKED, Some(row_key), now);
+    doc.fingerprint = Some(state.fingerprint.to_string());
+    doc.aadhaar = state.aadhaar.map(str::to_string);
+    doc.doc_name = state.doc_name.map(str::to_string);
+    doc.holder_name = state.holder_name.map(str::to_string);
+    doc.issued_on = state.issued_on.map(str::to_string);
+    doc.valid_from = state.valid_from.map(str::to_string);
+    doc.valid_to = state.valid_to.map(str::to_string);
+    for _ in 0..MINT_ATTEMPTS {
+        doc.doc_id = space.mint();
+        if insert_if_free(conn, &doc)? {
+            return Ok(Some(doc.doc_id));
+        }
+        // Refused by the key's index (linked meanwhile) or by the DocId's (taken).
+        if linked_doc(conn, doctype, row_key)?.is_some() {
+            return Ok(None);
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
+    )))
+}
+
 /// What a department row says now, as dlrepo records it with its DocId.
 pub struct RowState<'a> {
     pub fingerprint: &'a str,

@@ -149,6 +149,18 @@ fn record(
                 first: false,
             });
         }
+        // Recorded before an upgrade changed how rows are digested: the same row, its
+        // digest recorded anew (once), and nothing made or pushed again.
+        if let Some(old) = known.fingerprint.as_deref() {
+            if row.has_legacy_digest(old) {
+                linked::set_fingerprint(conn, &doctype.code, &known.doc_id, old, digest)?;
+                return Ok(Followed::Live {
+                    doc_id: known.doc_id,
+                    changed: false,
+                    first: false,
+                });
+            }
+        }
         let reference = usable(aadhaar_reference(conn, doctype, row, vault, now)?, &uri);
         let state = row_state(row, digest, reference.as_deref());
         let recorded = linked::record_change(

@@ -40,21 +40,49 @@ pub struct DeptRow {
     pub version: Option<String>,
 }
 
+/// Marks a [`DeptRow::digest`]; a fingerprint without it is a [`DeptRow::legacy_digest`].
+const DIGEST_PREFIX: &str = "b3:";
+
 impl DeptRow {
     /// What the row says, as one value: it changes exactly when the document would.
     /// With a version column, that column; else every mapped column and the document.
+    /// BLAKE3: every pull of a row reads and digests its document column, and SHA-256
+    /// of a 31 KiB PDF (with the CPU's SHA instructions) was 15% of a server answering
+    /// such pulls (BENCHMARKS.md, 2026-12-07).
     pub fn digest(&self) -> String {
+        let mut h = blake3::Hasher::new();
+        self.feed(|bytes| {
+            h.update(bytes);
+        });
+        format!("{DIGEST_PREFIX}{}", h.finalize().to_hex())
+    }
+
+    /// The digest as dlrepo made it before 2026-12-07 (SHA-256), still recorded for the
+    /// rows read before an upgrade: told apart so that an upgrade changes no document.
+    pub fn legacy_digest(&self) -> String {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
+        self.feed(|bytes| h.update(bytes));
+        super::documents::blob_id(&h.finalize())
+    }
+
+    /// Whether `fingerprint` is this row's in the form made before [`DeptRow::digest`]
+    /// (for the caller to record it anew).
+    pub fn has_legacy_digest(&self, fingerprint: &str) -> bool {
+        !fingerprint.starts_with(DIGEST_PREFIX) && fingerprint == self.legacy_digest()
+    }
+
+    /// The bytes a digest is of, in order.
+    fn feed(&self, mut update: impl FnMut(&[u8])) {
         let mut part = |label: &str, v: Option<&[u8]>| {
-            h.update(label.as_bytes());
+            update(label.as_bytes());
             match v {
                 // Length-prefixed: no two rows hash alike by moving text between fields.
                 Some(v) => {
-                    h.update((v.len() as u64).to_be_bytes());
-                    h.update(v);
+                    update(&(v.len() as u64).to_be_bytes());
+                    update(v);
                 }
-                None => h.update(u64::MAX.to_be_bytes()),
+                None => update(&u64::MAX.to_be_bytes()),
             }
         };
         if let Some(v) = &self.version {
@@ -78,7 +106,6 @@ impl DeptRow {
                 part(label, Some(v.as_bytes()));
             }
         }
-        super::documents::blob_id(&h.finalize())
     }
 }
 

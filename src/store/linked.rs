@@ -217,6 +217,26 @@ pub fn record_change(
     })
 }
 
+/// Records a row's digest in a new form when it still has the old one (compare-and-set:
+/// a change recorded meanwhile wins). Not a change of the document: nothing else moves.
+pub fn set_fingerprint(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        documents::table
+            .filter(documents::doctype.eq(doctype))
+            .filter(documents::doc_id.eq(doc_id))
+            .filter(documents::fingerprint.eq(old)),
+    )
+    .set(documents::fingerprint.eq(new))
+    .execute(conn)?;
+    Ok(())
+}
+
 /// Revokes a linked document: false when it was not live.
 pub fn revoke_linked(
     conn: &mut DbConn,

@@ -12,6 +12,7 @@ backend_tests!(
     a_changed_row_is_served_anew_under_the_same_uri,
     cancelled_and_revoked_rows_are_refused_and_pushed_as_d,
     push_scan_reads_the_whole_table_and_resumes,
+    rows_read_before_the_digest_changed_are_not_made_again,
 );
 
 fn exec(conn: &mut DbConn, sql: &str) {
@@ -178,6 +179,74 @@ async fn a_changed_row_is_served_anew_under_the_same_uri(b: Backend) {
         queued.iter().all(|q| q.2.starts_with("vault:")),
         "only references"
     );
+}
+
+fn fingerprint(ws: &Workspace, doc_id: &str) -> String {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::documents;
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    documents::table
+        .filter(documents::doc_id.eq(doc_id))
+        .select(documents::fingerprint)
+        .first::<Option<String>>(&mut conn)
+        .expect("fingerprint")
+        .expect("recorded")
+}
+
+/// A server upgraded from a release that digested rows with SHA-256 finds every row it
+/// had read recorded under that digest: unchanged rows must stay unchanged (the same
+/// signed bytes, no U pushed to every holder), and a real change must still show.
+async fn rows_read_before_the_digest_changed_are_not_made_again(b: Backend) {
+    let ws = board(b, 2);
+    let url = ws.config.database.url.clone();
+    let app = spawn_on(ws).await;
+    let r = app.pull_uri(&[("Roll", "1001")]).await;
+    assert_eq!(r.status(), "1");
+    let uri = r.detail("URI").expect("uri").to_string();
+    let doc_id = uri.rsplit('-').next().expect("id").to_string();
+    let first = r.doc_bytes();
+    assert!(fingerprint(&app.ws, &doc_id).starts_with("b3:"));
+
+    // As the earlier release recorded it.
+    let config = &app.ws.config;
+    let pool = dlrepo::store::pool(&config.database).expect("pool");
+    let tables = dlrepo::store::department::prepare_all(&config.doctypes, &config.database, &pool)
+        .expect("tables");
+    let row = tables["BOARD"]
+        .find_by_udfs(&["1001".to_string()])
+        .expect("row")
+        .remove(0);
+    let legacy = row.legacy_digest();
+    assert_eq!(legacy.len(), 64, "hex SHA-256");
+    let mut conn = dlrepo::store::establish(&url).expect("conn");
+    exec(
+        &mut conn,
+        &format!("UPDATE documents SET fingerprint = '{legacy}' WHERE doc_id = '{doc_id}'"),
+    );
+
+    let r = app.pull_uri(&[("Roll", "1001")]).await;
+    assert_eq!(r.status(), "1");
+    assert_eq!(r.detail("URI"), Some(uri.as_str()));
+    assert_eq!(
+        r.doc_bytes(),
+        first,
+        "the same signed bytes, not made again"
+    );
+    assert_eq!(outbox(&app.ws).len(), 1, "no U pushed");
+    assert_eq!(versions(&app.ws, &doc_id), 0);
+    assert_eq!(fingerprint(&app.ws, &doc_id), row.digest(), "recorded anew");
+
+    // A change after the upgrade is one.
+    exec(
+        &mut conn,
+        "UPDATE marks SET total_marks = 488 WHERE roll_no = 1001",
+    );
+    let r = app.pull_doc(&uri).await;
+    assert_eq!(r.status(), "1");
+    assert!(text_of(&r.doc_bytes()).contains("488"));
+    let actions: Vec<String> = outbox(&app.ws).into_iter().map(|q| q.0).collect();
+    assert_eq!(actions, ["A", "U"]);
+    assert_eq!(versions(&app.ws, &doc_id), 1);
 }
 
 async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {

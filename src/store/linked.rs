@@ -17,7 +17,9 @@ use crate::uri::DocIdSpace;
 pub struct LinkedDoc {
     pub doc_id: String,
     pub status: String,
-    /// The row's digest when its document was last made (`DeptRow::digest`).
+    /// The row's digest when its document was last made (`DeptRow::digest`; a SHA-256
+    /// `DeptRow::legacy_digest` when it was made before 2026-12-07; none for a link
+    /// whose document was never made, such as a row cancelled before its first read).
     pub fingerprint: Option<String>,
     /// The Aadhaar reference its push rows were queued under, if any.
     pub aadhaar: Option<String>,

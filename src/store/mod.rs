@@ -12,6 +12,7 @@ pub mod linked;
 mod pg_bulk;
 mod record_query;
 pub mod replay;
+mod row_digest;
 pub mod schema;
 mod sqlite_bulk;
 mod writes;

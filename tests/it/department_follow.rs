@@ -236,6 +236,16 @@ async fn rows_read_before_the_digest_changed_are_not_made_again(b: Backend) {
     assert_eq!(versions(&app.ws, &doc_id), 0);
     assert_eq!(fingerprint(&app.ws, &doc_id), row.digest(), "recorded anew");
 
+    // `dlrepo push scan` alike: that row no change, the one never read before new.
+    exec(
+        &mut conn,
+        &format!("UPDATE documents SET fingerprint = '{legacy}' WHERE doc_id = '{doc_id}'"),
+    );
+    let text = scan(&app.ws);
+    assert!(text.contains("1 new, 0 changed"), "{text}");
+    assert_eq!(fingerprint(&app.ws, &doc_id), row.digest());
+    assert_eq!(outbox(&app.ws).len(), 2, "an A for the new row only");
+
     // A change after the upgrade is one.
     exec(
         &mut conn,
@@ -245,7 +255,7 @@ async fn rows_read_before_the_digest_changed_are_not_made_again(b: Backend) {
     assert_eq!(r.status(), "1");
     assert!(text_of(&r.doc_bytes()).contains("488"));
     let actions: Vec<String> = outbox(&app.ws).into_iter().map(|q| q.0).collect();
-    assert_eq!(actions, ["A", "U"]);
+    assert_eq!(actions, ["A", "A", "U"]);
     assert_eq!(versions(&app.ws, &doc_id), 1);
 }
 

@@ -6,7 +6,8 @@
 # database dlrepo uses, and a config that maps it. Each run starts with no row linked
 # (dlrepo's own rows deleted), then times two passes of the same requests:
 #   first: most pulls mint and link the row's DocId (a write each), as on result day;
-#   again: every row linked already, so each pull reads the row and its link.
+#   again: every row linked already, so each pull reads the row and its link;
+#   pull doc: Pull Doc of 20,000 rows linked by then, drawn at random.
 # Prints req/s, p99 and how many answers were not Status 1, per pass.
 # DEPT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB?sslmode=disable: the same on
 # PostgreSQL (DB made anew with the table, dlrepo's own tables beside it; the database
@@ -71,8 +72,8 @@ if [ -n "$PG" ]; then
 fi
 
 pass() {
-    local label=$1 out
-    out=$(WRK_REQUESTS="$DIR/requests.txt" WRK_PATH=/pulluri \
+    local label=$1 requests=${2:-requests.txt} path=${3:-/pulluri} out
+    out=$(WRK_REQUESTS="$DIR/$requests" WRK_PATH=$path \
         wrk -t2 -c32 -d"${SECS}s" --latency -s bench/pulluri.lua http://127.0.0.1:8088)
     echo "$label: $(awk '/^Requests\/sec/ {print int($2)}' <<<"$out") req/s, p99 $(awk '$1 == "99%" {print $2}' <<<"$out"), $(grep -o 'not Status 1: [0-9]*' <<<"$out")"
 }
@@ -90,6 +91,8 @@ run() {
     for _ in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:8088/healthz && break; sleep 0.1; done
     pass "$label, first"
     pass "$label, again"
+    (cd "$DIR" && "$BIN" -c dlrepo.toml bench requests --rows "$ROWS" --pull-doc --count 20000 --out requests-doc.txt >/dev/null)
+    pass "$label, pull doc" requests-doc.txt /pulldoc
     kill $server; wait $server 2>/dev/null || true
 }
 

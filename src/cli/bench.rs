@@ -38,7 +38,7 @@ pub enum BenchCommand {
         render: Option<PathBuf>,
     },
     /// Write COUNT PullURIRequest bodies, one per line, for rows drawn at random (with
-    /// --pull-doc, PullDocRequest bodies for issued documents drawn at random).
+    /// --pull-doc, PullDocRequest bodies for issued or linked documents drawn at random).
     Requests {
         #[arg(long)]
         rows: u64,
@@ -46,7 +46,7 @@ pub enum BenchCommand {
         count: u64,
         #[arg(long)]
         out: PathBuf,
-        /// Pull Doc requests instead, for COUNT issued documents drawn at random from
+        /// Pull Doc requests instead, for COUNT issued or linked documents drawn at random from
         /// the configured database (its first doc type).
         #[arg(long)]
         pull_doc: bool,
@@ -156,18 +156,24 @@ fn timed(threads: usize, seconds: u64, work: impl Fn(usize, usize) -> bool + Syn
 
 /// The URIs of `count` issued documents of the config's first doc type, at random.
 fn random_uris(config: &crate::config::Config, count: u64) -> Result<Vec<String>> {
+    use crate::store::documents::status;
     use crate::store::schema::documents::dsl as d;
     use diesel::prelude::*;
     let doctype = config.doctypes.first().context("no doc type configured")?;
     let mut conn = crate::store::establish(&config.database.url)?;
     let ids: Vec<String> = d::documents
         .filter(d::doctype.eq(&doctype.code))
-        .filter(d::status.eq(crate::store::documents::status::ISSUED))
+        // Imported documents, or a department table's rows linked by earlier pulls.
+        .filter(d::status.eq_any([status::ISSUED, status::LINKED]))
         .order(diesel::dsl::sql::<diesel::sql_types::Integer>("random()"))
         .limit(i64::try_from(count)?)
         .select(d::doc_id)
         .load(&mut conn)?;
-    anyhow::ensure!(!ids.is_empty(), "no issued {} documents", doctype.code);
+    anyhow::ensure!(
+        !ids.is_empty(),
+        "no issued or linked {} documents",
+        doctype.code
+    );
     Ok(ids
         .iter()
         .map(|id| crate::uri::DocUri::of(&config.issuer_id, &doctype.code, id).to_string())

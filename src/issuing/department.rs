@@ -78,6 +78,24 @@ pub fn follow(
     record(conn, issuer_id, doctype, row, &digest, vault, now)
 }
 
+/// [`follow`] of a row whose link the caller has just read (a Pull Doc finds the row by
+/// it): an unchanged row is answered without reading the link again.
+pub fn follow_known(
+    conn: &mut DbConn,
+    issuer_id: &str,
+    doctype: &DocType,
+    row: &DeptRow,
+    known: LinkedDoc,
+    vault: Option<&Vault>,
+    now: NaiveDateTime,
+) -> Result<Followed, StoreError> {
+    let digest = row.digest();
+    if let Some(followed) = unchanged(known, row, &digest) {
+        return Ok(followed);
+    }
+    record(conn, issuer_id, doctype, row, &digest, vault, now)
+}
+
 /// `follow`'s writes, for a row whose read found something to record (`digest` is the
 /// row's): in one write transaction, which reads the row's link again under the lock.
 fn record(

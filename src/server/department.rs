@@ -10,8 +10,9 @@ use crate::doctype::DocType;
 use crate::issuing::department::{self, awaiting, Followed};
 use crate::issuing::Facts;
 use crate::store::department::{DeptRow, DeptTable};
+use crate::store::documents;
+use crate::store::linked::{self, LinkedDoc};
 use crate::store::DbConn;
-use crate::store::{documents, linked};
 use crate::uri::DocUri;
 use crate::wire::ResponseFormat;
 
@@ -42,7 +43,7 @@ pub(super) fn pull_uri(
     );
     check_resident(doctype, resident, &facts)?;
     let mut conn = state.conn()?;
-    let doc_id = follow(state, &mut conn, doctype, &row)?;
+    let doc_id = follow(state, &mut conn, doctype, &row, None)?;
     facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
     if awaiting(doctype, &row) {
@@ -69,14 +70,14 @@ pub(super) fn pull_doc(
     // it waits for a second starved the pool under load (503 after the pool's timeout).
     let (key, known) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)?
         .ok_or_else(|| uri_err("no such document"))?;
-    if known == documents::status::REVOKED {
+    if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }
     let row = dept
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
     let mut conn = state.conn()?;
-    follow(state, &mut conn, doctype, &row)?;
+    follow(state, &mut conn, doctype, &row, Some(known))?;
     let facts = department::facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;
     if awaiting(doctype, &row) {
@@ -117,21 +118,25 @@ fn serve_row(
 }
 
 /// The row's DocId, after recording what changed since dlrepo last read it (a changed
-/// row's document is made again below; a cancelled or revoked one is refused).
+/// row's document is made again below; a cancelled or revoked one is refused). `known`:
+/// the row's link, when the caller has just read it.
 fn follow(
     state: &AppState,
     conn: &mut DbConn,
     doctype: &DocType,
     row: &DeptRow,
+    known: Option<LinkedDoc>,
 ) -> Result<String, PullError> {
-    match department::follow(
-        conn,
+    let (issuer, vault, now) = (
         &state.config.issuer_id,
-        doctype,
-        row,
         state.vault.as_ref(),
         Utc::now().naive_utc(),
-    )? {
+    );
+    let followed = match known {
+        Some(known) => department::follow_known(conn, issuer, doctype, row, known, vault, now)?,
+        None => department::follow(conn, issuer, doctype, row, vault, now)?,
+    };
+    match followed {
         Followed::Live { doc_id, .. } => Ok(doc_id),
         Followed::Revoked { doc_id, .. } => Err(PullError::Revoked(
             DocUri::of(&state.config.issuer_id, &doctype.code, &doc_id).to_string(),

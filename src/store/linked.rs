@@ -41,12 +41,13 @@ pub fn linked_doc(
     .next())
 }
 
-/// The department row key behind a linked DocId, and whether it was revoked.
+/// The department row key behind a linked DocId, and what dlrepo knows of it (revoked
+/// ones too): enough for a Pull Doc of an unchanged row to read its link once.
 pub fn linked_row_key(
     conn: &mut DbConn,
     doctype: &str,
     doc_id: &str,
-) -> Result<Option<(String, String)>, StoreError> {
+) -> Result<Option<(String, LinkedDoc)>, StoreError> {
     // By (doc_id, doctype) alone, its status told here: with the statuses in the SQL,
     // PostgreSQL could take `documents_known_key` by doc type alone (its condition
     // matches) and read every known row of the doc type, as it did with statistics
@@ -54,11 +55,19 @@ pub fn linked_row_key(
     Ok(documents::table
         .filter(documents::doctype.eq(doctype))
         .filter(documents::doc_id.eq(doc_id))
-        .select((documents::udf_key, documents::status))
-        .load::<(Option<String>, String)>(conn)?
+        .select((
+            documents::udf_key,
+            (
+                documents::doc_id,
+                documents::status,
+                documents::fingerprint,
+                documents::aadhaar,
+            ),
+        ))
+        .load::<(Option<String>, LinkedDoc)>(conn)?
         .into_iter()
-        .find(|(_, s)| s == status::LINKED || s == status::REVOKED)
-        .and_then(|(k, s)| k.map(|k| (k, s))))
+        .find(|(_, d)| d.status == status::LINKED || d.status == status::REVOKED)
+        .and_then(|(k, d)| k.map(|k| (k, d))))
 }
 
 /// The stable DocId of a department row: the existing one, or a freshly minted one.

@@ -60,39 +60,27 @@ pub fn awaiting(doctype: &DocType, row: &DeptRow) -> bool {
 
 /// Ties the row to its DocId and records what changed since dlrepo last read it. The
 /// Aadhaar number (from the department's column) goes into the vault; only its
-/// reference is kept and queued.
+/// reference is kept and queued. `known`: the row's link when the caller has just read
+/// it (a Pull Doc finds the row by it), so that it is not read again.
 pub fn follow(
     conn: &mut DbConn,
     issuer_id: &str,
     doctype: &DocType,
     row: &DeptRow,
+    known: Option<LinkedDoc>,
     vault: Option<&Vault>,
-    now: NaiveDateTime,
 ) -> Result<Followed, StoreError> {
     // Most reads find a row followed before and unchanged: one read, no write lock (on
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
-    if let Some(followed) = followed_already(conn, doctype, row, &digest)? {
+    let followed = match known {
+        Some(known) => unchanged(known, row, &digest),
+        None => followed_already(conn, doctype, row, &digest)?,
+    };
+    if let Some(followed) = followed {
         return Ok(followed);
     }
-    record(conn, issuer_id, doctype, row, &digest, vault, now)
-}
-
-/// [`follow`] of a row whose link the caller has just read (a Pull Doc finds the row by
-/// it): an unchanged row is answered without reading the link again.
-pub fn follow_known(
-    conn: &mut DbConn,
-    issuer_id: &str,
-    doctype: &DocType,
-    row: &DeptRow,
-    known: LinkedDoc,
-    vault: Option<&Vault>,
-    now: NaiveDateTime,
-) -> Result<Followed, StoreError> {
-    let digest = row.digest();
-    if let Some(followed) = unchanged(known, row, &digest) {
-        return Ok(followed);
-    }
+    let now = chrono::Utc::now().naive_utc();
     record(conn, issuer_id, doctype, row, &digest, vault, now)
 }
 
@@ -112,29 +100,33 @@ fn record(
             Some(known) => known,
             // Read for the first time (most writes on result day): DocId and state in
             // one INSERT, where linking and then recording the change took an INSERT,
-            // a SELECT and an UPDATE inside a savepoint, all under the write lock.
-            None if !row.revoked => {
-                let reference = aadhaar_reference(conn, doctype, row, vault, now)?;
+            // a SELECT and an UPDATE inside a savepoint, all under the write lock. A
+            // row cancelled before then is linked bare, and revoked below.
+            None => {
+                let reference = match row.revoked {
+                    true => Ok(None),
+                    false => aadhaar_reference(conn, doctype, row, vault, now)?,
+                };
                 let sealed = reference.as_ref().ok().and_then(Option::as_deref);
                 let state = row_state(row, digest, sealed);
+                let live = (!row.revoked).then_some(&state);
                 let space = &doctype.id_space;
-                match linked::link_new(conn, &doctype.code, &row.row_key, space, &state, now)? {
-                    Some(doc_id) => {
-                        let uri = DocUri::of(issuer_id, &doctype.code, &doc_id);
+                match linked::link_new(conn, &doctype.code, &row.row_key, space, live, now)? {
+                    (made, true) if !row.revoked => {
+                        let uri = DocUri::of(issuer_id, &doctype.code, &made.doc_id);
                         let reference = usable(reference, &uri);
                         queue_pushes(conn, &uri, doctype, row, None, reference.as_deref(), now)?;
                         return Ok(Followed::Live {
-                            doc_id,
+                            doc_id: made.doc_id,
                             changed: true,
                             first: true,
                         });
                     }
-                    // Linked meanwhile by another server: followed as a known row.
-                    None => linked::link(conn, &doctype.code, &row.row_key, space, now)?,
+                    // Cancelled, or linked meanwhile by another server: followed below
+                    // as a known row.
+                    (known, _) => known,
                 }
             }
-            // Cancelled before its first read: linked, then revoked below.
-            None => linked::link(conn, &doctype.code, &row.row_key, &doctype.id_space, now)?,
         };
         let uri = DocUri::of(issuer_id, &doctype.code, &known.doc_id);
         if known.status == status::REVOKED {
@@ -352,6 +344,13 @@ pub fn scan(
         })?;
         progress(&report);
     }
+    // Whether the department's table still has the row behind a link.
+    let present = |key: &Option<String>| -> Result<bool, StoreError> {
+        Ok(match key {
+            Some(k) => table.find_by_key(k)?.is_some(),
+            None => false,
+        })
+    };
     let mut after_id = String::new();
     loop {
         let page = linked::linked_page(conn, &doctype.code, &after_id, PAGE)?;
@@ -364,11 +363,7 @@ pub fn scan(
         // when a row is gone.
         let mut gone = Vec::new();
         for linked in &page {
-            let present = match &linked.row_key {
-                Some(k) => table.find_by_key(k)?.is_some(),
-                None => false,
-            };
-            if !present {
+            if !present(&linked.row_key)? {
                 gone.push(linked);
             }
         }
@@ -385,11 +380,7 @@ pub fn scan(
             {
                 // Asked again under the lock (a few rows): a row the department
                 // reloaded (deleted, then inserted) meanwhile is not gone.
-                let back = match row_key {
-                    Some(k) => table.find_by_key(k)?.is_some(),
-                    None => false,
-                };
-                if back || !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
+                if present(row_key)? || !linked::revoke_linked(conn, &doctype.code, doc_id, now)? {
                     continue;
                 }
                 report.gone += 1;

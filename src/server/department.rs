@@ -127,15 +127,8 @@ fn follow(
     row: &DeptRow,
     known: Option<LinkedDoc>,
 ) -> Result<String, PullError> {
-    let (issuer, vault, now) = (
-        &state.config.issuer_id,
-        state.vault.as_ref(),
-        Utc::now().naive_utc(),
-    );
-    let followed = match known {
-        Some(known) => department::follow_known(conn, issuer, doctype, row, known, vault, now)?,
-        None => department::follow(conn, issuer, doctype, row, vault, now)?,
-    };
+    let issuer = &state.config.issuer_id;
+    let followed = department::follow(conn, issuer, doctype, row, known, state.vault.as_ref())?;
     match followed {
         Followed::Live { doc_id, .. } => Ok(doc_id),
         Followed::Revoked { doc_id, .. } => Err(PullError::Revoked(

@@ -70,66 +70,43 @@ pub fn linked_row_key(
         .and_then(|(k, d)| k.map(|k| (k, d))))
 }
 
-/// The stable DocId of a department row: the existing one, or a freshly minted one.
-/// Both unique indexes arbitrate races: a second first-pull of the same row finds the
-/// winner's DocId instead of making another.
-pub fn link(
-    conn: &mut DbConn,
-    doctype: &str,
-    row_key: &str,
-    space: &DocIdSpace,
-    now: NaiveDateTime,
-) -> Result<LinkedDoc, StoreError> {
-    if let Some(d) = linked_doc(conn, doctype, row_key)? {
-        return Ok(d);
-    }
-    let mut doc = NewDocument::bare(doctype, status::LINKED, Some(row_key), now);
-    for _ in 0..MINT_ATTEMPTS {
-        doc.doc_id = space.mint();
-        if insert_if_free(conn, &doc)? {
-            return Ok(LinkedDoc {
-                doc_id: doc.doc_id,
-                status: status::LINKED.into(),
-                fingerprint: None,
-                aadhaar: None,
-            });
-        }
-        if let Some(d) = linked_doc(conn, doctype, row_key)? {
-            return Ok(d);
-        }
-    }
-    Err(StoreError::Unavailable(format!(
-        "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
-    )))
-}
-
-/// A row read for the first time: a DocId minted for it and what it says now recorded,
-/// in one INSERT. `None` when the row has been linked meanwhile (another server, or a
-/// scan): the caller follows it as a known row.
+/// A DocId minted for a department row the caller has just found unlinked, inserted
+/// with what the row says (`state`; none: a bare link, for a row cancelled before its
+/// first read), in one INSERT. Both unique indexes arbitrate races: when another server
+/// or a scan linked the row meanwhile, that link is returned instead, so a row never
+/// gets two DocIds. The bool: whether this call made the link.
 pub fn link_new(
     conn: &mut DbConn,
     doctype: &str,
     row_key: &str,
     space: &DocIdSpace,
-    state: &RowState<'_>,
+    state: Option<&RowState<'_>>,
     now: NaiveDateTime,
-) -> Result<Option<String>, StoreError> {
+) -> Result<(LinkedDoc, bool), StoreError> {
     let mut doc = NewDocument::bare(doctype, status::LINKED, Some(row_key), now);
-    doc.fingerprint = Some(state.fingerprint.to_string());
-    doc.aadhaar = state.aadhaar.map(str::to_string);
-    doc.doc_name = state.doc_name.map(str::to_string);
-    doc.holder_name = state.holder_name.map(str::to_string);
-    doc.issued_on = state.issued_on.map(str::to_string);
-    doc.valid_from = state.valid_from.map(str::to_string);
-    doc.valid_to = state.valid_to.map(str::to_string);
+    if let Some(state) = state {
+        doc.fingerprint = Some(state.fingerprint.to_string());
+        doc.aadhaar = state.aadhaar.map(str::to_string);
+        doc.doc_name = state.doc_name.map(str::to_string);
+        doc.holder_name = state.holder_name.map(str::to_string);
+        doc.issued_on = state.issued_on.map(str::to_string);
+        doc.valid_from = state.valid_from.map(str::to_string);
+        doc.valid_to = state.valid_to.map(str::to_string);
+    }
     for _ in 0..MINT_ATTEMPTS {
         doc.doc_id = space.mint();
         if insert_if_free(conn, &doc)? {
-            return Ok(Some(doc.doc_id));
+            let made = LinkedDoc {
+                doc_id: doc.doc_id,
+                status: status::LINKED.into(),
+                fingerprint: doc.fingerprint,
+                aadhaar: doc.aadhaar,
+            };
+            return Ok((made, true));
         }
         // Refused by the key's index (linked meanwhile) or by the DocId's (taken).
-        if linked_doc(conn, doctype, row_key)?.is_some() {
-            return Ok(None);
+        if let Some(d) = linked_doc(conn, doctype, row_key)? {
+            return Ok((d, false));
         }
     }
     Err(StoreError::Unavailable(format!(

@@ -118,15 +118,20 @@ fn signature_is_good(pdf: &[u8], ws: &Workspace) {
     );
 }
 
+/// Roll number `roll` pulled (Status 1): its URI, DocId and document.
+async fn pulled(app: &TestApp, roll: &str) -> (String, String, Vec<u8>) {
+    let r = app.pull_uri(&[("Roll", roll)]).await;
+    assert_eq!(r.status(), "1");
+    let uri = r.detail("URI").expect("uri").to_string();
+    let doc_id = uri.rsplit('-').next().expect("id").to_string();
+    (uri, doc_id, r.doc_bytes())
+}
+
 async fn a_changed_row_is_served_anew_under_the_same_uri(b: Backend) {
     let ws = board(b, 3);
     let url = ws.config.database.url.clone();
     let app = spawn_on(ws).await;
-    let r = app.pull_uri(&[("Roll", "1001")]).await;
-    assert_eq!(r.status(), "1");
-    let uri = r.detail("URI").expect("uri").to_string();
-    let doc_id = uri.rsplit('-').next().expect("id").to_string();
-    let first = r.doc_bytes();
+    let (uri, doc_id, first) = pulled(&app, "1001").await;
     assert!(text_of(&first).contains("301"), "{}", text_of(&first));
     signature_is_good(&first, &app.ws);
     // Unchanged: the very same signed bytes, and one A for the holder.
@@ -200,11 +205,7 @@ async fn rows_read_before_the_digest_changed_are_not_made_again(b: Backend) {
     let ws = board(b, 2);
     let url = ws.config.database.url.clone();
     let app = spawn_on(ws).await;
-    let r = app.pull_uri(&[("Roll", "1001")]).await;
-    assert_eq!(r.status(), "1");
-    let uri = r.detail("URI").expect("uri").to_string();
-    let doc_id = uri.rsplit('-').next().expect("id").to_string();
-    let first = r.doc_bytes();
+    let (uri, doc_id, first) = pulled(&app, "1001").await;
     assert!(fingerprint(&app.ws, &doc_id).starts_with("b3:"));
 
     // As the earlier release recorded it.

@@ -31,7 +31,7 @@ pub fn linked_doc(
     doctype: &str,
     row_key: &str,
 ) -> Result<Option<LinkedDoc>, StoreError> {
-    // At most one row is known per key (`link`); a fixed statement, prepared once.
+    // At most one row is known per key (`link_new`); a fixed statement, prepared once.
     Ok(KnownBy {
         doctype,
         key: row_key,

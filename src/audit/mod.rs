@@ -12,6 +12,7 @@
 //! find them again), masked, or not at all.
 
 pub mod report;
+pub mod segments;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -110,7 +111,8 @@ pub struct Sink {
 
 impl Sink {
     /// Starts the writer thread on its own connection to `db_url`.
-    pub fn start(db_url: &str, queue: usize, retention_days: u32) -> Sink {
+    /// `segment_rows`: see [`segments`].
+    pub fn start(db_url: &str, queue: usize, retention_days: u32, segment_rows: u32) -> Sink {
         let (tx, rx) = mpsc::sync_channel(queue.max(1));
         let dropped = Arc::new(AtomicU64::new(0));
         let written = Arc::new(AtomicU64::new(0));
@@ -120,6 +122,7 @@ impl Sink {
             dropped: dropped.clone(),
             written: written.clone(),
             retention: chrono::Duration::days(i64::from(retention_days.max(1))),
+            segment_rows: i64::from(segment_rows.max(1)),
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -176,6 +179,7 @@ struct Writer {
     dropped: Arc<AtomicU64>,
     written: Arc<AtomicU64>,
     retention: chrono::Duration,
+    segment_rows: i64,
 }
 
 const BATCH: usize = 2_000;
@@ -197,6 +201,8 @@ impl Writer {
     fn run(self) {
         let mut conn: Option<DbConn> = None;
         let mut last_prune: Option<Instant> = None;
+        let mut unsealed: i64 = 0;
+        let mut checked_on_start = false;
         loop {
             let first = match self.rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(r) => Some(r),
@@ -229,12 +235,24 @@ impl Writer {
                     Ok(()) => {
                         self.written
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                        unsealed += batch.len() as i64;
                     }
                     Err(e) => {
                         self.lost(batch.len(), &e.to_string());
                         conn = None;
                         continue;
                     }
+                }
+            }
+            // Counted here, asked of the database only now and then: other servers'
+            // rows count too, and the rows of a run before this one.
+            if unsealed >= self.segment_rows || !checked_on_start {
+                checked_on_start = true;
+                unsealed = 0;
+                match segments::seal(c, self.segment_rows) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "audit: lookup keys indexed"),
+                    Err(e) => tracing::warn!(error = %e, "audit: indexing lookup keys failed"),
                 }
             }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
@@ -362,6 +380,7 @@ pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreErr
     let a = diesel::delete(audit_pulls::table.filter(audit_pulls::at.lt(before))).execute(conn)?;
     let b =
         diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before))).execute(conn)?;
+    segments::prune(conn)?;
     Ok(a + b)
 }
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::segments::{self, Key};
 use crate::store::schema::{audit_pulls, audit_pushes};
 use crate::store::{DbConn, StoreError};
 
@@ -340,19 +341,30 @@ pub fn find(
     search: &str,
     limit: i64,
 ) -> Result<Vec<Found>, StoreError> {
-    Ok(audit_pulls::table
-        .filter(audit_pulls::doctype.eq(doctype))
-        .filter(audit_pulls::search.eq(search))
-        .order(audit_pulls::id.desc())
-        .limit(limit)
-        .select((
-            audit_pulls::at,
-            audit_pulls::endpoint,
-            audit_pulls::status,
-            audit_pulls::uri,
-            audit_pulls::reason,
-        ))
-        .load(conn)?)
+    found(conn, Key::Search { doctype, search }, limit)
+}
+
+/// The rows a lookup names, newest first.
+fn found(conn: &mut DbConn, key: Key, limit: i64) -> Result<Vec<Found>, StoreError> {
+    let ids = segments::find(conn, key, limit)?;
+    let mut rows = Vec::with_capacity(ids.len());
+    // A bound parameter each: in chunks well under SQLite's limit.
+    for chunk in ids.chunks(500) {
+        rows.extend(
+            audit_pulls::table
+                .filter(audit_pulls::id.eq_any(chunk))
+                .order(audit_pulls::id.desc())
+                .select((
+                    audit_pulls::at,
+                    audit_pulls::endpoint,
+                    audit_pulls::status,
+                    audit_pulls::uri,
+                    audit_pulls::reason,
+                ))
+                .load::<Found>(conn)?,
+        );
+    }
+    Ok(rows)
 }
 
 /// The most recent push attempt: (time, file, outcome).
@@ -370,18 +382,7 @@ pub fn last_push(conn: &mut DbConn) -> Result<Option<(NaiveDateTime, String, Str
 
 /// The latest audited answers about one URI.
 pub fn pulls_of(conn: &mut DbConn, uri: &str, limit: i64) -> Result<Vec<Found>, StoreError> {
-    Ok(audit_pulls::table
-        .filter(audit_pulls::uri.eq(uri))
-        .order(audit_pulls::id.desc())
-        .limit(limit)
-        .select((
-            audit_pulls::at,
-            audit_pulls::endpoint,
-            audit_pulls::status,
-            audit_pulls::uri,
-            audit_pulls::reason,
-        ))
-        .load(conn)?)
+    found(conn, Key::Uri(uri), limit)
 }
 
 /// What the pull log is filtered by.

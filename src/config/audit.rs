@@ -13,6 +13,9 @@ pub struct AuditConfig {
     pub search_values: SearchValues,
     /// Records waiting for the writer; past it a record is dropped (and counted).
     pub queue: usize,
+    /// New rows whose lookup keys are indexed together: the most rows `audit find`
+    /// reads without the index.
+    pub segment_rows: u32,
 }
 
 pub(super) fn validate(raw: &RawAudit, problems: &mut Vec<Problem>) -> AuditConfig {
@@ -37,10 +40,17 @@ pub(super) fn validate(raw: &RawAudit, problems: &mut Vec<Problem>) -> AuditConf
     if raw.queue == 0 {
         problems.push(Problem::new("audit.queue", "must be at least 1".into()));
     }
+    if raw.segment_rows == 0 {
+        problems.push(Problem::new(
+            "audit.segment_rows",
+            "must be at least 1".into(),
+        ));
+    }
     AuditConfig {
         enabled: raw.enabled,
         retention_days: raw.retention_days,
         search_values,
         queue: raw.queue,
+        segment_rows: raw.segment_rows,
     }
 }

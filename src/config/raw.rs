@@ -106,6 +106,8 @@ pub struct RawAudit {
     /// `hash`, `masked` or `omit`.
     pub search_values: String,
     pub queue: usize,
+    /// New rows whose lookup keys are indexed together (see `crate::audit::segments`).
+    pub segment_rows: u32,
 }
 
 impl Default for RawAudit {
@@ -115,6 +117,7 @@ impl Default for RawAudit {
             retention_days: 400,
             search_values: "hash".into(),
             queue: 10_000,
+            segment_rows: crate::audit::segments::SEGMENT_ROWS,
         }
     }
 }

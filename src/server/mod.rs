@@ -78,6 +78,7 @@ impl AppState {
                 &config.database.url,
                 config.audit.queue,
                 config.audit.retention_days,
+                config.audit.segment_rows,
             )
         });
         let replica = store::replica_pool(&config.database);

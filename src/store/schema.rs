@@ -124,6 +124,23 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_segments (seg) {
+        seg -> Integer,
+        last_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_lookups (seg, lookup, id) {
+        seg -> Integer,
+        lookup -> Text,
+        id -> BigInt,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(audit_lookups, audit_segments);
+
+diesel::table! {
     audit_pushes (id) {
         id -> BigInt,
         at -> Timestamp,

@@ -14,7 +14,7 @@ backend_tests!(
     no_secret_in_any_log_line_or_audit_row,
 );
 
-fn audited(ws: &Workspace) -> i64 {
+pub(crate) fn audited(ws: &Workspace) -> i64 {
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
     audit_pulls::table
         .count()
@@ -22,7 +22,7 @@ fn audited(ws: &Workspace) -> i64 {
         .expect("count")
 }
 
-async fn wait_audited(ws: &Workspace, n: i64) {
+pub(crate) async fn wait_audited(ws: &Workspace, n: i64) {
     let started = Instant::now();
     while audited(ws) < n {
         assert!(
@@ -36,7 +36,7 @@ async fn wait_audited(ws: &Workspace, n: i64) {
     assert_eq!(audited(ws), n, "one row per answer");
 }
 
-fn dlrepo(ws: &Workspace, args: &[&str]) -> String {
+pub(crate) fn dlrepo(ws: &Workspace, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
         .arg("--config")
         .arg(&ws.config_path)

@@ -375,3 +375,53 @@ async fn a_bulk_insert_leaves_out_a_doc_id_taken_since_its_check(b: Backend) {
         );
     }
 }
+
+/// `audit find` and the console's document page read the audit trail through indexes
+/// on SQLite: the rows after the last segment by their ids, the rest through
+/// `audit_lookups` by segment and key, never a scan of either table.
+#[test]
+fn audit_lookups_read_an_index() {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use dlrepo::audit::segments::{self, Key};
+    use std::sync::{Arc, Mutex};
+    let ws = Workspace::new(Backend::Sqlite);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().expect("log").push(query.to_string());
+        }
+    });
+    let by_search = Key::Search {
+        doctype: "MARKS",
+        search: "00ff",
+    };
+    segments::find(&mut conn, by_search, 10).expect("by search");
+    segments::find(&mut conn, Key::Uri("in.gov.test-MARKS-AB12C"), 10).expect("by uri");
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    let queries = seen.lock().expect("log").clone();
+    assert!(queries.len() >= 4, "{queries:#?}");
+    for query in queries {
+        let sql = query.split(" -- binds").next().expect("sql");
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+            .load::<PlanStep>(&mut conn)
+            .expect("plan")
+            .into_iter()
+            .map(|s| s.detail)
+            .collect();
+        for step in &plan {
+            assert!(
+                !step.starts_with("SCAN audit_pulls") && !step.starts_with("SCAN audit_lookups"),
+                "{sql}\nis planned as {plan:?}"
+            );
+        }
+        if sql.contains("`audit_lookups`") {
+            assert!(
+                plan.iter()
+                    .any(|s| s.contains("audit_lookups") && s.contains("seg=? AND lookup=?")),
+                "{sql}\nis planned as {plan:?}"
+            );
+        }
+    }
+}

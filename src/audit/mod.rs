@@ -201,8 +201,8 @@ impl Writer {
     fn run(self) {
         let mut conn: Option<DbConn> = None;
         let mut last_prune: Option<Instant> = None;
-        let mut unsealed: i64 = 0;
-        let mut checked_on_start = false;
+        // Rows after the last segment, as far as this writer knows; None: to be asked.
+        let mut unsealed: Option<i64> = None;
         loop {
             let first = match self.rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(r) => Some(r),
@@ -235,7 +235,9 @@ impl Writer {
                     Ok(()) => {
                         self.written
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        unsealed += batch.len() as i64;
+                        if let Some(n) = unsealed.as_mut() {
+                            *n += batch.len() as i64;
+                        }
                     }
                     Err(e) => {
                         self.lost(batch.len(), &e.to_string());
@@ -244,16 +246,25 @@ impl Writer {
                     }
                 }
             }
-            // Counted here, asked of the database only now and then: other servers'
-            // rows count too, and the rows of a run before this one.
-            if unsealed >= self.segment_rows || !checked_on_start {
-                checked_on_start = true;
-                unsealed = 0;
-                match segments::seal(c, self.segment_rows) {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(rows = n, "audit: lookup keys indexed"),
-                    Err(e) => tracing::warn!(error = %e, "audit: indexing lookup keys failed"),
-                }
+            // Counted here from the database's count at the start (a run before this
+            // one may have left rows); asked of it again only when a segment is due,
+            // since other servers may have made one meanwhile.
+            if unsealed.is_none() {
+                unsealed = segments::unsealed(c).ok();
+            }
+            if unsealed.is_some_and(|n| n >= self.segment_rows) {
+                unsealed = match segments::seal(c, self.segment_rows) {
+                    Ok(n) => {
+                        tracing::debug!(rows = n, "audit: lookup keys indexed");
+                        segments::unsealed(c).ok()
+                    }
+                    // Tried again a segment's worth of rows later, not every batch:
+                    // lookups still find those rows, just by reading more of them.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "audit: indexing lookup keys failed");
+                        Some(0)
+                    }
+                };
             }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());

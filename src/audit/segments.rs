@@ -56,12 +56,17 @@ fn newest_row(conn: &mut DbConn) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
+/// How many rows (ids) there are after the last segment.
+pub fn unsealed(conn: &mut DbConn) -> Result<i64, StoreError> {
+    Ok(newest_row(conn)? - sealed_up_to(conn)?)
+}
+
 /// Indexes the keys of the rows after the last segment as a new segment, when there are
 /// at least `min_rows` of them. Returns the number of rows the segment covers (0: none
 /// made).
 pub fn seal(conn: &mut DbConn, min_rows: i64) -> Result<i64, StoreError> {
     // Most calls find too few rows: asked without taking any lock.
-    if newest_row(conn)? - sealed_up_to(conn)? < min_rows.max(1) {
+    if unsealed(conn)? < min_rows.max(1) {
         return Ok(0);
     }
     write_transaction(conn, |conn| -> Result<i64, StoreError> {

@@ -243,7 +243,9 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
                     let body = body.clone();
                     App::new().route(
                         "/",
-                        web::post().to(move || {
+                        // Reads the request body, as a pull does: an unread one costs
+                        // the connection its reuse.
+                        web::post().to(move |_request: web::Bytes| {
                             let body = body.clone();
                             async move { HttpResponse::Ok().body(body) }
                         }),

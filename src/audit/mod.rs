@@ -201,8 +201,7 @@ impl Writer {
     fn run(self) {
         let mut conn: Option<DbConn> = None;
         let mut last_prune: Option<Instant> = None;
-        // Rows after the last segment, as far as this writer knows; None: to be asked.
-        let mut unsealed: Option<i64> = None;
+        let mut seal_again: Option<Instant> = None;
         loop {
             let first = match self.rx.recv_timeout(Duration::from_secs(1)) {
                 Ok(r) => Some(r),
@@ -235,9 +234,6 @@ impl Writer {
                     Ok(()) => {
                         self.written
                             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                        if let Some(n) = unsealed.as_mut() {
-                            *n += batch.len() as i64;
-                        }
                     }
                     Err(e) => {
                         self.lost(batch.len(), &e.to_string());
@@ -246,25 +242,19 @@ impl Writer {
                     }
                 }
             }
-            // Counted here from the database's count at the start (a run before this
-            // one may have left rows); asked of it again only when a segment is due,
-            // since other servers may have made one meanwhile.
-            if unsealed.is_none() {
-                unsealed = segments::unsealed(c).ok();
-            }
-            if unsealed.is_some_and(|n| n >= self.segment_rows) {
-                unsealed = match segments::seal(c, self.segment_rows) {
-                    Ok(n) => {
-                        tracing::debug!(rows = n, "audit: lookup keys indexed");
-                        segments::unsealed(c).ok()
-                    }
-                    // Tried again a segment's worth of rows later, not every batch:
-                    // lookups still find those rows, just by reading more of them.
+            // Asked of the database after every batch (two index probes): other
+            // servers' rows count too, and those of a run before this one. After a
+            // failure, not again for a minute: lookups still find the rows meanwhile,
+            // only by reading more of them.
+            if seal_again.is_none_or(|t| Instant::now() >= t) {
+                match segments::seal(c, self.segment_rows) {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(rows = n, "audit: lookup keys indexed"),
                     Err(e) => {
                         tracing::warn!(error = %e, "audit: indexing lookup keys failed");
-                        Some(0)
+                        seal_again = Some(Instant::now() + Duration::from_secs(60));
                     }
-                };
+                }
             }
             if last_prune.is_none_or(|t| t.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());
@@ -290,6 +280,7 @@ impl Writer {
 fn insert_pulls(conn: &mut DbConn, rows: &[PullRecord]) -> Result<(), StoreError> {
     // In turn with the server's other writers (SQLite).
     crate::store::write_transaction(conn, |conn| -> Result<(), StoreError> {
+        segments::inserting(conn)?;
         match conn {
             // No round trips in SQLite: one prepared row after another.
             DbConn::Sqlite(c) => {
@@ -388,11 +379,14 @@ impl<Conn> RunQueryDsl<Conn> for PgPulls<'_> {}
 
 /// Deletes audit rows older than `before` (`audit.retention_days`).
 pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
-    let a = diesel::delete(audit_pulls::table.filter(audit_pulls::at.lt(before))).execute(conn)?;
-    let b =
-        diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before))).execute(conn)?;
-    segments::prune(conn)?;
-    Ok(a + b)
+    crate::store::write_transaction(conn, |conn| -> Result<usize, StoreError> {
+        let a =
+            diesel::delete(audit_pulls::table.filter(audit_pulls::at.lt(before))).execute(conn)?;
+        let b = diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before)))
+            .execute(conn)?;
+        segments::prune(conn)?;
+        Ok(a + b)
+    })
 }
 
 /// Records one push attempt (the pusher runs on its own thread: written directly).

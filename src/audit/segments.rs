@@ -15,6 +15,35 @@ use diesel::prelude::*;
 use crate::store::schema::{audit_lookups, audit_pulls, audit_segments};
 use crate::store::{write_transaction, DbConn, StoreError};
 
+/// The PostgreSQL advisory lock between the audit writers' inserts (shared) and a
+/// segment's making or pruning (exclusive): "dlrepoau" as bytes.
+const SEGMENT_LOCK_ID: i64 = 0x646c_7265_706f_6175;
+
+/// Taken by every transaction that inserts audit rows, before its first id (PostgreSQL):
+/// a segment is made only while no such transaction is open, so no row below the newest
+/// id can still appear after it. A lock of its own, not one on the table: a SHARE lock
+/// on `audit_pulls` also waited for (and queued every insert behind) VACUUM, ANALYZE
+/// and other servers' prunes.
+pub fn inserting(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind::<diesel::sql_types::BigInt, _>(SEGMENT_LOCK_ID)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
+/// One maker or pruner of segments at a time, and no insert open meanwhile (PostgreSQL;
+/// on SQLite the write transaction alone gives both).
+fn exclusive(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(SEGMENT_LOCK_ID)
+            .execute(c)?;
+    }
+    Ok(())
+}
+
 /// New rows indexed together (`audit.segment_rows`): at ~150 bytes a row, a lookup reads
 /// at most ~10 MB of rows that are not in a segment yet.
 pub const SEGMENT_ROWS: u32 = 65_536;
@@ -70,16 +99,7 @@ pub fn seal(conn: &mut DbConn, min_rows: i64) -> Result<i64, StoreError> {
         return Ok(0);
     }
     write_transaction(conn, |conn| -> Result<i64, StoreError> {
-        if let DbConn::Postgres(c) = conn {
-            // One sealer at a time among the servers sharing the database (readers go
-            // on), and no row below the newest id still to come: an INSERT holds ROW
-            // EXCLUSIVE from before it takes its id until it commits, and SHARE waits
-            // for it. (On SQLite the write transaction alone gives both.)
-            c.batch_execute(
-                "LOCK TABLE audit_segments IN EXCLUSIVE MODE; \
-                 LOCK TABLE audit_pulls IN SHARE MODE",
-            )?;
-        }
+        exclusive(conn)?;
         let from = sealed_up_to(conn)?;
         let to = newest_row(conn)?;
         if to - from < min_rows.max(1) {
@@ -90,14 +110,19 @@ pub fn seal(conn: &mut DbConn, min_rows: i64) -> Result<i64, StoreError> {
             .first::<Option<i32>>(conn)?
             .unwrap_or(0)
             + 1;
-        // Sorted, so that the index takes the keys in its own order at its right edge.
-        // The three numbers are ours, not input.
+        // Sorted, so that the index takes the keys in its own order at its right edge:
+        // on PostgreSQL under the column's collation ("C"), not the database's. The
+        // three numbers are ours, not input.
+        let collate = match conn {
+            DbConn::Postgres(_) => " COLLATE \"C\"",
+            DbConn::Sqlite(_) => "",
+        };
         let sql = format!(
             "INSERT INTO audit_lookups (seg, lookup, id) \
-             SELECT {seg}, 's ' || doctype || ' ' || search, id FROM audit_pulls \
+             SELECT {seg}, ('s ' || doctype || ' ' || search){collate}, id FROM audit_pulls \
                  WHERE id > {from} AND id <= {to} AND doctype IS NOT NULL AND search IS NOT NULL \
              UNION ALL \
-             SELECT {seg}, 'u ' || uri, id FROM audit_pulls \
+             SELECT {seg}, ('u ' || uri){collate}, id FROM audit_pulls \
                  WHERE id > {from} AND id <= {to} AND uri IS NOT NULL \
              ORDER BY 2, 3"
         );
@@ -142,14 +167,13 @@ pub fn find(conn: &mut DbConn, key: Key, limit: i64) -> Result<Vec<i64>, StoreEr
     Ok(ids)
 }
 
-/// After the oldest rows were deleted: drops the segments none of whose rows is left
-/// (their index entries with them). When no row is left at all, every segment goes:
-/// SQLite numbers the next row 1 again, and a segment's `last_id` must never claim it.
+/// After the oldest rows were deleted (in the same transaction, so that the two cannot
+/// part): drops the segments none of whose rows is left (their index entries with
+/// them). When no row is left at all, every segment goes: SQLite numbers the next row 1
+/// again, and a segment's `last_id` must never claim it.
 pub fn prune(conn: &mut DbConn) -> Result<(), StoreError> {
     write_transaction(conn, |conn| -> Result<(), StoreError> {
-        if let DbConn::Postgres(c) = conn {
-            c.batch_execute("LOCK TABLE audit_segments IN EXCLUSIVE MODE")?;
-        }
+        exclusive(conn)?;
         let oldest: Option<i64> = audit_pulls::table
             .select(diesel::dsl::min(audit_pulls::id))
             .first(conn)?;

@@ -18,6 +18,7 @@ backend_tests!(
     the_server_indexes_lookup_keys_and_audit_find_sees_every_pull,
     lookups_cover_indexed_and_recent_rows_through_pruning,
     an_upgrade_indexes_the_rows_already_audited,
+    a_segment_waits_for_an_insert_in_flight,
 );
 
 fn segment_count(conn: &mut DbConn) -> i64 {
@@ -56,8 +57,9 @@ async fn the_server_indexes_lookup_keys_and_audit_find_sees_every_pull(b: Backen
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Two more after that, so that some rows are likely outside any segment too (the
-    // writer's count decides); either way every pull must be found.
+    // Two more after that, which may or may not join a segment before the lookups below
+    // (the writer's batches decide); either way every pull must be found. The other
+    // test makes both kinds of rows for certain.
     assert_eq!(app.pull_uri(&asha).await.status(), "1");
     assert_eq!(app.pull_doc(&uri).await.status(), "1");
     wait_audited(&app.ws, 12).await;
@@ -151,13 +153,14 @@ async fn lookups_cover_indexed_and_recent_rows_through_pruning(b: Backend) {
     let now = chrono::Utc::now().naive_utc().trunc_subsecs(0);
     let old = now - chrono::Duration::days(500);
     let minute = chrono::Duration::minutes(1);
-    // Three old rows of search A, then two recent A and two B, then a segment.
+    // Three old rows of search A in a segment; two recent A and two B in another.
     for i in 0..3 {
         insert(
             &mut conn,
             &record(old + minute * i, "aaaa", "in.gov.test-MARKS-A1"),
         );
     }
+    assert_eq!(segments::seal(&mut conn, 3).expect("seal"), 3);
     for i in 0..2 {
         insert(
             &mut conn,
@@ -168,9 +171,10 @@ async fn lookups_cover_indexed_and_recent_rows_through_pruning(b: Backend) {
             &record(now - minute * (10 - i), "bbbb", "in.gov.test-MARKS-B1"),
         );
     }
-    assert_eq!(segments::seal(&mut conn, 8).expect("too few"), 0);
-    assert_eq!(segments::seal(&mut conn, 7).expect("seal"), 7);
+    assert_eq!(segments::seal(&mut conn, 5).expect("too few"), 0);
+    assert_eq!(segments::seal(&mut conn, 4).expect("seal"), 4);
     assert_eq!(segments::seal(&mut conn, 1).expect("nothing new"), 0);
+    assert_eq!(segment_count(&mut conn), 2);
     // Two more A rows, not in a segment.
     let newest = now - minute;
     insert(
@@ -202,11 +206,21 @@ async fn lookups_cover_indexed_and_recent_rows_through_pruning(b: Backend) {
         2
     );
 
-    // The retention: the three old rows go; the segment still holds four rows.
+    // The retention: the three old rows go, and their segment with its keys; the other
+    // segment and the rows after it stay findable.
     let pruned = dlrepo::audit::prune(&mut conn, now - chrono::Duration::days(400)).expect("prune");
     assert_eq!(pruned, 3);
     assert_eq!(found(&mut conn, "aaaa").len(), 4);
+    assert_eq!(found(&mut conn, "bbbb").len(), 2);
     assert_eq!(segment_count(&mut conn), 1);
+    let keys: i64 = audit_lookups::table
+        .count()
+        .get_result(&mut conn)
+        .expect("lookups");
+    assert_eq!(
+        keys, 8,
+        "a search and a URI key for each of the second segment's rows"
+    );
 
     // Every row old: every segment and index entry goes with them, and the next row is
     // found (on SQLite it is row 1 again, below the old segment's last row).
@@ -274,4 +288,46 @@ async fn an_upgrade_indexes_the_rows_already_audited(b: Backend) {
     // The segment ends at the last row, the one without keys: nothing is read twice.
     insert(&mut conn, &record(now, "aaaa", "in.gov.test-MARKS-A1"));
     assert_eq!(found(&mut conn, "aaaa").len(), 4);
+}
+
+/// PostgreSQL, several servers on one database: a segment made while another server's
+/// insert is still open waits for it. Otherwise a row whose id was taken before the
+/// segment's end and committed after it would be in neither the segment nor the rows
+/// after it, and no lookup would ever find it. (SQLite has one writer at a time.)
+async fn a_segment_waits_for_an_insert_in_flight(b: Backend) {
+    use dlrepo::store::{write_transaction, StoreError};
+    if b == Backend::Sqlite {
+        return;
+    }
+    let ws = Workspace::new(b);
+    let url = ws.config.database.url.clone();
+    let now = chrono::Utc::now().naive_utc().trunc_subsecs(0);
+    let (taken, id_taken) = std::sync::mpsc::channel();
+    let slow = std::thread::spawn(move || {
+        let mut conn = dlrepo::store::establish(&url).expect("conn");
+        write_transaction(&mut conn, |c| -> Result<(), StoreError> {
+            segments::inserting(c)?;
+            insert(c, &record(now, "aaaa", "in.gov.test-MARKS-A1"));
+            taken.send(()).expect("send");
+            std::thread::sleep(Duration::from_millis(700));
+            Ok(())
+        })
+        .expect("slow insert");
+    });
+    id_taken.recv().expect("the slow insert took its id");
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    // A later id, committed at once.
+    write_transaction(&mut conn, |c| -> Result<(), StoreError> {
+        segments::inserting(c)?;
+        insert(c, &record(now, "aaaa", "in.gov.test-MARKS-A1"));
+        Ok(())
+    })
+    .expect("quick insert");
+    let sealed = segments::seal(&mut conn, 1).expect("seal");
+    slow.join().expect("slow thread");
+    assert_eq!(
+        sealed, 2,
+        "the segment waited for the open insert and holds both rows"
+    );
+    assert_eq!(found(&mut conn, "aaaa").len(), 2);
 }

@@ -15,12 +15,14 @@ CREATE TABLE audit_lookups (
     id     BIGINT NOT NULL,
     PRIMARY KEY (seg, lookup, id)
 );
--- The rows already there: segment 1.
+-- The rows already there: segment 1. Inserts of servers still running wait, so that
+-- none has taken an id below the segment's end and commits after it.
+LOCK TABLE audit_pulls IN SHARE MODE;
 INSERT INTO audit_lookups (seg, lookup, id)
-    SELECT 1, 's ' || doctype || ' ' || search, id FROM audit_pulls
+    SELECT 1, ('s ' || doctype || ' ' || search) COLLATE "C", id FROM audit_pulls
         WHERE doctype IS NOT NULL AND search IS NOT NULL
     UNION ALL
-    SELECT 1, 'u ' || uri, id FROM audit_pulls WHERE uri IS NOT NULL
+    SELECT 1, ('u ' || uri) COLLATE "C", id FROM audit_pulls WHERE uri IS NOT NULL
     ORDER BY 2, 3;
 INSERT INTO audit_segments (seg, last_id) SELECT 1, id FROM audit_pulls ORDER BY id DESC LIMIT 1;
 DROP INDEX audit_pulls_search;

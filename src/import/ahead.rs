@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use super::given::GivenIds;
 use super::row::{Content, FileBytes, ValidRow};
 use crate::config::Config;
 use crate::docs::keys::SigningKey;
@@ -31,6 +32,8 @@ const RECENT_CAP: usize = 500_000;
 /// What the reader thread does to a batch before handing it over.
 pub(super) struct Ahead<'a> {
     pub doctype: &'a DocType,
+    /// DocIds rows of the file give: never minted.
+    given: &'a GivenIds,
     check: Option<Check<'a>>,
     bytes: BytesAhead<'a>,
 }
@@ -64,12 +67,14 @@ impl<'a> Ahead<'a> {
     /// committed batches; None on SQLite, whose bulk insert skips taken DocIds itself.
     pub fn new(
         doctype: &'a DocType,
+        given: &'a GivenIds,
         check: Option<(DbConn, &'a AtomicU64)>,
         bytes: BytesAhead<'a>,
     ) -> Self {
         let check = check.map(|(conn, committed)| Check { conn, committed });
         Self {
             doctype,
+            given,
             check,
             bytes,
         }
@@ -96,7 +101,7 @@ impl<'a> Ahead<'a> {
     fn mint_and_check(&mut self, batch: &mut [ValidRow]) -> Option<u64> {
         let mut ids = HashSet::with_capacity(batch.len());
         for row in batch.iter_mut().filter(|r| r.minted) {
-            row.doc.doc_id = mint_unique(self.doctype, &mut ids);
+            row.doc.doc_id = mint_unique(self.doctype, self.given, &mut ids);
         }
         // Equal search fields stay in file order: the bulk insert keeps the first and
         // the row path compares the rest with it (refused, or with `--correct` applied
@@ -122,7 +127,7 @@ impl<'a> Ahead<'a> {
                 return Some(stamp);
             }
             for &i in &todo {
-                batch[i].doc.doc_id = mint_unique(self.doctype, &mut ids);
+                batch[i].doc.doc_id = mint_unique(self.doctype, self.given, &mut ids);
             }
         }
         None
@@ -204,11 +209,25 @@ fn on_threads<T: Send>(items: &mut [T], threads: usize, work: impl Fn(&mut T) + 
     });
 }
 
-/// A DocId not yet drawn into `ids`.
-pub(super) fn mint_unique(doctype: &DocType, ids: &mut HashSet<String>) -> String {
+/// A DocId not yet drawn into `ids`, and none a row of the file gives.
+pub(super) fn mint_unique(
+    doctype: &DocType,
+    given: &GivenIds,
+    ids: &mut HashSet<String>,
+) -> String {
+    loop {
+        let id = mint(doctype, given);
+        if ids.insert(id.clone()) {
+            return id;
+        }
+    }
+}
+
+/// A DocId none of the file's rows gives.
+pub(super) fn mint(doctype: &DocType, given: &GivenIds) -> String {
     loop {
         let id = doctype.id_space.mint();
-        if ids.insert(id.clone()) {
+        if !given.contains(&id) {
             return id;
         }
     }

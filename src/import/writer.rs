@@ -6,7 +6,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDateTime, Utc};
 
-use super::ahead::{mint_unique, Recent};
+use super::ahead::{mint, mint_unique, Recent};
+use super::given::GivenIds;
 use super::row::{Content, ValidRow};
 use super::Rejection;
 use crate::config::Config;
@@ -148,6 +149,8 @@ impl KnownLive {
 pub(super) struct Writer<'a> {
     pub config: &'a Config,
     pub doctype: &'a DocType,
+    /// DocIds rows of the file give: never minted.
+    pub given: &'a GivenIds,
     /// Blobs committed by this import, so each distinct file is written once.
     pub stored_blobs: HashSet<String>,
     /// Blobs written in the open transaction: committed with it, or forgotten.
@@ -447,7 +450,7 @@ impl Writer<'_> {
                 // again like any other.
                 let mut ids = HashSet::with_capacity(todo.len());
                 for &i in &todo {
-                    batch[i].doc.doc_id = mint_unique(self.doctype, &mut ids);
+                    batch[i].doc.doc_id = mint_unique(self.doctype, self.given, &mut ids);
                 }
             }
             let docs: Vec<&NewDocument> = todo.iter().map(|&i| &batch[i].doc).collect();
@@ -485,7 +488,7 @@ impl Writer<'_> {
                 return Ok(done);
             }
             if row.minted {
-                row.doc.doc_id = self.doctype.id_space.mint();
+                row.doc.doc_id = mint(self.doctype, self.given);
             }
             match self.bytes(row) {
                 Ok(Some(blob)) => {

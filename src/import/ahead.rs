@@ -135,8 +135,8 @@ impl<'a> Ahead<'a> {
 }
 
 impl BytesAhead<'_> {
-    /// Renders and signs the batch's minted rows that have no file, split over the
-    /// threads. A row that fails to render is left as it was: the writer renders it
+    /// Renders and signs the batch's rows that have no file (under their minted or
+    /// given DocIds), split over the threads. A row that fails to render is left as it was: the writer renders it
     /// again and reports why.
     fn render(&mut self, doctype: &DocType, batch: &mut [ValidRow]) {
         if self.rerun_likely.load(Ordering::Relaxed) {
@@ -144,7 +144,7 @@ impl BytesAhead<'_> {
         }
         let mut rows: Vec<&mut ValidRow> = batch
             .iter_mut()
-            .filter(|r| r.minted && matches!(r.content, Content::Render(_)))
+            .filter(|r| matches!(r.content, Content::Render(_)))
             .collect();
         on_threads(&mut rows, self.threads, |row| self.render_row(doctype, row));
         let made: Vec<usize> = rows
@@ -167,9 +167,7 @@ impl BytesAhead<'_> {
         let mut files: Vec<&FileBytes> = batch
             .iter()
             .filter_map(|r| match &r.content {
-                Content::File(f) if r.minted && !f.is_sealed() && seen.insert(Arc::as_ptr(f)) => {
-                    Some(&**f)
-                }
+                Content::File(f) if !f.is_sealed() && seen.insert(Arc::as_ptr(f)) => Some(&**f),
                 _ => None,
             })
             .collect();

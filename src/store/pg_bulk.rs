@@ -97,6 +97,8 @@ struct Present {
 struct Written {
     #[diesel(sql_type = Text)]
     doc_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    udf_key: Option<String>,
 }
 
 /// Inserts the documents whose DocId and live search fields are free; returns which of
@@ -204,11 +206,17 @@ fn insert_staged(conn: &mut PgConnection, rows: &[Incoming<'_>]) -> QueryResult<
     // fill in sequence.
     let written = diesel::sql_query(format!(
         "INSERT INTO documents ({COLUMNS}) SELECT {COLUMNS} FROM documents_incoming \
-         ON CONFLICT DO NOTHING RETURNING doc_id"
+         ON CONFLICT DO NOTHING RETURNING doc_id, udf_key"
     ))
     .load::<Written>(conn)?;
     // Emptied now, not only at commit: a transaction may stage more than one chunk.
     diesel::sql_query("TRUNCATE documents_incoming").execute(conn)?;
-    let written: HashSet<String> = written.into_iter().map(|w| w.doc_id).collect();
-    Ok(rows.iter().map(|r| written.contains(r.doc_id)).collect())
+    // Each row written answers for one row asked: two rows may give the same DocId
+    // (a file's own DocIds), and only the one that went in is written.
+    let mut written: HashSet<(String, Option<String>)> =
+        written.into_iter().map(|w| (w.doc_id, w.udf_key)).collect();
+    Ok(rows
+        .iter()
+        .map(|r| written.remove(&(r.doc_id.to_string(), r.udf_key.map(str::to_string))))
+        .collect())
 }

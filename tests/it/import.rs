@@ -11,6 +11,7 @@ backend_tests!(
     given_doc_ids_use_minted_reservations_and_are_never_issued_twice,
     concurrent_imports_never_share_a_doc_id,
     a_minted_doc_id_never_takes_one_a_later_row_gives,
+    rows_giving_their_doc_ids_are_written_together_and_never_twice,
     rows_with_a_pdf_each_are_served_their_own_bytes,
     certificates_rendered_ahead_name_the_doc_id_they_are_served_under,
 );
@@ -298,6 +299,61 @@ async fn a_minted_doc_id_never_takes_one_a_later_row_gives(b: Backend) {
     for id in &given {
         assert!(ids.contains(id), "{id} not issued: {written}");
     }
+}
+
+/// Rows that give their own DocIds go in with the batch's bulk insert, as minted ones
+/// do: in one batch, a DocId given twice is written once and the second row refused, a
+/// DocId already issued is refused, and the rest are served under their own DocIds.
+async fn rows_giving_their_doc_ids_are_written_together_and_never_twice(b: Backend) {
+    let ws = Workspace::new(b);
+    std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let first = ws.write(
+        "first.csv",
+        "RegistrationNo,doc_name,issued_on,pdf,doc_id\nR0,Diploma,01/07/2023,d.pdf,OLD1\n",
+    );
+    assert_eq!(ws.import("DIPLM", &first).imported, 1);
+    let mut csv = String::from("RegistrationNo,doc_name,issued_on,pdf,doc_id\n");
+    for i in 0..40 {
+        csv.push_str(&format!("R{i}A,Diploma,01/07/2023,d.pdf,OWN{i}\n"));
+    }
+    csv.push_str("R7B,Diploma,01/07/2023,d.pdf,OWN7\n");
+    csv.push_str("R9B,Diploma,01/07/2023,d.pdf,OLD1\n");
+    csv.push_str("R10B,Diploma,01/07/2023,d.pdf,\n");
+    let file = ws.write("own.csv", &csv);
+    let report = ws.import("DIPLM", &file);
+    assert_eq!(report.imported, 41, "{:?}", report.rejected);
+    let mut refused: Vec<(u64, String)> = report
+        .rejected
+        .iter()
+        .map(|r| (r.line, r.reason.clone()))
+        .collect();
+    refused.sort();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0].0, 42);
+    assert!(
+        refused[0].1.contains("doc_id OWN7 is already issued"),
+        "{refused:?}"
+    );
+    assert_eq!(refused[1].0, 43);
+    assert!(
+        refused[1].1.contains("doc_id OLD1 is already issued"),
+        "{refused:?}"
+    );
+    let app = spawn_on(ws).await;
+    for i in [0, 7, 39] {
+        let r = app
+            .pull_uri(&[("RegistrationNo", format!("R{i}A").as_str())])
+            .await;
+        assert_eq!(
+            r.detail("URI"),
+            Some(format!("in.gov.test.board-DIPLM-OWN{i}").as_str()),
+            "R{i}A"
+        );
+    }
+    assert_eq!(
+        app.pull_doc("in.gov.test.board-DIPLM-OWN7").await.status(),
+        "1"
+    );
 }
 
 async fn rows_without_a_pdf_are_rendered_from_the_doc_types_template(b: Backend) {

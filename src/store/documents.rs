@@ -540,7 +540,8 @@ pub fn duplicates(conn: &mut DbConn) -> Result<Vec<(String, Vec<String>)>, Store
 }
 
 /// A correction of the live document with these search-field values (same DocId);
-/// its DocId, or None when there was none.
+/// its DocId, or None when there was none. The copy it replaces is kept, as by
+/// [`correct`].
 pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<String>, StoreError> {
     let live = || {
         documents::table
@@ -548,19 +549,62 @@ pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<Str
             .filter(documents::udf_key.eq(&doc.udf_key))
             .filter(status_in(LIVE_SQL))
     };
-    if diesel::update(live())
-        .set(Overwrite::from(doc))
-        .execute(conn)?
-        == 0
-    {
+    let Some(doc_id) = live()
+        .select(documents::doc_id)
+        .first::<String>(conn)
+        .optional()?
+    else {
         return Ok(None);
-    }
-    Ok(live().select(documents::doc_id).first(conn).optional()?)
+    };
+    keep_replaced(conn, doc, &doc_id, &[status::ISSUED, status::PENDING])?;
+    diesel::update(live())
+        .set(Overwrite::from(doc))
+        .execute(conn)?;
+    Ok(Some(doc_id))
 }
 
-/// A correction: replaces an issued document's data and bytes under the same DocId.
+/// A correction: replaces an issued document's data and bytes under the same DocId. The
+/// copy it replaces is kept in `document_versions`, as a department row's change and
+/// `dlrepo resign` keep theirs (its bytes had stayed stored, referred to by nothing).
 pub fn correct(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
+    keep_replaced(conn, doc, &doc.doc_id, &[status::ISSUED])?;
     overwrite(conn, doc, status::ISSUED)
+}
+
+/// Copies what the document `doc_id` of `doc`'s doc type holds now, if in one of
+/// `statuses`, into `document_versions`.
+fn keep_replaced(
+    conn: &mut DbConn,
+    doc: &NewDocument,
+    doc_id: &str,
+    statuses: &[&str],
+) -> Result<(), StoreError> {
+    use super::schema::document_versions as v;
+    use diesel::IntoSql;
+    let current = documents::table
+        .filter(documents::doctype.eq(&doc.doctype))
+        .filter(documents::doc_id.eq(doc_id))
+        .filter(documents::status.eq_any(statuses))
+        .select((
+            documents::doctype,
+            documents::doc_id,
+            documents::blob_sha256,
+            documents::xml_sha256,
+            documents::fingerprint,
+            doc.updated_at.into_sql::<diesel::sql_types::Timestamp>(),
+        ));
+    diesel::insert_into(v::table)
+        .values(current)
+        .into_columns((
+            v::doctype,
+            v::doc_id,
+            v::blob_sha256,
+            v::xml_sha256,
+            v::fingerprint,
+            v::replaced_at,
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// What a revocation needs to tell the central locker.

@@ -207,28 +207,38 @@ fn on_threads<T: Send>(items: &mut [T], threads: usize, work: impl Fn(&mut T) + 
     });
 }
 
+/// Draws before a mint gives up avoiding what it should: in a space that is nearly
+/// full (the file giving most of its DocIds) the last draw is returned anyway, and the
+/// database's clash handling refuses the row with "no free DocId" rather than minting
+/// looping for ever.
+const DRAWS: usize = 256;
+
 /// A DocId not yet drawn into `ids`, and none a row of the file gives.
 pub(super) fn mint_unique(
     doctype: &DocType,
     given: &GivenIds,
     ids: &mut HashSet<String>,
 ) -> String {
-    loop {
-        let id = mint(doctype, given);
+    let mut id = mint(doctype, given);
+    for _ in 0..DRAWS {
         if ids.insert(id.clone()) {
-            return id;
+            break;
         }
+        id = mint(doctype, given);
     }
+    id
 }
 
 /// A DocId none of the file's rows gives.
 pub(super) fn mint(doctype: &DocType, given: &GivenIds) -> String {
-    loop {
-        let id = doctype.id_space.mint();
+    let mut id = doctype.id_space.mint();
+    for _ in 0..DRAWS {
         if !given.contains(&id) {
-            return id;
+            break;
         }
+        id = doctype.id_space.mint();
     }
+    id
 }
 
 /// The DocIds the writer wrote in batches that a batch checked ahead may not have seen

@@ -37,7 +37,9 @@ impl GivenIds {
                 Err(e) if e.is_io_error() => return Err(std::io::Error::other(e)),
                 Err(_) => continue,
             }
-            if let Some(id) = record.get(column).and_then(|f| given.pack(f.trim_ascii())) {
+            // Trimmed as the import trims (`Columns::get`), Unicode spaces too.
+            let field = record.get(column).and_then(|f| std::str::from_utf8(f).ok());
+            if let Some(id) = field.and_then(|f| given.pack(f.trim().as_bytes())) {
                 given.packed.insert(id);
             }
         }
@@ -72,14 +74,16 @@ mod tests {
         let csv = dir.path().join("rows.csv");
         std::fs::write(
             &csv,
-            "RollNo,doc_id\n1,AB2CD\n2, ZZ9Y8 \n3,ab2cd\n4,AB2C\n5,AB2CDE\n6,AB0CD\n7,\n\"8,broken\n",
+            "RollNo,doc_id\n1,AB2CD\n2, ZZ9Y8 \n3,ab2cd\n4,AB2C\n5,AB2CDE\n6,AB0CD\n7,\n8,XY3Z4\u{a0}\n9\n\"10,broken\n",
         )
         .expect("write");
         let given = GivenIds::read(&csv, 1, &DocIdSpace { length: 5 }).expect("read");
         assert!(given.contains("AB2CD"));
         assert!(given.contains("ZZ9Y8"), "trimmed as the import trims");
-        // Other case, length or alphabet (0 is not in it): never minted, not kept.
-        assert_eq!(given.packed.len(), 2);
+        assert!(given.contains("XY3Z4"), "a no-break space trimmed too");
+        // Other case, length or alphabet (0 is not in it): never minted, not kept; a
+        // short record or one that does not parse is passed over.
+        assert_eq!(given.packed.len(), 3);
         assert!(!given.contains("AB2CE"));
         assert!(!GivenIds::default().contains("AB2CD"));
     }

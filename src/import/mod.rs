@@ -361,6 +361,10 @@ fn write_transaction(
     }
 }
 
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_file())
+}
+
 pub fn run(
     config: &Config,
     conn: &mut DbConn,
@@ -404,18 +408,21 @@ pub fn run(
         path: opts.csv.to_owned(),
         reason,
     })?;
-    // Read once ahead, only when the file gives DocIds (a pass over it: ~0.5 s a
-    // million rows).
-    let given = match cols.optional.get("doc_id") {
-        Some(&column) => GivenIds::read(opts.csv, column, &doctype.id_space).map_err(read_err)?,
-        None => GivenIds::default(),
-    };
     if cols.optional.contains_key("aadhaar") && opts.vault.is_none() {
         return Err(ImportError::Header {
             path: opts.csv.to_owned(),
             reason: "it has an aadhaar column, and Aadhaar numbers are stored only encrypted: add [vault] key_file to the config (`dlrepo vault keygen` makes one)".into(),
         });
     }
+    // Read once ahead, only when the file gives DocIds (a pass over it: ~0.5 s a
+    // million rows), and only from a file: a pipe read twice would lose to the second
+    // read what the first had not taken yet.
+    let given = match cols.optional.get("doc_id") {
+        Some(&column) if is_regular_file(opts.csv) => {
+            GivenIds::read(opts.csv, column, &doctype.id_space).map_err(read_err)?
+        }
+        _ => GivenIds::default(),
+    };
 
     let mut out = match opts.out {
         Some(p) => {

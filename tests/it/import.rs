@@ -12,6 +12,8 @@ backend_tests!(
     concurrent_imports_never_share_a_doc_id,
     a_minted_doc_id_never_takes_one_a_later_row_gives,
     rows_giving_their_doc_ids_are_written_together_and_never_twice,
+    a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal,
+    a_csv_piped_in_is_read_whole,
     rows_with_a_pdf_each_are_served_their_own_bytes,
     certificates_rendered_ahead_name_the_doc_id_they_are_served_under,
 );
@@ -353,6 +355,82 @@ async fn rows_giving_their_doc_ids_are_written_together_and_never_twice(b: Backe
     assert_eq!(
         app.pull_doc("in.gov.test.board-DIPLM-OWN7").await.status(),
         "1"
+    );
+}
+
+/// A file whose rows give every DocId of a (tiny) space: the one row left to mint is
+/// refused with the reason, and the import ends.
+async fn a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal(b: Backend) {
+    let mut ws = Workspace::new(b);
+    ws.edit_config(|c| {
+        c.replace(
+            "expected_count = 1000\n",
+            "expected_count = 3\ndoc_id_length = 1\n",
+        )
+    });
+    std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let mut csv = String::from(
+        "RegistrationNo,doc_name,issued_on,pdf,doc_id\nM0,Diploma,01/07/2023,d.pdf,\n",
+    );
+    for (i, id) in dlrepo::uri::DOC_ID_ALPHABET.iter().enumerate() {
+        csv.push_str(&format!("G{i},Diploma,01/07/2023,d.pdf,{}\n", *id as char));
+    }
+    let file = ws.write("full.csv", &csv);
+    let out = dlrepo(&ws)
+        .args(["import", "--doctype", "DIPLM"])
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stderr.contains("line 2: no free DocId") && stderr.contains("imported 31 row(s)"),
+        "{stderr}"
+    );
+}
+
+/// A CSV given as a pipe (`/dev/stdin`, `<(zcat …)`) is read once, whole: the DocIds it
+/// gives are not read ahead from it, which would take rows away from the import.
+async fn a_csv_piped_in_is_read_whole(b: Backend) {
+    use std::io::Write as _;
+    let ws = Workspace::new(b);
+    std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let mut csv = String::from("RegistrationNo,doc_name,issued_on,pdf,doc_id\n");
+    for i in 0..20_000 {
+        let id = if i % 2 == 0 {
+            format!("own{i}")
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!(
+            "R{i},Diploma,01/07/2023,{},{id}\n",
+            ws.path("d.pdf").display()
+        ));
+    }
+    let mut child = dlrepo(&ws)
+        .args(["import", "--doctype", "DIPLM", "/dev/stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
+    let out = child.wait_with_output().expect("run");
+    writer.join().expect("join").expect("write");
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("imported 20000 row(s), rejected 0"),
+        "{stderr}"
     );
 }
 

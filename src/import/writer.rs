@@ -422,6 +422,26 @@ impl Writer<'_> {
         let bulk = |r: &ValidRow| r.ready_bytes().is_some() && !known.is_live(r);
         let mut written = vec![false; batch.len()];
         let mut todo: Vec<usize> = (0..batch.len()).filter(|&i| bulk(&batch[i])).collect();
+        // A row whose DocId or search fields a row before it in the batch has (a file
+        // giving a DocId twice, or listing a holder again) is left to the row path,
+        // which compares it with what that row wrote. The database would skip it too,
+        // but PostgreSQL's COPY would fail whole and the batch be staged, whose answer
+        // cannot tell which of two such rows went in.
+        // The batch is sorted by search fields, so equal ones are neighbours; minted
+        // DocIds are unique in the batch and never one the file gives, so only given
+        // ones are counted (a file without a doc_id column pays nothing here).
+        {
+            let mut given = HashSet::new();
+            let mut last_key: Option<&str> = None;
+            todo.retain(|&i| {
+                let row = &batch[i];
+                let key = row.doc.udf_key.as_deref();
+                let first_key = key.is_none() || key != last_key;
+                last_key = key.or(last_key);
+                let first_id = row.minted || given.insert(row.doc.doc_id.as_str());
+                first_key && first_id
+            });
+        }
         // Rows known to be issued were left out above.
         let likely_free = self.all_new_last || self.rerun_likely();
         // A checked row that drew a DocId this import wrote after the check waits for

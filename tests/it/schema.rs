@@ -122,15 +122,10 @@ struct PlanStep {
     detail: String,
 }
 
-/// Every lookup a pull or an import makes by search fields or DocId reads an index, on
-/// SQLite (which plans without table statistics): after the full (doctype, udf_key)
-/// index was dropped, only partial indexes remain for search fields, and SQLite uses one
-/// only when the query names its statuses literally. A full scan would still answer
-/// correctly, just ever slower as a board's documents grow, so only the plan shows it.
-#[test]
-fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
+/// The SQL of every query `run` makes on a fresh SQLite store, each with its plan, as
+/// SQLite plans it with its parameters unbound (as a prepared statement is).
+fn planned(run: impl FnOnce(&mut dlrepo::store::DbConn)) -> Vec<(String, Vec<String>)> {
     use diesel::connection::{Connection, InstrumentationEvent};
-    use dlrepo::store::{documents as docs, linked};
     use std::sync::{Arc, Mutex};
     let ws = Workspace::new(Backend::Sqlite);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
@@ -141,25 +136,43 @@ fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
             log.lock().expect("log").push(query.to_string());
         }
     });
-    let key = docs::udf_key(&["2024001", "2024"]);
-    docs::find_by_udfs(&mut conn, "MARKS", &key).expect("by search fields");
-    docs::find_by_doc_id(&mut conn, "MARKS", "AB12C").expect("by DocId");
-    docs::find_live_by_key(&mut conn, "MARKS", &key).expect("live by key");
-    linked::linked_doc(&mut conn, "MARKS", &key).expect("linked by row key");
-    linked::linked_row_key(&mut conn, "MARKS", "AB12C").expect("linked by DocId");
+    run(&mut conn);
     conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
     let queries = seen.lock().expect("log").clone();
+    queries
+        .into_iter()
+        .map(|query| {
+            // Without diesel's "-- binds: [...]".
+            let sql = query.split(" -- binds").next().expect("sql").to_string();
+            let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
+                .load::<PlanStep>(&mut conn)
+                .expect("plan")
+                .into_iter()
+                .map(|s| s.detail)
+                .collect();
+            (sql, plan)
+        })
+        .collect()
+}
+
+/// Every lookup a pull or an import makes by search fields or DocId reads an index, on
+/// SQLite (which plans without table statistics): after the full (doctype, udf_key)
+/// index was dropped, only partial indexes remain for search fields, and SQLite uses one
+/// only when the query names its statuses literally. A full scan would still answer
+/// correctly, just ever slower as a board's documents grow, so only the plan shows it.
+#[test]
+fn every_lookup_by_search_fields_or_doc_id_reads_an_index() {
+    use dlrepo::store::{documents as docs, linked};
+    let queries = planned(|conn| {
+        let key = docs::udf_key(&["2024001", "2024"]);
+        docs::find_by_udfs(conn, "MARKS", &key).expect("by search fields");
+        docs::find_by_doc_id(conn, "MARKS", "AB12C").expect("by DocId");
+        docs::find_live_by_key(conn, "MARKS", &key).expect("live by key");
+        linked::linked_doc(conn, "MARKS", &key).expect("linked by row key");
+        linked::linked_row_key(conn, "MARKS", "AB12C").expect("linked by DocId");
+    });
     assert_eq!(queries.len(), 5, "{queries:#?}");
-    for query in queries {
-        // The SQL without diesel's "-- binds: [...]", planned with its parameters unbound
-        // as a prepared statement is.
-        let sql = query.split(" -- binds").next().expect("sql");
-        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<PlanStep>(&mut conn)
-            .expect("plan")
-            .into_iter()
-            .map(|s| s.detail)
-            .collect();
+    for (sql, plan) in queries {
         let documents_step = plan
             .iter()
             .find(|d| d.contains("documents"))
@@ -381,35 +394,17 @@ async fn a_bulk_insert_leaves_out_a_doc_id_taken_since_its_check(b: Backend) {
 /// `audit_lookups` by segment and key, never a scan of either table.
 #[test]
 fn audit_lookups_read_an_index() {
-    use diesel::connection::{Connection, InstrumentationEvent};
     use dlrepo::audit::segments::{self, Key};
-    use std::sync::{Arc, Mutex};
-    let ws = Workspace::new(Backend::Sqlite);
-    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log = Arc::clone(&seen);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            log.lock().expect("log").push(query.to_string());
-        }
+    let queries = planned(|conn| {
+        let by_search = Key::Search {
+            doctype: "MARKS",
+            search: "00ff",
+        };
+        segments::find(conn, by_search, 10).expect("by search");
+        segments::find(conn, Key::Uri("in.gov.test-MARKS-AB12C"), 10).expect("by uri");
     });
-    let by_search = Key::Search {
-        doctype: "MARKS",
-        search: "00ff",
-    };
-    segments::find(&mut conn, by_search, 10).expect("by search");
-    segments::find(&mut conn, Key::Uri("in.gov.test-MARKS-AB12C"), 10).expect("by uri");
-    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-    let queries = seen.lock().expect("log").clone();
     assert!(queries.len() >= 4, "{queries:#?}");
-    for query in queries {
-        let sql = query.split(" -- binds").next().expect("sql");
-        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
-            .load::<PlanStep>(&mut conn)
-            .expect("plan")
-            .into_iter()
-            .map(|s| s.detail)
-            .collect();
+    for (sql, plan) in queries {
         for step in &plan {
             assert!(
                 !step.starts_with("SCAN audit_pulls") && !step.starts_with("SCAN audit_lookups"),

@@ -25,19 +25,20 @@ const SEGMENT_LOCK_ID: i64 = 0x646c_7265_706f_6175;
 /// on `audit_pulls` also waited for (and queued every insert behind) VACUUM, ANALYZE
 /// and other servers' prunes.
 pub fn inserting(conn: &mut DbConn) -> Result<(), StoreError> {
-    if let DbConn::Postgres(c) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock_shared($1)")
-            .bind::<diesel::sql_types::BigInt, _>(SEGMENT_LOCK_ID)
-            .execute(c)?;
-    }
-    Ok(())
+    advisory_lock(conn, "pg_advisory_xact_lock_shared")
 }
 
 /// One maker or pruner of segments at a time, and no insert open meanwhile (PostgreSQL;
 /// on SQLite the write transaction alone gives both).
 fn exclusive(conn: &mut DbConn) -> Result<(), StoreError> {
+    advisory_lock(conn, "pg_advisory_xact_lock")
+}
+
+/// `function` (a PostgreSQL advisory lock function) on [`SEGMENT_LOCK_ID`]; nothing on
+/// SQLite.
+fn advisory_lock(conn: &mut DbConn, function: &str) -> Result<(), StoreError> {
     if let DbConn::Postgres(c) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+        diesel::sql_query(format!("SELECT {function}($1)"))
             .bind::<diesel::sql_types::BigInt, _>(SEGMENT_LOCK_ID)
             .execute(c)?;
     }
@@ -177,9 +178,6 @@ pub fn prune(conn: &mut DbConn) -> Result<(), StoreError> {
         let oldest: Option<i64> = audit_pulls::table
             .select(diesel::dsl::min(audit_pulls::id))
             .first(conn)?;
-        let gone = audit_segments::table
-            .filter(audit_segments::last_id.lt(oldest.unwrap_or(i64::MAX)))
-            .select(audit_segments::seg);
         // The newest segment stays while rows are left: its last_id is where the rows
         // not yet in a segment begin.
         let newest: Option<i32> = audit_segments::table
@@ -190,17 +188,17 @@ pub fn prune(conn: &mut DbConn) -> Result<(), StoreError> {
         } else {
             0
         };
-        diesel::delete(
-            audit_lookups::table
-                .filter(audit_lookups::seg.eq_any(gone.filter(audit_segments::seg.ne(keep)))),
-        )
-        .execute(conn)?;
-        diesel::delete(
+        let gone = || {
             audit_segments::table
                 .filter(audit_segments::last_id.lt(oldest.unwrap_or(i64::MAX)))
-                .filter(audit_segments::seg.ne(keep)),
+                .filter(audit_segments::seg.ne(keep))
+        };
+        diesel::delete(
+            audit_lookups::table
+                .filter(audit_lookups::seg.eq_any(gone().select(audit_segments::seg))),
         )
         .execute(conn)?;
+        diesel::delete(gone()).execute(conn)?;
         Ok(())
     })
 }

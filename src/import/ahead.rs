@@ -136,8 +136,8 @@ impl<'a> Ahead<'a> {
 
 impl BytesAhead<'_> {
     /// Renders and signs the batch's rows that have no file (under their minted or
-    /// given DocIds), split over the threads. A row that fails to render is left as it was: the writer renders it
-    /// again and reports why.
+    /// given DocIds), split over the threads. A row that fails to render is left as it
+    /// was: the writer renders it again and reports why.
     fn render(&mut self, doctype: &DocType, batch: &mut [ValidRow]) {
         if self.rerun_likely.load(Ordering::Relaxed) {
             return;
@@ -219,21 +219,21 @@ pub(super) fn mint_unique(
     given: &GivenIds,
     ids: &mut HashSet<String>,
 ) -> String {
-    let mut id = mint(doctype, given);
-    for _ in 0..DRAWS {
-        if ids.insert(id.clone()) {
-            break;
-        }
-        id = mint(doctype, given);
-    }
-    id
+    draw(doctype, |id| {
+        !given.contains(id) && ids.insert(id.to_string())
+    })
 }
 
 /// A DocId none of the file's rows gives.
 pub(super) fn mint(doctype: &DocType, given: &GivenIds) -> String {
+    draw(doctype, |id| !given.contains(id))
+}
+
+/// The first of up to [`DRAWS`] fresh DocIds that `free` takes, else the last drawn.
+fn draw(doctype: &DocType, mut free: impl FnMut(&str) -> bool) -> String {
     let mut id = doctype.id_space.mint();
     for _ in 0..DRAWS {
-        if !given.contains(&id) {
+        if free(&id) {
             break;
         }
         id = doctype.id_space.mint();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chrono::SubsecRound;
 
 use crate::common::*;
-use crate::operate::{dlrepo, wait_audited};
+use crate::operate::{audit_find_marks, wait_audited};
 use diesel::prelude::*;
 use dlrepo::audit::{report, segments, PullRecord};
 use dlrepo::store::schema::{audit_lookups, audit_pulls, audit_segments};
@@ -64,30 +64,10 @@ async fn the_server_indexes_lookup_keys_and_audit_find_sees_every_pull(b: Backen
     assert_eq!(app.pull_doc(&uri).await.status(), "1");
     wait_audited(&app.ws, 12).await;
 
-    let found = dlrepo(
-        &app.ws,
-        &[
-            "audit",
-            "find",
-            "--doctype",
-            "MARKS",
-            "RollNo=1234567",
-            "Year=2020",
-        ],
-    );
+    let found = audit_find_marks(&app.ws, "1234567", "2020");
     assert_eq!(found.lines().count(), 6, "{found}");
     assert!(found.lines().all(|l| l.contains(&uri)), "{found}");
-    let found = dlrepo(
-        &app.ws,
-        &[
-            "audit",
-            "find",
-            "--doctype",
-            "MARKS",
-            "RollNo=7654321",
-            "Year=2021",
-        ],
-    );
+    let found = audit_find_marks(&app.ws, "7654321", "2021");
     assert_eq!(found.lines().count(), 4, "{found}");
     assert!(!found.contains(&uri), "{found}");
     // The console's document page: six Pull URI answers and two Pull Doc.

@@ -53,6 +53,16 @@ pub(crate) fn dlrepo(ws: &Workspace, args: &[&str]) -> String {
     text
 }
 
+/// `dlrepo audit find` of one MARKS search: its output, a line per pull.
+pub(crate) fn audit_find_marks(ws: &Workspace, roll_no: &str, year: &str) -> String {
+    let roll_no = format!("RollNo={roll_no}");
+    let year = format!("Year={year}");
+    dlrepo(
+        ws,
+        &["audit", "find", "--doctype", "MARKS", &roll_no, &year],
+    )
+}
+
 async fn every_answer_is_audited_and_the_report_counts_them(b: Backend) {
     const BURST: usize = 2_000;
     let app = spawn_app(b).await;
@@ -139,17 +149,7 @@ async fn every_answer_is_audited_and_the_report_counts_them(b: Backend) {
     assert!(html.contains("<table>") && html.contains("MARKS"));
 
     // "Did roll number 1234567 pull its mark sheet?"
-    let found = dlrepo(
-        &app.ws,
-        &[
-            "audit",
-            "find",
-            "--doctype",
-            "MARKS",
-            "RollNo=1234567",
-            "Year=2020",
-        ],
-    );
+    let found = audit_find_marks(&app.ws, "1234567", "2020");
     assert_eq!(found.lines().count(), 2, "{found}");
     assert!(
         found.contains(&uri) && found.contains("auth_keyhash"),

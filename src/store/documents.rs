@@ -572,7 +572,8 @@ pub fn correct(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError>
 }
 
 /// Copies what the document `doc_id` of `doc`'s doc type holds now, if in one of
-/// `statuses`, into `document_versions`.
+/// `statuses` and made (a pending one has no copy to keep, as `linked::record_change`
+/// keeps none), into `document_versions`.
 fn keep_replaced(
     conn: &mut DbConn,
     doc: &NewDocument,
@@ -585,6 +586,11 @@ fn keep_replaced(
         .filter(documents::doctype.eq(&doc.doctype))
         .filter(documents::doc_id.eq(doc_id))
         .filter(documents::status.eq_any(statuses))
+        .filter(
+            documents::blob_sha256
+                .is_not_null()
+                .or(documents::xml_sha256.is_not_null()),
+        )
         .select((
             documents::doctype,
             documents::doc_id,

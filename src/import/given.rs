@@ -6,7 +6,7 @@
 //! memory, and 10M given DocIds of the minted form about 150 MiB.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::Read;
 
 use crate::uri::{DocIdSpace, DOC_ID_ALPHABET};
 
@@ -17,18 +17,17 @@ pub(super) struct GivenIds {
 }
 
 impl GivenIds {
-    /// Reads the `doc_id` column (index `column`) of the CSV at `path`. A record that
-    /// does not parse is passed over here: the import proper reports it.
-    pub fn read(path: &Path, column: usize, space: &DocIdSpace) -> std::io::Result<GivenIds> {
+    /// Reads the `doc_id` column (index `column`) of a CSV. A record that does not
+    /// parse is passed over here: the import proper reports it.
+    pub fn read(csv: impl Read, column: usize, space: &DocIdSpace) -> std::io::Result<GivenIds> {
         let mut given = GivenIds {
             packed: HashSet::new(),
             length: space.length,
         };
-        let file = std::fs::File::open(path)?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
-            .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
+            .from_reader(std::io::BufReader::with_capacity(1 << 20, csv));
         let mut record = csv::ByteRecord::new();
         loop {
             match reader.read_byte_record(&mut record) {
@@ -77,7 +76,8 @@ mod tests {
             "RollNo,doc_id\n1,AB2CD\n2, ZZ9Y8 \n3,ab2cd\n4,AB2C\n5,AB2CDE\n6,AB0CD\n7,\n8,XY3Z4\u{a0}\n9\n\"10,broken\n",
         )
         .expect("write");
-        let given = GivenIds::read(&csv, 1, &DocIdSpace { length: 5 }).expect("read");
+        let file = std::fs::File::open(&csv).expect("open");
+        let given = GivenIds::read(file, 1, &DocIdSpace { length: 5 }).expect("read");
         assert!(given.contains("AB2CD"));
         assert!(given.contains("ZZ9Y8"), "trimmed as the import trims");
         assert!(given.contains("XY3Z4"), "a no-break space trimmed too");

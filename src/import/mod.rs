@@ -11,10 +11,11 @@ mod ahead;
 mod columns;
 mod given;
 mod row;
+mod source;
 mod writer;
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc;
@@ -361,10 +362,6 @@ fn write_transaction(
     }
 }
 
-fn is_regular_file(path: &Path) -> bool {
-    std::fs::metadata(path).is_ok_and(|m| m.file_type().is_file())
-}
-
 pub fn run(
     config: &Config,
     conn: &mut DbConn,
@@ -392,18 +389,13 @@ pub fn run(
     };
     store::tune_for_bulk_writes(conn, opts.sqlite_cache_mb).map_err(store_err)?;
     let checkpointer = Checkpointer::start(conn, &config.database.url).map_err(store_err)?;
-    let total_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
-    let header = reader
-        .headers()
-        .map_err(|e| ImportError::Header {
-            path: opts.csv.to_owned(),
-            reason: e.to_string(),
-        })?
-        .clone();
+    let rereadable = source::rereadable(&file);
+    let mut reader = source::reader(file);
+    let header_err = |e: csv::Error| ImportError::Header {
+        path: opts.csv.to_owned(),
+        reason: e.to_string(),
+    };
+    let header = reader.headers().map_err(header_err)?.clone();
     let cols = Columns::from_header(&header, doctype).map_err(|reason| ImportError::Header {
         path: opts.csv.to_owned(),
         reason,
@@ -415,14 +407,26 @@ pub fn run(
         });
     }
     // Read once ahead, only when the file gives DocIds (a pass over it: ~0.5 s a
-    // million rows), and only from a file: a pipe read twice would lose to the second
-    // read what the first had not taken yet.
+    // million rows); a pipe, which can be read only once, from a copy (`source.rs`).
     let given = match cols.optional.get("doc_id") {
-        Some(&column) if is_regular_file(opts.csv) => {
-            GivenIds::read(opts.csv, column, &doctype.id_space).map_err(read_err)?
+        Some(&column) if rereadable => {
+            let again = std::fs::File::open(opts.csv).map_err(read_err)?;
+            GivenIds::read(again, column, &doctype.id_space).map_err(read_err)?
         }
-        _ => GivenIds::default(),
+        Some(&column) => {
+            let mut spool = source::spool(reader).map_err(read_err)?;
+            let given = GivenIds::read(&spool, column, &doctype.id_space).map_err(read_err)?;
+            spool.rewind().map_err(read_err)?;
+            reader = source::reader(spool);
+            reader.headers().map_err(header_err)?;
+            given
+        }
+        None => {
+            source::keep_nothing(&mut reader);
+            GivenIds::default()
+        }
     };
+    let total_bytes = reader.get_ref().get_ref().size();
 
     let mut out = match opts.out {
         Some(p) => {
@@ -451,9 +455,12 @@ pub fn run(
         ProgressBar::hidden()
     };
 
+    // A pipe's folder (`/dev` for `/dev/stdin`, `/dev/fd` for a shell's `<(…)`) says
+    // nothing of where its rows' PDFs are: theirs is the current folder.
     let base = opts
         .csv
         .parent()
+        .filter(|_| rereadable)
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
     let pdfs = Inputs::new(base, opts.vault);

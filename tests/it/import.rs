@@ -11,6 +11,7 @@ backend_tests!(
     given_doc_ids_use_minted_reservations_and_are_never_issued_twice,
     concurrent_imports_never_share_a_doc_id,
     a_minted_doc_id_never_takes_one_a_later_row_gives,
+    a_piped_csv_minting_never_takes_a_doc_id_a_later_row_gives,
     rows_giving_their_doc_ids_are_written_together_and_never_twice,
     a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal,
     a_csv_piped_in_is_read_whole,
@@ -257,6 +258,16 @@ async fn concurrent_imports_never_share_a_doc_id(b: Backend) {
 /// in, each under a DocId of its own; minting blind, some minted row took a given DocId
 /// in every run but one in 10^20, and the row that gave it was refused.
 async fn a_minted_doc_id_never_takes_one_a_later_row_gives(b: Backend) {
+    minted_and_given_doc_ids(b, false);
+}
+
+/// The same through a pipe, which can be read only once (it is copied aside first).
+async fn a_piped_csv_minting_never_takes_a_doc_id_a_later_row_gives(b: Backend) {
+    minted_and_given_doc_ids(b, true);
+}
+
+fn minted_and_given_doc_ids(b: Backend, piped: bool) {
+    use std::io::Write as _;
     let mut ws = Workspace::new(b);
     ws.edit_config(|c| {
         c.replace(
@@ -265,6 +276,7 @@ async fn a_minted_doc_id_never_takes_one_a_later_row_gives(b: Backend) {
         )
     });
     std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let pdf = ws.path("d.pdf").display().to_string();
     let alphabet = String::from_utf8_lossy(dlrepo::uri::DOC_ID_ALPHABET).to_string();
     let given: Vec<String> = alphabet
         .chars()
@@ -273,19 +285,34 @@ async fn a_minted_doc_id_never_takes_one_a_later_row_gives(b: Backend) {
         .collect();
     let mut csv = String::from("RegistrationNo,doc_name,issued_on,pdf,doc_id\n");
     for i in 0..200 {
-        csv.push_str(&format!("M{i},Diploma,01/07/2023,d.pdf,\n"));
+        csv.push_str(&format!("M{i},Diploma,01/07/2023,{pdf},\n"));
     }
     for (i, id) in given.iter().enumerate() {
-        csv.push_str(&format!("G{i},Diploma,01/07/2023,d.pdf,{id}\n"));
+        csv.push_str(&format!("G{i},Diploma,01/07/2023,{pdf},{id}\n"));
     }
-    let file = ws.write("mixed.csv", &csv);
-    let out = dlrepo(&ws)
-        .args(["import", "--doctype", "DIPLM", "--batch", "50"])
-        .arg(&file)
-        .arg("--out")
-        .arg(ws.path("mixed.out"))
-        .output()
-        .expect("run");
+    let mut import = dlrepo(&ws);
+    import
+        .args(["import", "--doctype", "DIPLM", "--batch", "50", "--out"])
+        .arg(ws.path("mixed.out"));
+    let out = if piped {
+        let mut child = import
+            .arg("/dev/stdin")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
+        let out = child.wait_with_output().expect("run");
+        writer.join().expect("join").expect("write");
+        out
+    } else {
+        import
+            .arg(ws.write("mixed.csv", &csv))
+            .output()
+            .expect("run")
+    };
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("already issued"), "{stderr}");
@@ -393,8 +420,9 @@ async fn a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal(b: Back
     );
 }
 
-/// A CSV given as a pipe (`/dev/stdin`, `<(zcat …)`) is read once, whole: the DocIds it
-/// gives are not read ahead from it, which would take rows away from the import.
+/// A CSV given as a pipe (`/dev/stdin`, `<(zcat …)`) is imported whole: the DocIds it
+/// gives are read ahead from a copy of it, not from the pipe, which would take rows
+/// away from the import; its rows' PDF paths are relative to the current folder.
 async fn a_csv_piped_in_is_read_whole(b: Backend) {
     use std::io::Write as _;
     let ws = Workspace::new(b);
@@ -406,12 +434,11 @@ async fn a_csv_piped_in_is_read_whole(b: Backend) {
         } else {
             String::new()
         };
-        csv.push_str(&format!(
-            "R{i},Diploma,01/07/2023,{},{id}\n",
-            ws.path("d.pdf").display()
-        ));
+        csv.push_str(&format!("R{i},Diploma,01/07/2023,d.pdf,{id}\n"));
     }
+    // A piped CSV's PDF paths are relative to the current folder.
     let mut child = dlrepo(&ws)
+        .current_dir(ws.path("."))
         .args(["import", "--doctype", "DIPLM", "/dev/stdin"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -3,6 +3,7 @@
 //! with the documents.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{NaiveDateTime, Utc};
 
@@ -177,6 +178,23 @@ pub(super) struct Writer<'a> {
     pub vault: Option<&'a Vault>,
 }
 
+/// Whether a row of the batch has bytes made for it alone: a certificate rendered for
+/// it, or a file no other row of the batch names, signed (a signature is new bytes each
+/// time). Stored for a row then found issued, they would be kept for nothing. A file
+/// many rows share is one copy a batch at most, and looking the batch up first costs
+/// more than it: 15% of an import of 200,000 rows sharing 4 signed files.
+fn own_bytes(batch: &[ValidRow], signing: bool) -> bool {
+    let mut files = HashMap::new();
+    for row in batch {
+        match &row.content {
+            Content::Render(_) | Content::Rendered(..) => return true,
+            Content::File(f) if signing => *files.entry(Arc::as_ptr(f)).or_insert(0) += 1,
+            _ => {}
+        }
+    }
+    files.values().any(|&n| n == 1)
+}
+
 impl Writer<'_> {
     fn uri(&self, doc_id: &str) -> DocUri {
         DocUri::of(&self.config.issuer_id, &self.doctype.code, doc_id)
@@ -277,9 +295,12 @@ impl Writer<'_> {
         // signature is new bytes each time (it holds its time), so every resume with
         // a signing key had stored a copy of each document of its first batch (all of
         // them on SQLite, which looked nothing up ahead).
+        // And so is every batch where a row's bytes are its own (`own_bytes`): a row of
+        // a new file that lists issued ones among new ones (past its first batch, no
+        // batch mostly issued) had stored its copy and then been found issued.
         let first = self.batches_written == 0;
         let mut known = KnownLive::default();
-        if self.rerun_likely() || first {
+        if self.rerun_likely() || first || own_bytes(batch, self.signer.is_some()) {
             known = KnownLive::fetch(conn, &self.doctype.code, batch)?;
         }
         let written = self.insert_bulk(conn, batch, &known, checked, new_blobs, now)?;

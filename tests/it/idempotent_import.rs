@@ -623,8 +623,42 @@ async fn a_signed_re_run_stores_no_second_copy_of_any_document(b: Backend) {
         assert_eq!(unreferenced_blobs(&ws), 0);
         assert_eq!(count(&ws, "SELECT COUNT(*) AS n FROM blobs"), stored);
     }
-    // A file of one row is looked up before its bytes are stored, as a batch is.
+    // A file of new rows that lists some issued ones among them, past its first batch
+    // (no batch mostly issued: none looks like a re-run's) stores only the new rows'
+    // bytes: new rows each naming a file of its own, then also rendered.
     let rows: Vec<&str> = content.lines().collect();
+    for (n, own_file) in [(2_000_000, true), (3_000_000, false)] {
+        let mut mixed = String::from(rows[0]);
+        mixed.push('\n');
+        for i in 0..40 {
+            let file = if own_file {
+                let name = format!("own{n}-{i}.pdf");
+                std::fs::copy(ws.path("own.pdf"), ws.path(&name)).expect("copy");
+                name
+            } else {
+                String::new()
+            };
+            mixed.push_str(&format!(
+                "{},2024,Student {i},Mark Sheet 2024,15/05/2024,{file}\n",
+                n + i
+            ));
+            // Issued rows naming the file they share.
+            if i >= 10 && i % 6 == 0 {
+                mixed.push_str(rows[1 + i as usize]);
+                mixed.push('\n');
+            }
+        }
+        let mixed = ws.write("mixed.csv", &mixed);
+        let (ok, text) = run_import(&ws, &mixed, &batches);
+        assert!(ok, "{text}");
+        assert!(
+            text.contains("imported 40 row(s), rejected 0, 5 already issued"),
+            "{text}"
+        );
+        assert_eq!(unreferenced_blobs(&ws), 0);
+    }
+    let stored = count(&ws, "SELECT COUNT(*) AS n FROM blobs");
+    // A file of one row is looked up before its bytes are stored, as a batch is.
     let one = ws.write("one.csv", &format!("{}\n{}\n", rows[0], rows[1]));
     let (ok, text) = run_import(&ws, &one, &batches);
     assert!(ok, "{text}");

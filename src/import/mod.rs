@@ -10,6 +10,7 @@
 mod ahead;
 mod columns;
 mod given;
+mod known;
 mod row;
 mod source;
 mod writer;

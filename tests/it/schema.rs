@@ -420,3 +420,33 @@ fn audit_lookups_read_an_index() {
         }
     }
 }
+
+/// The console's pull log filtered by a status other than 1 (the last failures) reads
+/// the rows of that status newest first through an index, never a scan of
+/// `audit_pulls` (at millions of rows a rare status read the whole table).
+#[test]
+fn the_pull_log_by_status_reads_an_index() {
+    use dlrepo::audit::report::{self, LogFilter};
+    let queries = planned(|conn| {
+        let failures = LogFilter {
+            status: Some(0),
+            ..LogFilter::default()
+        };
+        report::log(conn, &failures, 100).expect("by status");
+        let mut in_doctype = failures.clone();
+        in_doctype.doctype = Some("MARKS".into());
+        report::log(conn, &in_doctype, 100).expect("by status and doc type");
+    });
+    assert_eq!(queries.len(), 2, "{queries:#?}");
+    for (sql, plan) in queries {
+        assert!(
+            plan.iter()
+                .any(|s| s.starts_with("SEARCH audit_pulls USING INDEX audit_pulls_status")),
+            "{sql}\nis planned as {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{sql}\nsorts: {plan:?}"
+        );
+    }
+}

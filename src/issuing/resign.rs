@@ -18,7 +18,8 @@ use crate::docs::keys::SigningKey;
 use crate::doctype::DocType;
 use crate::store::department::DeptTable;
 use crate::store::documents::{self, made, status};
-use crate::store::schema::{document_versions, documents as docs};
+use crate::store::schema::documents as docs;
+use crate::store::versions;
 use crate::store::{DbConn, StoreError};
 use crate::uri::DocUri;
 
@@ -196,16 +197,14 @@ fn replace(
     ))
     .execute(conn)?;
     if n == 1 {
-        diesel::insert_into(document_versions::table)
-            .values((
-                document_versions::doctype.eq(&doctype.code),
-                document_versions::doc_id.eq(&t.doc_id),
-                document_versions::blob_sha256.eq(&t.blob_sha256),
-                document_versions::xml_sha256.eq(&t.xml_sha256),
-                document_versions::fingerprint.eq(&t.fingerprint),
-                document_versions::replaced_at.eq(now),
-            ))
-            .execute(conn)?;
+        let copy = versions::Replaced {
+            doctype: &doctype.code,
+            doc_id: &t.doc_id,
+            blob_sha256: t.blob_sha256.as_deref(),
+            xml_sha256: t.xml_sha256.as_deref(),
+            fingerprint: t.fingerprint.as_deref(),
+        };
+        versions::keep(conn, &copy, now)?;
     }
     Ok(n == 1)
 }

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
 use super::record_query::KnownBy;
-use super::schema::{blobs, document_versions, documents};
+use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
 
@@ -190,16 +190,14 @@ pub fn record_change(
             return Ok(false);
         }
         if blob.is_some() || xml.is_some() {
-            diesel::insert_into(document_versions::table)
-                .values((
-                    document_versions::doctype.eq(doctype),
-                    document_versions::doc_id.eq(doc_id),
-                    document_versions::blob_sha256.eq(blob),
-                    document_versions::xml_sha256.eq(xml),
-                    document_versions::fingerprint.eq(before),
-                    document_versions::replaced_at.eq(now),
-                ))
-                .execute(conn)?;
+            let copy = super::versions::Replaced {
+                doctype,
+                doc_id,
+                blob_sha256: blob.as_deref(),
+                xml_sha256: xml.as_deref(),
+                fingerprint: before,
+            };
+            super::versions::keep(conn, &copy, now)?;
         }
         Ok(true)
     })

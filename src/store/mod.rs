@@ -15,6 +15,7 @@ pub mod replay;
 mod row_digest;
 pub mod schema;
 mod sqlite_bulk;
+pub mod versions;
 mod writes;
 
 pub use writes::write_transaction;

@@ -294,7 +294,13 @@ pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<Str
     else {
         return Ok(None);
     };
-    keep_replaced(conn, doc, &doc_id, &[status::ISSUED, status::PENDING])?;
+    super::versions::keep_current(
+        conn,
+        &doc.doctype,
+        &doc_id,
+        &[status::ISSUED, status::PENDING],
+        doc.updated_at,
+    )?;
     diesel::update(live())
         .set(Overwrite::from(doc))
         .execute(conn)?;
@@ -305,50 +311,14 @@ pub fn correct_by_key(conn: &mut DbConn, doc: &NewDocument) -> Result<Option<Str
 /// copy it replaces is kept in `document_versions`, as a department row's change and
 /// `dlrepo resign` keep theirs (its bytes had stayed stored, referred to by nothing).
 pub fn correct(conn: &mut DbConn, doc: &NewDocument) -> Result<bool, StoreError> {
-    keep_replaced(conn, doc, &doc.doc_id, &[status::ISSUED])?;
+    super::versions::keep_current(
+        conn,
+        &doc.doctype,
+        &doc.doc_id,
+        &[status::ISSUED],
+        doc.updated_at,
+    )?;
     overwrite(conn, doc, status::ISSUED)
-}
-
-/// Copies what the document `doc_id` of `doc`'s doc type holds now, if in one of
-/// `statuses` and made (a pending one has no copy to keep, as `linked::record_change`
-/// keeps none), into `document_versions`.
-fn keep_replaced(
-    conn: &mut DbConn,
-    doc: &NewDocument,
-    doc_id: &str,
-    statuses: &[&str],
-) -> Result<(), StoreError> {
-    use super::schema::document_versions as v;
-    use diesel::IntoSql;
-    let current = documents::table
-        .filter(documents::doctype.eq(&doc.doctype))
-        .filter(documents::doc_id.eq(doc_id))
-        .filter(documents::status.eq_any(statuses))
-        .filter(
-            documents::blob_sha256
-                .is_not_null()
-                .or(documents::xml_sha256.is_not_null()),
-        )
-        .select((
-            documents::doctype,
-            documents::doc_id,
-            documents::blob_sha256,
-            documents::xml_sha256,
-            documents::fingerprint,
-            doc.updated_at.into_sql::<diesel::sql_types::Timestamp>(),
-        ));
-    diesel::insert_into(v::table)
-        .values(current)
-        .into_columns((
-            v::doctype,
-            v::doc_id,
-            v::blob_sha256,
-            v::xml_sha256,
-            v::fingerprint,
-            v::replaced_at,
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// What a revocation needs to tell the central locker.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::row::{Content, ValidRow};
-use crate::store::documents::{self, DocRecord, LiveDoc, NewDocument};
+use crate::store::documents::{self, DocRecord, LiveDoc};
 use crate::store::{DbConn, StoreError};
 
 /// The first field in which a row differs from the live document with its search-field
@@ -13,9 +13,9 @@ use crate::store::{DbConn, StoreError};
 pub(super) fn differing_field(
     old: &DocRecord,
     old_fingerprint: Option<&str>,
-    new: &NewDocument,
-    doc_id_given: bool,
+    row: &ValidRow,
 ) -> Option<&'static str> {
+    let (new, doc_id_given) = (&row.doc, !row.minted);
     let fields: [(&'static str, &Option<String>, &Option<String>); 10] = [
         ("doc_name", &old.doc_name, &new.doc_name),
         ("holder_name", &old.holder_name, &new.holder_name),
@@ -34,9 +34,15 @@ pub(super) fn differing_field(
     if doc_id_given && new.doc_id != old.doc_id {
         return Some("doc_id");
     }
-    // Same values: only the file can differ, and only a fingerprint can tell.
-    match (old_fingerprint, new.fingerprint.as_deref()) {
-        (Some(a), Some(b)) if a != b => Some("pdf"),
+    // Same values: only the file can differ, and only a fingerprint can tell. A row
+    // that mints its DocId, of a document first imported from a row that gave it, is
+    // compared as if it gave that DocId (the fingerprint covers a given DocId; that
+    // re-run had been refused, "pdf differs", with the file unchanged).
+    match (old_fingerprint, row.doc.fingerprint.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            let as_given = row.fingerprint_as(&old.doc_id);
+            (as_given.as_deref() != Some(a)).then_some("pdf")
+        }
         _ => None,
     }
 }

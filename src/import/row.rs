@@ -34,6 +34,8 @@ pub(super) struct ValidRow {
     pub doc: NewDocument,
     /// No `doc_id` column: the writer mints one.
     pub minted: bool,
+    /// A minted row's file's SHA-256, for `fingerprint_as`.
+    pub source_sha: Option<String>,
     /// The Aadhaar number itself, sealed into the vault by the writer; the document
     /// holds only its reference.
     pub aadhaar: Option<String>,
@@ -41,6 +43,14 @@ pub(super) struct ValidRow {
 }
 
 impl ValidRow {
+    /// The row's fingerprint, as a row giving `doc_id` would have it: a row that mints
+    /// its DocId says the same as a document first imported from a row that gave one
+    /// when this matches that document's fingerprint.
+    pub fn fingerprint_as(&self, doc_id: &str) -> Option<String> {
+        let source_sha = self.source_sha.as_deref()?;
+        Some(fingerprint(&self.doc, doc_id, source_sha))
+    }
+
     /// The bytes to store under the row's DocId as it stands, when they are made
     /// already: its file, or what was rendered ahead under this DocId.
     pub fn ready_bytes(&self) -> Option<&Blob> {
@@ -291,29 +301,7 @@ pub(super) fn validate_row(
         }
     };
     let udf_key = documents::udf_key(&values);
-    let fingerprint = {
-        let o = |v: &Option<String>| v.clone().unwrap_or_default();
-        documents::blob_id(
-            [
-                udf_key.clone(),
-                doc_name.to_string(),
-                o(&holder_name),
-                o(&aadhaar),
-                issued_on.clone(),
-                o(&valid_from),
-                o(&valid_to),
-                o(&dob),
-                o(&gender),
-                o(&phone),
-                o(&data),
-                doc_id.unwrap_or("").to_string(),
-                source_sha,
-            ]
-            .join("\u{1e}")
-            .as_bytes(),
-        )
-    };
-    let doc = NewDocument {
+    let mut doc = NewDocument {
         doctype: doctype.code.clone(),
         doc_id: doc_id.unwrap_or("").to_string(),
         status: if matches!(content, Content::Pending) {
@@ -336,7 +324,7 @@ pub(super) fn validate_row(
         holder_phone: phone,
         data,
         xml_sha256: None,
-        fingerprint: Some(fingerprint),
+        fingerprint: None,
         signed_with: None,
         made_from: match &content {
             Content::File(_) => Some(documents::made::FILE.to_string()),
@@ -344,19 +332,87 @@ pub(super) fn validate_row(
             Content::Pending => None,
         },
     };
+    doc.fingerprint = Some(fingerprint(&doc, &doc.doc_id, &source_sha));
     Ok(ValidRow {
         line: 0,
         doc,
         minted: doc_id.is_none(),
+        source_sha: doc_id.is_none().then_some(source_sha),
         aadhaar: aadhaar_number,
         content,
     })
+}
+
+/// What a row says, to tell a re-run from a conflict: SHA-256 of its fields, the DocId
+/// it gives ("" when minted) and its file's SHA-256 ("" when rendered), joined by
+/// U+001E. Stored with the document: the form must not change.
+fn fingerprint(doc: &NewDocument, doc_id: &str, source_sha: &str) -> String {
+    fn o(v: &Option<String>) -> &str {
+        v.as_deref().unwrap_or_default()
+    }
+    let parts = [
+        o(&doc.udf_key),
+        o(&doc.doc_name),
+        o(&doc.holder_name),
+        o(&doc.aadhaar),
+        o(&doc.issued_on),
+        o(&doc.valid_from),
+        o(&doc.valid_to),
+        o(&doc.holder_dob),
+        o(&doc.holder_gender),
+        o(&doc.holder_phone),
+        o(&doc.data),
+        doc_id,
+        source_sha,
+    ];
+    documents::blob_id(parts.join("\u{1e}").as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::raw::RawConfig;
+
+    /// Fingerprints are stored, so their form must not move: the fields in this order,
+    /// then the DocId and the file's hash, joined by U+001E; a minted row's, asked as
+    /// if it gave a DocId, is the fingerprint that row would have had.
+    #[test]
+    fn a_fingerprint_is_the_row_and_its_file_in_a_fixed_order() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut doc = NewDocument::bare("MARKS", status::ISSUED, Some("1\u{1f}2024"), now);
+        doc.doc_name = Some("Mark Sheet".into());
+        doc.aadhaar = Some("vault:ab:1234".into());
+        doc.issued_on = Some("2024-05-15".into());
+        doc.holder_phone = Some("98".into());
+        let joined = |doc_id: &str| {
+            let parts = [
+                "1\u{1f}2024",
+                "Mark Sheet",
+                "",
+                "vault:ab:1234",
+                "2024-05-15",
+                "",
+                "",
+                "",
+                "",
+                "98",
+                "",
+                doc_id,
+                "00ff",
+            ];
+            documents::blob_id(parts.join("\u{1e}").as_bytes())
+        };
+        assert_eq!(fingerprint(&doc, "", "00ff"), joined(""));
+        let row = ValidRow {
+            line: 2,
+            doc,
+            minted: true,
+            source_sha: Some("00ff".into()),
+            aadhaar: None,
+            content: Content::Pending,
+        };
+        assert_eq!(row.fingerprint_as("OWN1"), Some(joined("OWN1")));
+    }
     use crate::config::{Config, EnvOverrides};
     use proptest::prelude::*;
 

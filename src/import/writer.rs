@@ -478,7 +478,7 @@ impl Writer<'_> {
         // The document a pending record waited for: issue it now (and push it, as A).
         let fills_pending =
             old.status == documents::status::PENDING && row.doc.status == documents::status::ISSUED;
-        let field = differing_field(&old, fingerprint.as_deref(), &row.doc, !row.minted);
+        let field = differing_field(&old, fingerprint.as_deref(), row);
         let Some(field) = field.filter(|_| !fills_pending) else {
             if !fills_pending {
                 return Ok(Some(RowOutcome::Unchanged(old.doc_id)));

@@ -21,6 +21,7 @@ backend_tests!(
     a_failed_transaction_names_the_lines_it_rolled_back,
     a_signed_re_run_stores_no_second_copy_of_any_document,
     the_out_file_of_a_re_run_lists_every_row_with_its_uri,
+    a_re_run_without_the_doc_id_column_finds_the_documents_it_gave,
 );
 
 fn dlrepo(ws: &Workspace) -> Command {
@@ -755,4 +756,46 @@ async fn the_out_file_of_a_re_run_lists_every_row_with_its_uri(b: Backend) {
     assert_eq!(&after[..30], &before[..]);
     let uris: std::collections::HashSet<&String> = after.iter().map(|(_, u)| u).collect();
     assert_eq!(uris.len(), 50, "one URI a student");
+}
+
+/// A file first imported with its own DocIds, imported again without the `doc_id`
+/// column, finds its documents unchanged: the DocId they were given is not a
+/// difference. (It had been refused, "pdf differs", with the same file.) A row whose
+/// file did change is still refused, and names the pdf.
+async fn a_re_run_without_the_doc_id_column_finds_the_documents_it_gave(b: Backend) {
+    let ws = Workspace::new(b);
+    let pdf = dlrepo::docs::render::plain_certificate("Board", "Mark Sheet", &[("a", "b")], "u")
+        .expect("pdf");
+    std::fs::write(ws.path("own.pdf"), &pdf).expect("pdf");
+    std::fs::write(ws.path("other.pdf"), [pdf.as_slice(), b"\n"].concat()).expect("pdf");
+    let given = ws.write(
+        "given.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on,pdf,doc_id\n\
+         1000001,2024,Student 1,Mark Sheet 2024,15/05/2024,own.pdf,OWN1\n\
+         1000002,2024,Student 2,Mark Sheet 2024,15/05/2024,own.pdf,OWN2\n",
+    );
+    let (ok, text) = run_import(&ws, &given, &[]);
+    assert!(ok, "{text}");
+    assert!(text.contains("imported 2 row(s)"), "{text}");
+    let without = ws.write(
+        "without.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on,pdf\n\
+         1000001,2024,Student 1,Mark Sheet 2024,15/05/2024,own.pdf\n\
+         1000002,2024,Student 2,Mark Sheet 2024,15/05/2024,own.pdf\n",
+    );
+    let (ok, text) = run_import(&ws, &without, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 0 row(s), rejected 0, 2 already issued"),
+        "{text}"
+    );
+    let changed = ws.write(
+        "changed.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on,pdf\n\
+         1000001,2024,Student 1,Mark Sheet 2024,15/05/2024,other.pdf\n",
+    );
+    let (ok, text) = run_import(&ws, &changed, &[]);
+    assert!(!ok, "{text}");
+    assert!(text.contains("-MARKS-OWN1"), "{text}");
+    assert!(text.contains("pdf differs"), "{text}");
 }

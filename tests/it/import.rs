@@ -27,6 +27,24 @@ fn dlrepo(ws: &Workspace) -> Command {
     c
 }
 
+/// Runs an import of `/dev/stdin`, a pipe the CSV is written into meanwhile.
+fn through_stdin(import: &mut Command, csv: String) -> std::process::Output {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let mut child = import
+        .arg("/dev/stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
+    let out = child.wait_with_output().expect("run");
+    writer.join().expect("join").expect("write");
+    out
+}
+
 fn aadhaar(base11: &str) -> String {
     format!("{base11}{}", dlrepo::aadhaar::verhoeff_digit(base11))
 }
@@ -267,7 +285,6 @@ async fn a_piped_csv_minting_never_takes_a_doc_id_a_later_row_gives(b: Backend) 
 }
 
 fn minted_and_given_doc_ids(b: Backend, piped: bool) {
-    use std::io::Write as _;
     let mut ws = Workspace::new(b);
     ws.edit_config(|c| {
         c.replace(
@@ -295,18 +312,7 @@ fn minted_and_given_doc_ids(b: Backend, piped: bool) {
         .args(["import", "--doctype", "DIPLM", "--batch", "50", "--out"])
         .arg(ws.path("mixed.out"));
     let out = if piped {
-        let mut child = import
-            .arg("/dev/stdin")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdin = child.stdin.take().expect("stdin");
-        let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
-        let out = child.wait_with_output().expect("run");
-        writer.join().expect("join").expect("write");
-        out
+        through_stdin(&mut import, csv)
     } else {
         import
             .arg(ws.write("mixed.csv", &csv))
@@ -424,7 +430,6 @@ async fn a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal(b: Back
 /// gives are read ahead from a copy of it, not from the pipe, which would take rows
 /// away from the import; its rows' PDF paths are relative to the current folder.
 async fn a_csv_piped_in_is_read_whole(b: Backend) {
-    use std::io::Write as _;
     let ws = Workspace::new(b);
     std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
     let mut csv = String::from("RegistrationNo,doc_name,issued_on,pdf,doc_id\n");
@@ -437,18 +442,12 @@ async fn a_csv_piped_in_is_read_whole(b: Backend) {
         csv.push_str(&format!("R{i},Diploma,01/07/2023,d.pdf,{id}\n"));
     }
     // A piped CSV's PDF paths are relative to the current folder.
-    let mut child = dlrepo(&ws)
-        .current_dir(ws.path("."))
-        .args(["import", "--doctype", "DIPLM", "/dev/stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let writer = std::thread::spawn(move || stdin.write_all(csv.as_bytes()));
-    let out = child.wait_with_output().expect("run");
-    writer.join().expect("join").expect("write");
+    let out = through_stdin(
+        dlrepo(&ws)
+            .current_dir(ws.path("."))
+            .args(["import", "--doctype", "DIPLM"]),
+        csv,
+    );
     let stderr = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

@@ -34,14 +34,16 @@ pub(super) fn differing_field(
     if doc_id_given && new.doc_id != old.doc_id {
         return Some("doc_id");
     }
-    // Same values: only the file can differ, and only a fingerprint can tell. A row
-    // that mints its DocId, of a document first imported from a row that gave it, is
-    // compared as if it gave that DocId (the fingerprint covers a given DocId; that
-    // re-run had been refused, "pdf differs", with the file unchanged).
+    // Same values: only the file can differ, and only a fingerprint can tell. The
+    // fingerprint covers the DocId a row gives (checked above), so the DocId is left
+    // out of the comparison: a row that mints its DocId matches a document first
+    // imported from a row that gave it, and a row that gives the DocId a document was
+    // minted under matches that document (both had been refused, "pdf differs", with
+    // the file unchanged).
     match (old_fingerprint, row.doc.fingerprint.as_deref()) {
         (Some(a), Some(b)) if a != b => {
-            let as_given = row.fingerprint_as(&old.doc_id);
-            (as_given.as_deref() != Some(a)).then_some("pdf")
+            let same = |doc_id: &str| row.fingerprint_as(doc_id) == a;
+            (!same(&old.doc_id) && !same("")).then_some("pdf")
         }
         _ => None,
     }

@@ -155,7 +155,9 @@ impl Chunk {
 /// row, freed by the thread that made them, instead of on the writer, which is the
 /// import's bottleneck (mimalloc frees another thread's memory on a slower path; 5% of
 /// a SQLite import's samples were those frees).
+#[allow(clippy::too_many_arguments)]
 fn read_rows<R: std::io::Read>(
+    csv_path: &Path,
     mut reader: csv::Reader<R>,
     cols: &Columns,
     mut ahead: Ahead<'_>,
@@ -195,7 +197,7 @@ fn read_rows<R: std::io::Read>(
                     csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
                     csv::ErrorKind::Io(err) => {
                         return Err(ImportError::Read {
-                            path: pdfs.base.clone(),
+                            path: csv_path.to_owned(),
                             source: std::io::Error::new(err.kind(), err.to_string()),
                         })
                     }
@@ -456,14 +458,7 @@ pub fn run(
         ProgressBar::hidden()
     };
 
-    // A pipe's folder (`/dev` for `/dev/stdin`, `/dev/fd` for a shell's `<(…)`) says
-    // nothing of where its rows' PDFs are: theirs is the current folder.
-    let base = opts
-        .csv
-        .parent()
-        .filter(|_| rereadable)
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let base = source::pdf_folder(opts.csv, rereadable);
     let pdfs = Inputs::new(base, opts.vault);
     let batches_committed = AtomicU64::new(0);
     // On PostgreSQL the reader checks each batch's DocIds on a connection of its own,
@@ -513,8 +508,8 @@ pub fn run(
 
     std::thread::scope(|scope| {
         let cols = &cols;
-        let reading =
-            scope.spawn(move || read_rows(reader, cols, ahead, pdfs, batch_size, tx, done_rx));
+        let reading = scope
+            .spawn(move || read_rows(opts.csv, reader, cols, ahead, pdfs, batch_size, tx, done_rx));
         let written = (|| {
             let mut chunks = rx.into_iter();
             let mut analysed = false;

@@ -34,8 +34,8 @@ pub(super) struct ValidRow {
     pub doc: NewDocument,
     /// No `doc_id` column: the writer mints one.
     pub minted: bool,
-    /// A minted row's file's SHA-256, for `fingerprint_as`.
-    pub source_sha: Option<String>,
+    /// The SHA-256 of the row's file ("" when rendered), for `fingerprint_as`.
+    pub source_sha: String,
     /// The Aadhaar number itself, sealed into the vault by the writer; the document
     /// holds only its reference.
     pub aadhaar: Option<String>,
@@ -43,12 +43,10 @@ pub(super) struct ValidRow {
 }
 
 impl ValidRow {
-    /// The row's fingerprint, as a row giving `doc_id` would have it: a row that mints
-    /// its DocId says the same as a document first imported from a row that gave one
-    /// when this matches that document's fingerprint.
-    pub fn fingerprint_as(&self, doc_id: &str) -> Option<String> {
-        let source_sha = self.source_sha.as_deref()?;
-        Some(fingerprint(&self.doc, doc_id, source_sha))
+    /// The row's fingerprint, as a row giving `doc_id` would have it ("": minting it),
+    /// to compare with a document's whatever DocId its first row gave.
+    pub fn fingerprint_as(&self, doc_id: &str) -> String {
+        fingerprint(&self.doc, doc_id, &self.source_sha)
     }
 
     /// The bytes to store under the row's DocId as it stands, when they are made
@@ -337,7 +335,7 @@ pub(super) fn validate_row(
         line: 0,
         doc,
         minted: doc_id.is_none(),
-        source_sha: doc_id.is_none().then_some(source_sha),
+        source_sha,
         aadhaar: aadhaar_number,
         content,
     })
@@ -384,34 +382,25 @@ mod tests {
         doc.aadhaar = Some("vault:ab:1234".into());
         doc.issued_on = Some("2024-05-15".into());
         doc.holder_phone = Some("98".into());
-        let joined = |doc_id: &str| {
-            let parts = [
-                "1\u{1f}2024",
-                "Mark Sheet",
-                "",
-                "vault:ab:1234",
-                "2024-05-15",
-                "",
-                "",
-                "",
-                "",
-                "98",
-                "",
-                doc_id,
-                "00ff",
-            ];
-            documents::blob_id(parts.join("\u{1e}").as_bytes())
-        };
-        assert_eq!(fingerprint(&doc, "", "00ff"), joined(""));
+        // SHA-256 of the parts joined by U+001E, computed outside this code (Python's
+        // hashlib): "1\x1f2024", "Mark Sheet", "", "vault:ab:1234", "2024-05-15",
+        // "", "", "", "", "98", "", then the DocId ("" or "OWN1") and "00ff".
+        assert_eq!(
+            fingerprint(&doc, "", "00ff"),
+            "fa248a21c6fa978c1de63b370134966625edb294510f38cdb4a6a06bffeb7cb2"
+        );
         let row = ValidRow {
             line: 2,
             doc,
             minted: true,
-            source_sha: Some("00ff".into()),
+            source_sha: "00ff".into(),
             aadhaar: None,
             content: Content::Pending,
         };
-        assert_eq!(row.fingerprint_as("OWN1"), Some(joined("OWN1")));
+        assert_eq!(
+            row.fingerprint_as("OWN1"),
+            "e7e5efbcf0ff1b63c53cfca024b99beb5e0a4fcc6f7ccf6152399f4ff3ce3a40"
+        );
     }
     use crate::config::{Config, EnvOverrides};
     use proptest::prelude::*;

@@ -6,6 +6,22 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+
+/// The folder the rows' relative PDF paths start from: the CSV's. A pipe's folder
+/// (`/dev` for `/dev/stdin`, `/dev/fd` for a shell's `<(…)`) says nothing of where its
+/// rows' PDFs are: theirs is the current folder; `/dev/stdin` redirected from a file
+/// (`< rows.csv`) stands for that file, whose folder it is.
+pub(super) fn pdf_folder(csv: &Path, rereadable: bool) -> PathBuf {
+    let stands_in = csv.starts_with("/dev") || csv.starts_with("/proc");
+    let file = match (rereadable, stands_in) {
+        (false, _) => None,
+        (true, true) => std::fs::canonicalize(csv).ok(),
+        (true, false) => Some(csv.to_path_buf()),
+    };
+    file.and_then(|f| f.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
 
 /// The import's reader of the input's bytes. Until the header is known, a pipe's bytes
 /// are also kept, so that they can go to the temporary file should it be needed.
@@ -57,16 +73,8 @@ pub(super) fn keep_nothing(reader: &mut CsvReader) {
 /// bytes were kept as they were read.
 pub(super) fn spool(reader: CsvReader) -> io::Result<File> {
     let Input { mut file, kept } = reader.into_inner().into_inner();
-    let copied = (|| {
-        let mut spool = tempfile::tempfile()?;
-        spool.write_all(&kept.unwrap_or_default())?;
-        io::copy(&mut file, &mut spool)?;
-        spool.flush()?;
-        spool.rewind()?;
-        Ok(spool)
-    })();
     // "No space left on device" alone would read as the pipe's fault.
-    copied.map_err(|e: io::Error| {
+    let spool_err = |e: io::Error| {
         io::Error::new(
             e.kind(),
             format!(
@@ -74,5 +82,22 @@ pub(super) fn spool(reader: CsvReader) -> io::Result<File> {
                 std::env::temp_dir().display()
             ),
         )
-    })
+    };
+    let mut spool = tempfile::tempfile().map_err(spool_err)?;
+    spool
+        .write_all(&kept.unwrap_or_default())
+        .map_err(spool_err)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        spool.write_all(&buf[..n]).map_err(spool_err)?;
+    }
+    spool.flush().map_err(spool_err)?;
+    spool.rewind().map_err(spool_err)?;
+    Ok(spool)
 }

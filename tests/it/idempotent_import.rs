@@ -760,8 +760,9 @@ async fn the_out_file_of_a_re_run_lists_every_row_with_its_uri(b: Backend) {
 
 /// A file first imported with its own DocIds, imported again without the `doc_id`
 /// column, finds its documents unchanged: the DocId they were given is not a
-/// difference. (It had been refused, "pdf differs", with the same file.) A row whose
-/// file did change is still refused, and names the pdf.
+/// difference; nor, the other way, is a DocId given now that was minted then. (Both
+/// had been refused, "pdf differs", with the same file.) A row whose file did change
+/// is still refused, and names the pdf.
 async fn a_re_run_without_the_doc_id_column_finds_the_documents_it_gave(b: Backend) {
     let ws = Workspace::new(b);
     let pdf = dlrepo::docs::render::plain_certificate("Board", "Mark Sheet", &[("a", "b")], "u")
@@ -787,6 +788,36 @@ async fn a_re_run_without_the_doc_id_column_finds_the_documents_it_gave(b: Backe
     assert!(ok, "{text}");
     assert!(
         text.contains("imported 0 row(s), rejected 0, 2 already issued"),
+        "{text}"
+    );
+    // The other way: minted first, then given the DocId it was minted under (a file
+    // made from `--out`).
+    let minted = ws.write(
+        "minted.csv",
+        "RollNo,Year,holder_name,doc_name,issued_on,pdf\n\
+         1000003,2024,Student 3,Mark Sheet 2024,15/05/2024,own.pdf\n",
+    );
+    let out = ws.path("minted.out");
+    let (ok, text) = run_import(&ws, &minted, &["--out", out.to_str().expect("utf-8")]);
+    assert!(ok, "{text}");
+    let written = std::fs::read_to_string(&out).expect("out");
+    let doc_id = written
+        .lines()
+        .nth(1)
+        .and_then(|l| l.rsplit('-').next())
+        .expect("a DocId")
+        .to_string();
+    let given_now = ws.write(
+        "given_now.csv",
+        &format!(
+            "RollNo,Year,holder_name,doc_name,issued_on,pdf,doc_id\n\
+             1000003,2024,Student 3,Mark Sheet 2024,15/05/2024,own.pdf,{doc_id}\n"
+        ),
+    );
+    let (ok, text) = run_import(&ws, &given_now, &[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("imported 0 row(s), rejected 0, 1 already issued"),
         "{text}"
     );
     let changed = ws.write(

@@ -15,6 +15,7 @@ backend_tests!(
     rows_giving_their_doc_ids_are_written_together_and_never_twice,
     a_file_giving_every_doc_id_leaves_a_minting_row_a_clear_refusal,
     a_csv_piped_in_is_read_whole,
+    a_csv_redirected_to_stdin_finds_its_pdfs_beside_it,
     rows_with_a_pdf_each_are_served_their_own_bytes,
     certificates_rendered_ahead_name_the_doc_id_they_are_served_under,
 );
@@ -458,6 +459,31 @@ async fn a_csv_piped_in_is_read_whole(b: Backend) {
         stderr.contains("imported 20000 row(s), rejected 0"),
         "{stderr}"
     );
+}
+
+/// `dlrepo import /dev/stdin < rows.csv` stands for the file: its rows' PDF paths are
+/// relative to the file's folder, as when it is named, wherever the import runs.
+async fn a_csv_redirected_to_stdin_finds_its_pdfs_beside_it(b: Backend) {
+    let ws = Workspace::new(b);
+    std::fs::write(ws.path("d.pdf"), b"%PDF-1.4\n%%EOF\n").expect("pdf");
+    let csv = ws.write(
+        "redirected.csv",
+        "RegistrationNo,doc_name,issued_on,pdf,doc_id\nR1,Diploma,01/07/2023,d.pdf,OWN1\n\
+         R2,Diploma,01/07/2023,d.pdf,\n",
+    );
+    let out = dlrepo(&ws)
+        .current_dir("/")
+        .args(["import", "--doctype", "DIPLM", "/dev/stdin"])
+        .stdin(std::fs::File::open(&csv).expect("csv"))
+        .output()
+        .expect("run");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("imported 2 row(s), rejected 0"), "{text}");
 }
 
 async fn rows_without_a_pdf_are_rendered_from_the_doc_types_template(b: Backend) {

@@ -447,11 +447,14 @@ pub fn run(
 
     let bar = if opts.progress {
         let b = ProgressBar::new(total_bytes);
+        // A pipe has no size to measure against: the counts and the time only.
+        let template = if total_bytes == 0 {
+            "{spinner} {msg} [{elapsed_precise}]"
+        } else {
+            "{bar:30} {percent:>3}% {msg} [{elapsed_precise}, eta {eta}]"
+        };
         b.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {percent:>3}% {msg} [{elapsed_precise}, eta {eta}]",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     } else {

@@ -83,13 +83,29 @@ pub fn build(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Report
         .and_hms_opt(0, 0, 0)
         .unwrap_or_default();
     let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    let mut after = 0i64;
+    // Pages in (at, id) order, each starting where the last ended, through the index
+    // on `at`: paged by id alone, the first page of a recent range read every older
+    // row first (today's report, the console's dashboard, read the whole trail: 1.2 s
+    // at 3M rows on SQLite), and the last page of an older range every newer one.
+    let mut after: Option<(NaiveDateTime, i64)> = None;
     loop {
-        let page: Vec<PullRow> = audit_pulls::table
-            .filter(audit_pulls::at.ge(start))
+        let mut q = audit_pulls::table
             .filter(audit_pulls::at.lt(end))
-            .filter(audit_pulls::id.gt(after))
-            .order(audit_pulls::id)
+            .into_boxed();
+        q = match after {
+            None => q.filter(audit_pulls::at.ge(start)),
+            // `at >= ?` too, so that PostgreSQL, whose index is on `at` alone, starts
+            // its range there as well.
+            Some((at, id)) => q.filter(audit_pulls::at.ge(at)).filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("(at, id) > (")
+                    .bind::<diesel::sql_types::Timestamp, _>(at)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::BigInt, _>(id)
+                    .sql(")"),
+            ),
+        };
+        let page: Vec<PullRow> = q
+            .order((audit_pulls::at, audit_pulls::id))
             .limit(10_000)
             .select((
                 audit_pulls::id,
@@ -103,7 +119,7 @@ pub fn build(conn: &mut DbConn, from: NaiveDate, to: NaiveDate) -> Result<Report
             ))
             .load(conn)?;
         let Some(last) = page.last() else { break };
-        after = last.id;
+        after = Some((last.at, last.id));
         for r in page {
             let month = r.at.format("%Y-%m").to_string();
             let doctype = r.doctype.clone().unwrap_or_else(|| "-".into());

@@ -450,3 +450,43 @@ fn the_pull_log_by_status_reads_an_index() {
         );
     }
 }
+
+/// The report of some days (the console's dashboard is today's) reads those days'
+/// rows through the index on `at`, page after page, and counts each once: paged by id
+/// alone, a recent day's first page read every older row (1.2 s at 3M rows). Every row
+/// here has the same time, so the pages must also go on by id within one `at`.
+#[test]
+fn the_report_reads_its_days_through_the_time_index() {
+    use diesel::RunQueryDsl;
+    use dlrepo::audit::report;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 15).expect("date");
+    let mut counted = 0;
+    let queries = planned(|conn| {
+        diesel::sql_query(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+             INSERT INTO audit_pulls (at, endpoint, api, status, http, latency_us) \
+             SELECT '2026-01-15 10:00:00', 'pulluri', '1.0', 1, 200, 100 FROM n",
+        )
+        .execute(conn)
+        .expect("rows");
+        let r = report::build(conn, day, day).expect("report");
+        counted = r.pulls.iter().map(|l| l.pulls).sum();
+    });
+    assert_eq!(counted, 10001);
+    let pages: Vec<_> = queries
+        .iter()
+        .filter(|(sql, _)| sql.contains("FROM `audit_pulls`") && sql.contains("ORDER BY"))
+        .collect();
+    assert!(pages.len() >= 2, "{queries:#?}");
+    for (sql, plan) in pages {
+        assert!(
+            plan.iter()
+                .any(|s| s.contains("USING INDEX audit_pulls_at")),
+            "{sql}\nis planned as {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{sql}\nsorts: {plan:?}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! are stored as configured: a keyed hash (the default: `dlrepo report --search` can
 //! find them again), masked, or not at all.
 
+mod latency;
 pub mod report;
 pub mod segments;
 

@@ -27,7 +27,9 @@ pub fn report(
         bail!("--to {to} is before --from {from}");
     }
     store::open_and_migrate(&config.database)?;
-    let mut conn = store::establish(&config.database.url)?;
+    // Reads a range of the audit trail once: unmapped, so that its pages do not stay
+    // in the process's memory (4.6M rows: 492 MiB mapped).
+    let mut conn = store::establish_streaming(&config.database.url)?;
     let r = report::build(&mut conn, from, to)?;
     let text = match format {
         ReportFormat::Text => r.to_text(),

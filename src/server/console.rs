@@ -256,7 +256,7 @@ async fn dashboard(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse
     }
     let today = chrono::Utc::now().date_naive();
     let data = read(&state, move |c| {
-        let r = report::build(c, today, today)?;
+        let r = report::counts(c, today, today)?;
         let depth = crate::push::outbox::depth(c)?;
         let last = report::last_push(c)?;
         Ok((r, depth, last))

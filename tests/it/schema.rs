@@ -490,3 +490,67 @@ fn the_report_reads_its_days_through_the_time_index() {
         );
     }
 }
+
+#[derive(QueryableByName)]
+struct PgPlanLine {
+    #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
+    line: String,
+}
+
+/// On PostgreSQL too, the pull log by a status other than 1 reads the partial index
+/// of those rows (the query as dlrepo sends it, prepared and planned with its values,
+/// over a table where successes are most rows).
+#[test]
+fn the_pull_log_by_status_reads_its_index_on_postgres() {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use diesel::RunQueryDsl;
+    use dlrepo::audit::report::{self, LogFilter};
+    use std::sync::{Arc, Mutex};
+    let Some(b) = Backend::postgres() else {
+        return;
+    };
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    diesel::sql_query(
+        "INSERT INTO audit_pulls (at, endpoint, api, status, http, latency_us) \
+         SELECT now(), 'pulluri', '1.0', CASE WHEN g % 1000 = 0 THEN 0 ELSE 1 END, 200, 100 \
+         FROM generate_series(1, 20000) g",
+    )
+    .execute(&mut conn)
+    .expect("rows");
+    diesel::sql_query("ANALYZE audit_pulls")
+        .execute(&mut conn)
+        .expect("analyze");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().expect("log").push(query.to_string());
+        }
+    });
+    let failures = LogFilter {
+        status: Some(0),
+        ..LogFilter::default()
+    };
+    let rows = report::log(&mut conn, &failures, 100).expect("log");
+    assert_eq!(rows.len(), 20);
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    let sql = seen.lock().expect("log")[0]
+        .split(" -- binds")
+        .next()
+        .expect("sql")
+        .to_string();
+    diesel::sql_query(format!("PREPARE pull_log AS {sql}"))
+        .execute(&mut conn)
+        .expect("prepare");
+    let plan: Vec<String> = diesel::sql_query("EXPLAIN EXECUTE pull_log(0, 100)")
+        .load::<PgPlanLine>(&mut conn)
+        .expect("plan")
+        .into_iter()
+        .map(|l| l.line)
+        .collect();
+    assert!(
+        plan.iter().any(|l| l.contains("using audit_pulls_status")),
+        "{sql}\nis planned as {plan:#?}"
+    );
+}

@@ -36,14 +36,18 @@ pub(super) fn differing_field(
     }
     // Same values: only the file can differ, and only a fingerprint can tell. The
     // fingerprint covers the DocId a row gives (checked above), so the DocId is left
-    // out of the comparison: a row that mints its DocId matches a document first
-    // imported from a row that gave it, and a row that gives the DocId a document was
-    // minted under matches that document (both had been refused, "pdf differs", with
-    // the file unchanged).
+    // out of the comparison: the row's is also tried with the DocId the other way, the
+    // document's for a row that mints its own (the document's first row gave it), ""
+    // for a row that gives it (the document was minted under it). Both had been
+    // refused, "pdf differs", with the file unchanged.
     match (old_fingerprint, row.doc.fingerprint.as_deref()) {
         (Some(a), Some(b)) if a != b => {
-            let same = |doc_id: &str| row.fingerprint_as(doc_id) == a;
-            (!same(&old.doc_id) && !same("")).then_some("pdf")
+            let other = if doc_id_given {
+                ""
+            } else {
+                old.doc_id.as_str()
+            };
+            (row.fingerprint_as(other) != a).then_some("pdf")
         }
         _ => None,
     }

@@ -393,7 +393,7 @@ pub fn run(
     store::tune_for_bulk_writes(conn, opts.sqlite_cache_mb).map_err(store_err)?;
     let checkpointer = Checkpointer::start(conn, &config.database.url).map_err(store_err)?;
     let rereadable = source::rereadable(&file);
-    let mut reader = source::reader(file);
+    let mut reader = source::reader(file, rereadable);
     let header_err = |e: csv::Error| ImportError::Header {
         path: opts.csv.to_owned(),
         reason: e.to_string(),
@@ -420,7 +420,7 @@ pub fn run(
             let mut spool = source::spool(reader).map_err(read_err)?;
             let given = GivenIds::read(&spool, column, &doctype.id_space).map_err(read_err)?;
             spool.rewind().map_err(read_err)?;
-            reader = source::reader(spool);
+            reader = source::reader(spool, true);
             reader.headers().map_err(header_err)?;
             given
         }

@@ -28,14 +28,23 @@ pub(super) enum Content {
     Pending,
 }
 
+impl Content {
+    /// The SHA-256 of the file the row names, as read; "" for a certificate rendered
+    /// from the row (or none yet).
+    fn source_sha(&self) -> &str {
+        match self {
+            Content::File(f) => &f.source_sha,
+            _ => "",
+        }
+    }
+}
+
 /// A row that passed every check and only waits to be written.
 pub(super) struct ValidRow {
     pub line: u64,
     pub doc: NewDocument,
     /// No `doc_id` column: the writer mints one.
     pub minted: bool,
-    /// The SHA-256 of the row's file ("" when rendered), for `fingerprint_as`.
-    pub source_sha: String,
     /// The Aadhaar number itself, sealed into the vault by the writer; the document
     /// holds only its reference.
     pub aadhaar: Option<String>,
@@ -46,7 +55,7 @@ impl ValidRow {
     /// The row's fingerprint, as a row giving `doc_id` would have it ("": minting it),
     /// to compare with a document's whatever DocId its first row gave.
     pub fn fingerprint_as(&self, doc_id: &str) -> String {
-        fingerprint(&self.doc, doc_id, &self.source_sha)
+        fingerprint(&self.doc, doc_id, self.content.source_sha())
     }
 
     /// The bytes to store under the row's DocId as it stands, when they are made
@@ -67,6 +76,9 @@ impl ValidRow {
 pub(super) struct FileBytes {
     /// The path as the CSV gave it, for messages.
     shown: String,
+    /// The SHA-256 of the file as read (its signature differs per run), for the
+    /// rows' fingerprints.
+    source_sha: String,
     raw: Mutex<Option<Vec<u8>>>,
     sealed: OnceLock<Result<Blob, String>>,
 }
@@ -126,8 +138,7 @@ pub(super) const KEPT_FILE_BYTES: usize = 64 << 20;
 pub(super) struct Inputs<'k> {
     pub vault: Option<&'k Vault>,
     pub base: PathBuf,
-    /// The file, and its SHA-256 as read (signing differs per run).
-    by_path: HashMap<String, (Arc<FileBytes>, String)>,
+    by_path: HashMap<String, Arc<FileBytes>>,
     kept_bytes: usize,
     /// [`KEPT_FILE_BYTES`]; smaller in tests.
     keep_at_most: usize,
@@ -153,7 +164,7 @@ impl<'k> Inputs<'k> {
         std::mem::take(&mut self.read_bytes)
     }
 
-    fn load(&mut self, rel: &str) -> Result<(Arc<FileBytes>, String), String> {
+    fn load(&mut self, rel: &str) -> Result<Arc<FileBytes>, String> {
         if let Some(hit) = self.by_path.get(rel) {
             return Ok(hit.clone());
         }
@@ -163,10 +174,10 @@ impl<'k> Inputs<'k> {
         // Refused here, with its line, rather than when it is signed.
         issuing::check_pdf(&bytes).map_err(|e| format!("pdf '{}': {e}", path.display()))?;
         self.read_bytes += bytes.len();
-        let source = documents::blob_id(&bytes);
         let len = bytes.len();
         let file = Arc::new(FileBytes {
             shown: path.display().to_string(),
+            source_sha: documents::blob_id(&bytes),
             raw: Mutex::new(Some(bytes)),
             sealed: OnceLock::new(),
         });
@@ -175,9 +186,8 @@ impl<'k> Inputs<'k> {
             self.kept_bytes = 0;
         }
         self.kept_bytes += len;
-        self.by_path
-            .insert(rel.to_string(), (file.clone(), source.clone()));
-        Ok((file, source))
+        self.by_path.insert(rel.to_string(), file.clone());
+        Ok(file)
     }
 }
 
@@ -267,13 +277,8 @@ pub(super) fn validate_row(
             .collect();
         Some(serde_json::Value::Object(map).to_string())
     };
-    let mut source_sha = String::new();
     let content = match cols.get(rec, "pdf") {
-        Some(rel) => {
-            let (file, source) = pdfs.load(rel)?;
-            source_sha = source;
-            Content::File(file)
-        }
+        Some(rel) => Content::File(pdfs.load(rel)?),
         None if doctype.await_documents => Content::Pending,
         None => {
             let mut fields: Vec<(String, String)> = doctype
@@ -330,12 +335,11 @@ pub(super) fn validate_row(
             Content::Pending => None,
         },
     };
-    doc.fingerprint = Some(fingerprint(&doc, &doc.doc_id, &source_sha));
+    doc.fingerprint = Some(fingerprint(&doc, &doc.doc_id, content.source_sha()));
     Ok(ValidRow {
         line: 0,
         doc,
         minted: doc_id.is_none(),
-        source_sha,
         aadhaar: aadhaar_number,
         content,
     })
@@ -389,13 +393,18 @@ mod tests {
             fingerprint(&doc, "", "00ff"),
             "fa248a21c6fa978c1de63b370134966625edb294510f38cdb4a6a06bffeb7cb2"
         );
+        let file = FileBytes {
+            shown: "d.pdf".into(),
+            source_sha: "00ff".into(),
+            raw: Mutex::new(None),
+            sealed: OnceLock::new(),
+        };
         let row = ValidRow {
             line: 2,
             doc,
             minted: true,
-            source_sha: "00ff".into(),
             aadhaar: None,
-            content: Content::Pending,
+            content: Content::File(Arc::new(file)),
         };
         assert_eq!(
             row.fingerprint_as("OWN1"),
@@ -487,13 +496,13 @@ udfs = [ { name = "RollNo", pattern = "[0-9]{6,8}" }, { name = "Year", pattern =
         }
         let mut inputs = Inputs::new(dir.path().to_path_buf(), None);
         inputs.keep_at_most = 1_000;
-        let a = inputs.load("a.pdf").expect("a").1;
-        assert_eq!(inputs.load("a.pdf").expect("a again").1, a);
+        let a = inputs.load("a.pdf").expect("a").source_sha.clone();
+        assert_eq!(inputs.load("a.pdf").expect("a again").source_sha, a);
         assert_eq!(inputs.take_read_bytes(), 600, "read once");
         inputs.load("b.pdf").expect("b");
         assert_eq!(inputs.by_path.len(), 1, "a forgotten to keep b");
         assert!(inputs.kept_bytes <= 1_000);
-        assert_eq!(inputs.load("a.pdf").expect("a read again").1, a);
+        assert_eq!(inputs.load("a.pdf").expect("a read again").source_sha, a);
         assert_eq!(inputs.take_read_bytes(), 1_200);
         assert_eq!(inputs.take_read_bytes(), 0);
     }

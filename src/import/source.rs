@@ -54,9 +54,10 @@ pub(super) fn rereadable(file: &File) -> bool {
     file.metadata().is_ok_and(|m| m.file_type().is_file())
 }
 
-/// A CSV reader over `file`, its header not read yet.
-pub(super) fn reader(file: File) -> CsvReader {
-    let kept = (!rereadable(&file)).then(Vec::new);
+/// A CSV reader over `file`, its header not read yet; one that cannot be read again
+/// keeps what it reads until `keep_nothing` or `spool`.
+pub(super) fn reader(file: File, rereadable: bool) -> CsvReader {
+    let kept = (!rereadable).then(Vec::new);
     csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(false)

@@ -125,25 +125,11 @@ struct PlanStep {
 /// The SQL of every query `run` makes on a fresh SQLite store, each with its plan, as
 /// SQLite plans it with its parameters unbound (as a prepared statement is).
 fn planned(run: impl FnOnce(&mut dlrepo::store::DbConn)) -> Vec<(String, Vec<String>)> {
-    use diesel::connection::{Connection, InstrumentationEvent};
-    use std::sync::{Arc, Mutex};
     let ws = Workspace::new(Backend::Sqlite);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log = Arc::clone(&seen);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            log.lock().expect("log").push(query.to_string());
-        }
-    });
-    run(&mut conn);
-    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-    let queries = seen.lock().expect("log").clone();
-    queries
+    recorded(&mut conn, run)
         .into_iter()
-        .map(|query| {
-            // Without diesel's "-- binds: [...]".
-            let sql = query.split(" -- binds").next().expect("sql").to_string();
+        .map(|sql| {
             let plan = diesel::sql_query(format!("EXPLAIN QUERY PLAN {sql}"))
                 .load::<PlanStep>(&mut conn)
                 .expect("plan")
@@ -153,6 +139,44 @@ fn planned(run: impl FnOnce(&mut dlrepo::store::DbConn)) -> Vec<(String, Vec<Str
             (sql, plan)
         })
         .collect()
+}
+
+/// The SQL of every query `run` makes on `conn`, without diesel's "-- binds: [...]".
+fn recorded(
+    conn: &mut dlrepo::store::DbConn,
+    run: impl FnOnce(&mut dlrepo::store::DbConn),
+) -> Vec<String> {
+    use diesel::connection::{Connection, InstrumentationEvent};
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&seen);
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if let InstrumentationEvent::StartQuery { query, .. } = event {
+            log.lock().expect("log").push(query.to_string());
+        }
+    });
+    run(conn);
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    let queries = seen.lock().expect("log").clone();
+    queries
+        .into_iter()
+        .map(|q| q.split(" -- binds").next().expect("sql").to_string())
+        .collect()
+}
+
+/// Each of these SQLite plans searches `audit_pulls` through `index`, without sorting.
+fn assert_searched_through(queries: &[&(String, Vec<String>)], index: &str) {
+    let search = format!("SEARCH audit_pulls USING INDEX {index}");
+    for (sql, plan) in queries {
+        assert!(
+            plan.iter().any(|s| s.starts_with(&search)),
+            "{sql}\nis planned as {plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|s| s.contains("TEMP B-TREE")),
+            "{sql}\nsorts: {plan:?}"
+        );
+    }
 }
 
 /// Every lookup a pull or an import makes by search fields or DocId reads an index, on
@@ -438,17 +462,7 @@ fn the_pull_log_by_status_reads_an_index() {
         report::log(conn, &in_doctype, 100).expect("by status and doc type");
     });
     assert_eq!(queries.len(), 2, "{queries:#?}");
-    for (sql, plan) in queries {
-        assert!(
-            plan.iter()
-                .any(|s| s.starts_with("SEARCH audit_pulls USING INDEX audit_pulls_status")),
-            "{sql}\nis planned as {plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|s| s.contains("TEMP B-TREE")),
-            "{sql}\nsorts: {plan:?}"
-        );
-    }
+    assert_searched_through(&queries.iter().collect::<Vec<_>>(), "audit_pulls_status");
 }
 
 /// The report of some days (the console's dashboard is today's) reads those days'
@@ -478,17 +492,7 @@ fn the_report_reads_its_days_through_the_time_index() {
         .filter(|(sql, _)| sql.contains("FROM `audit_pulls`") && sql.contains("ORDER BY"))
         .collect();
     assert!(pages.len() >= 2, "{queries:#?}");
-    for (sql, plan) in pages {
-        assert!(
-            plan.iter()
-                .any(|s| s.contains("USING INDEX audit_pulls_at")),
-            "{sql}\nis planned as {plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|s| s.contains("TEMP B-TREE")),
-            "{sql}\nsorts: {plan:?}"
-        );
-    }
+    assert_searched_through(&pages, "audit_pulls_at");
 }
 
 #[derive(QueryableByName)]
@@ -502,10 +506,8 @@ struct PgPlanLine {
 /// over a table where successes are most rows).
 #[test]
 fn the_pull_log_by_status_reads_its_index_on_postgres() {
-    use diesel::connection::{Connection, InstrumentationEvent};
     use diesel::RunQueryDsl;
     use dlrepo::audit::report::{self, LogFilter};
-    use std::sync::{Arc, Mutex};
     let Some(b) = Backend::postgres() else {
         return;
     };
@@ -521,25 +523,16 @@ fn the_pull_log_by_status_reads_its_index_on_postgres() {
     diesel::sql_query("ANALYZE audit_pulls")
         .execute(&mut conn)
         .expect("analyze");
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log = Arc::clone(&seen);
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            log.lock().expect("log").push(query.to_string());
-        }
-    });
     let failures = LogFilter {
         status: Some(0),
         ..LogFilter::default()
     };
-    let rows = report::log(&mut conn, &failures, 100).expect("log");
+    let mut rows = Vec::new();
+    let sql = recorded(&mut conn, |c| {
+        rows = report::log(c, &failures, 100).expect("log");
+    })
+    .remove(0);
     assert_eq!(rows.len(), 20);
-    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-    let sql = seen.lock().expect("log")[0]
-        .split(" -- binds")
-        .next()
-        .expect("sql")
-        .to_string();
     diesel::sql_query(format!("PREPARE pull_log AS {sql}"))
         .execute(&mut conn)
         .expect("prepare");

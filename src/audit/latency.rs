@@ -12,7 +12,7 @@ pub(super) struct Latencies {
     total: u64,
 }
 
-fn bucket(us: u64) -> usize {
+pub(super) fn bucket(us: u64) -> usize {
     if us < EXACT {
         return us as usize;
     }
@@ -20,6 +20,26 @@ fn bucket(us: u64) -> usize {
     let shift = power - SUB_BITS;
     let sub = (us >> shift) & (EXACT - 1);
     (EXACT + u64::from(shift) * EXACT + sub) as usize
+}
+
+/// [`bucket`] of the integer column `column` as SQL (SQLite and PostgreSQL alike), for the
+/// running counts: a CASE over the powers of two, as neither has a portable log2.
+pub(super) fn bucket_sql(column: &str) -> String {
+    let mut sql = format!("CASE WHEN {column} < 0 THEN 0 WHEN {column} < {EXACT} THEN {column}");
+    for power in SUB_BITS..63 {
+        let shift = power - SUB_BITS;
+        let value = format!(
+            "{} + (({column} >> {shift}) & {})",
+            EXACT + u64::from(shift) * EXACT,
+            EXACT - 1
+        );
+        if power < 62 {
+            sql += &format!(" WHEN {column} < {} THEN {value}", 1u64 << (power + 1));
+        } else {
+            sql += &format!(" ELSE {value} END");
+        }
+    }
+    sql
 }
 
 /// The middle of a bucket's values, in µs.
@@ -36,12 +56,19 @@ fn value(bucket: usize) -> f64 {
 
 impl Latencies {
     pub fn add(&mut self, us: i64) {
-        let b = bucket(us.max(0) as u64);
+        self.add_counted(bucket(us.max(0) as u64), 1);
+    }
+
+    /// `n` latencies counted in bucket `b` (as [`bucket_sql`] gave it).
+    pub fn add_counted(&mut self, b: usize, n: u64) {
+        // A bucket past any real latency (a row's latency_us is its own): capped rather
+        // than grown to it.
+        let b = b.min(bucket(u64::MAX >> 1));
         if self.counts.len() <= b {
             self.counts.resize(b + 1, 0);
         }
-        self.counts[b] += 1;
-        self.total += 1;
+        self.counts[b] += n;
+        self.total += n;
     }
 
     /// The `p` quantile in ms (the value at rank round((n - 1) * p), as the report

@@ -11,6 +11,7 @@
 //! are stored as configured: a keyed hash (the default: `dlrepo report --search` can
 //! find them again), masked, or not at all.
 
+pub mod counts;
 mod latency;
 pub mod report;
 pub mod segments;
@@ -203,8 +204,11 @@ impl Writer {
         let mut conn: Option<DbConn> = None;
         let mut last_prune: Option<Instant> = None;
         let mut seal_again: Option<Instant> = None;
+        // How long to wait for the first record of a batch: not at all while rows are
+        // left to count (after an upgrade, a chunk after another at full speed).
+        let mut wait = Duration::from_secs(1);
         loop {
-            let first = match self.rx.recv_timeout(Duration::from_secs(1)) {
+            let first = match self.rx.recv_timeout(wait) {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -253,6 +257,19 @@ impl Writer {
                     Ok(n) => tracing::debug!(rows = n, "audit: lookup keys indexed"),
                     Err(e) => {
                         tracing::warn!(error = %e, "audit: indexing lookup keys failed");
+                        seal_again = Some(Instant::now() + Duration::from_secs(60));
+                    }
+                }
+            }
+            // The sealed rows counted, a segment's worth at a time (after an upgrade,
+            // the rows audited before it, one step a batch).
+            if seal_again.is_none_or(|t| Instant::now() >= t) {
+                wait = Duration::from_secs(1);
+                match counts::count_sealed(c, counts::CHUNK_ROWS) {
+                    Ok(n) if n >= counts::CHUNK_ROWS => wait = Duration::ZERO,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "audit: counting rows failed");
                         seal_again = Some(Instant::now() + Duration::from_secs(60));
                     }
                 }
@@ -378,7 +395,8 @@ impl QueryFragment<Pg> for PgPulls<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for PgPulls<'_> {}
 
-/// Deletes audit rows older than `before` (`audit.retention_days`).
+/// Deletes audit rows older than `before` (`audit.retention_days`), and the running
+/// counts of the days before its day.
 pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
     crate::store::write_transaction(conn, |conn| -> Result<usize, StoreError> {
         let a =
@@ -386,6 +404,12 @@ pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreErr
         let b = diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before)))
             .execute(conn)?;
         segments::prune(conn)?;
+        let none_left = audit_pulls::table
+            .select(audit_pulls::id)
+            .first::<i64>(conn)
+            .optional()?
+            .is_none();
+        counts::prune(conn, &before.format("%Y-%m-%d").to_string(), none_left)?;
         Ok(a + b)
     })
 }

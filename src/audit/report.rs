@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
+use super::counts;
 use super::latency::Latencies;
 use super::segments::{self, Key};
 use crate::store::schema::{audit_pulls, audit_pushes};
@@ -119,6 +120,66 @@ fn build_with(
     to: NaiveDate,
     count_distinct: bool,
 ) -> Result<Report, StoreError> {
+    // One snapshot for the counts and the rows after them: the audit writer may count
+    // more rows meanwhile, and they must be taken from one side only.
+    conn.transaction(|conn| {
+        if let DbConn::Postgres(c) = conn {
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .execute(c)?;
+        }
+        build_in_snapshot(conn, from, to, count_distinct)
+    })
+}
+
+/// The report's group of a month and doc type.
+fn group<'a>(
+    groups: &'a mut BTreeMap<(String, String), Acc>,
+    month: &str,
+    doctype: &str,
+) -> &'a mut Acc {
+    let acc = groups
+        .entry((month.to_string(), doctype.to_string()))
+        .or_default();
+    if acc.line.month.is_empty() {
+        acc.line.month = month.to_string();
+        acc.line.doctype = doctype.to_string();
+    }
+    acc
+}
+
+/// `n` answers of one kind into their line.
+fn tally(line: &mut PullLine, endpoint: &str, status: i32, reason: Option<&str>, n: u64) {
+    let served = status == 1;
+    if endpoint == "pulldoc" {
+        line.pull_doc += n;
+        line.pull_doc_served += if served { n } else { 0 };
+    } else {
+        line.pulls += n;
+        match status {
+            1 => line.found += n,
+            9 => line.pending += n,
+            _ => {}
+        }
+    }
+    if status == 0 {
+        match reason {
+            Some("not_found") => line.not_found += n,
+            other => {
+                *line
+                    .refused
+                    .entry(other.unwrap_or("unknown").to_string())
+                    .or_default() += n
+            }
+        }
+    }
+}
+
+fn build_in_snapshot(
+    conn: &mut DbConn,
+    from: NaiveDate,
+    to: NaiveDate,
+    count_distinct: bool,
+) -> Result<Report, StoreError> {
     let start = from.and_hms_opt(0, 0, 0).unwrap_or_default();
     let end = to
         .succ_opt()
@@ -126,29 +187,35 @@ fn build_with(
         .and_hms_opt(0, 0, 0)
         .unwrap_or_default();
     let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
-    // Pages in (at, id) order, each starting where the last ended, through the index
-    // on `at`: paged by id alone, the first page of a recent range read every older
-    // row first (today's report, the console's dashboard, read the whole trail: 1.2 s
-    // at 3M rows on SQLite), and the last page of an older range every newer one.
-    let mut after: Option<(NaiveDateTime, i64)> = None;
+    // The rows counted already, a few a day and doc type.
+    let counted = counts::counted_up_to(conn)?;
+    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
+    let (days, latencies) = counts::of_days(conn, &day(from), &day(to))?;
+    for c in days {
+        let acc = group(&mut groups, c.day.get(..7).unwrap_or(&c.day), &c.doctype);
+        let reason = Some(c.reason.as_str()).filter(|r| !r.is_empty());
+        tally(
+            &mut acc.line,
+            &c.endpoint,
+            c.status,
+            reason,
+            c.n.max(0) as u64,
+        );
+    }
+    for l in latencies {
+        let acc = group(&mut groups, l.day.get(..7).unwrap_or(&l.day), &l.doctype);
+        acc.latencies
+            .add_counted(l.bucket.max(0) as usize, l.n.max(0) as u64);
+    }
+    // The rows after them (about a segment's worth, whatever their days), page by page
+    // in id order through the primary key; their days are picked here. Through the
+    // index on `at` (as SQLite plans a range on it), today's report read every row of
+    // the day.
+    let mut after = counted;
     loop {
-        let mut q = audit_pulls::table
-            .filter(audit_pulls::at.lt(end))
-            .into_boxed();
-        q = match after {
-            None => q.filter(audit_pulls::at.ge(start)),
-            // `at >= ?` too, so that PostgreSQL, whose index is on `at` alone, starts
-            // its range there as well.
-            Some((at, id)) => q.filter(audit_pulls::at.ge(at)).filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("(at, id) > (")
-                    .bind::<diesel::sql_types::Timestamp, _>(at)
-                    .sql(", ")
-                    .bind::<diesel::sql_types::BigInt, _>(id)
-                    .sql(")"),
-            ),
-        };
-        let page: Vec<PullRow> = q
-            .order((audit_pulls::at, audit_pulls::id))
+        let page: Vec<PullRow> = audit_pulls::table
+            .filter(audit_pulls::id.gt(after))
+            .order(audit_pulls::id)
             .limit(10_000)
             .select((
                 audit_pulls::id,
@@ -161,37 +228,12 @@ fn build_with(
             ))
             .load(conn)?;
         let Some(last) = page.last() else { break };
-        after = Some((last.at, last.id));
-        for r in page {
+        after = last.id;
+        for r in page.into_iter().filter(|r| r.at >= start && r.at < end) {
             let month = r.at.format("%Y-%m").to_string();
-            let doctype = r.doctype.clone().unwrap_or_else(|| "-".into());
-            let acc = groups.entry((month.clone(), doctype.clone())).or_default();
-            acc.line.month = month;
-            acc.line.doctype = doctype;
+            let acc = group(&mut groups, &month, r.doctype.as_deref().unwrap_or("-"));
             acc.latencies.add(r.latency_us);
-            let served = r.status == 1;
-            if r.endpoint == "pulldoc" {
-                acc.line.pull_doc += 1;
-                acc.line.pull_doc_served += u64::from(served);
-            } else {
-                acc.line.pulls += 1;
-                match r.status {
-                    1 => acc.line.found += 1,
-                    9 => acc.line.pending += 1,
-                    _ => {}
-                }
-            }
-            if r.status == 0 {
-                match r.reason.as_deref() {
-                    Some("not_found") => acc.line.not_found += 1,
-                    other => {
-                        *acc.line
-                            .refused
-                            .entry(other.unwrap_or("unknown").to_string())
-                            .or_default() += 1
-                    }
-                }
-            }
+            tally(&mut acc.line, &r.endpoint, r.status, r.reason.as_deref(), 1);
         }
     }
     let mut distinct = if count_distinct {

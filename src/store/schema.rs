@@ -141,6 +141,34 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(audit_lookups, audit_segments);
 
 diesel::table! {
+    /// Running counts of `audit_pulls` per day (`audit::counts`).
+    audit_counts (day, doctype, endpoint, status, reason) {
+        day -> Text,
+        doctype -> Text,
+        endpoint -> Text,
+        status -> Integer,
+        reason -> Text,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_latencies (day, doctype, bucket) {
+        day -> Text,
+        doctype -> Text,
+        bucket -> Integer,
+        n -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_counted (one) {
+        one -> Integer,
+        last_id -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_pushes (id) {
         id -> BigInt,
         at -> Timestamp,

@@ -85,7 +85,7 @@ async fn the_server_indexes_lookup_keys_and_audit_find_sees_every_pull(b: Backen
     assert_eq!(report::pulls_of(&mut conn, &uri, 3).expect("3").len(), 3);
 }
 
-fn record(at: chrono::NaiveDateTime, search: &str, uri: &str) -> PullRecord {
+pub(crate) fn record(at: chrono::NaiveDateTime, search: &str, uri: &str) -> PullRecord {
     PullRecord {
         at,
         caller: Some("127.0.0.1".into()),
@@ -102,7 +102,7 @@ fn record(at: chrono::NaiveDateTime, search: &str, uri: &str) -> PullRecord {
     }
 }
 
-fn insert(conn: &mut DbConn, r: &PullRecord) -> i64 {
+pub(crate) fn insert(conn: &mut DbConn, r: &PullRecord) -> i64 {
     match conn {
         DbConn::Sqlite(c) => diesel::insert_into(audit_pulls::table)
             .values(r)

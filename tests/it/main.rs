@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod audit_counts;
 mod audit_lookups;
 mod cli;
 mod conformance;

@@ -1,0 +1,3 @@
+DROP TABLE audit_counted;
+DROP TABLE audit_latencies;
+DROP TABLE audit_counts;

@@ -340,23 +340,50 @@ pub fn counts(conn: &mut DbConn) -> Result<Counts, StoreError> {
 }
 
 /// Rows not yet acknowledged (queued, or in a file ready, in flight or failed) and when
-/// the oldest of them was queued: the outbox's depth for monitoring.
+/// the oldest of them was queued: the outbox's depth for monitoring (`/metrics` at every
+/// scrape, the console's dashboard).
+///
+/// Read from the queued rows and the waiting files alone: the rows already pushed stay
+/// in `push_outbox` (the record of what was sent) and grow with every document issued,
+/// and a join over them all cost 0.39 s a scrape at 2M pushed rows.
 pub fn depth(conn: &mut DbConn) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
-    let waiting =
-        || {
-            push_outbox::table.left_join(push_files::table).filter(
-                push_outbox::file_id
-                    .is_null()
-                    .or(push_files::status.nullable().eq_any([
-                        file_status::READY,
-                        file_status::IN_FLIGHT,
-                        file_status::FAILED,
-                    ])),
-            )
+    let queued: i64 = push_outbox::table
+        .filter(push_outbox::file_id.is_null())
+        .count()
+        .get_result(conn)?;
+    // A file's rows are fixed when it is built, and counted in it then.
+    let waiting: Vec<(i64, i64)> = push_files::table
+        .filter(push_files::status.eq_any([
+            file_status::READY,
+            file_status::IN_FLIGHT,
+            file_status::FAILED,
+        ]))
+        .order(push_files::id)
+        .select((push_files::id, push_files::row_count))
+        .load(conn)?;
+    // Rows are queued in id order and files built from the oldest queued rows, so the
+    // oldest waiting row is the first of the first waiting file, or else the first
+    // queued one (two index probes, however many rows wait).
+    let first_of = |conn: &mut DbConn, file: Option<i64>| -> Result<_, StoreError> {
+        let rows = push_outbox::table.into_boxed();
+        let rows = match file {
+            Some(id) => rows.filter(push_outbox::file_id.eq(id)),
+            None => rows.filter(push_outbox::file_id.is_null()),
         };
-    let n: i64 = waiting().count().get_result(conn)?;
-    let oldest: Option<NaiveDateTime> = waiting()
-        .select(diesel::dsl::min(push_outbox::time_stamp))
-        .first(conn)?;
+        Ok(rows
+            .order(push_outbox::id)
+            .select(push_outbox::time_stamp)
+            .first::<NaiveDateTime>(conn)
+            .optional()?)
+    };
+    let oldest = match waiting.first() {
+        Some(&(id, _)) => first_of(conn, Some(id))?,
+        None => None,
+    };
+    let oldest = match oldest {
+        Some(t) => Some(t),
+        None => first_of(conn, None)?,
+    };
+    let n = queued + waiting.iter().map(|(_, rows)| rows).sum::<i64>();
     Ok((n, oldest))
 }

@@ -17,6 +17,7 @@ backend_tests!(
     kill_9_mid_push_loses_nothing_and_resends_no_acknowledged_file,
     serve_pushes_in_the_background_on_its_schedule,
     uri_mode_pushes_each_document_once_as_a_push_uri_request,
+    the_outbox_depth_counts_only_what_waits,
 );
 
 const AADHAAR_BASE: u64 = 23_000_000_000;
@@ -381,4 +382,54 @@ async fn a_correction_to_another_aadhaar_deletes_the_old_link(b: Backend) {
             (second, format!("D,{uri}")),
         ]
     );
+}
+
+/// The outbox's depth (`/metrics`, the console) counts the rows queued and those in
+/// files ready, in flight or failed, never the pushed or exported ones, and dates the
+/// oldest waiting row, through every state a file goes through.
+async fn the_outbox_depth_counts_only_what_waits(b: Backend) {
+    use dlrepo::push::outbox::{self, file_status, NewOutboxRow};
+    let ws = Workspace::new(b);
+    let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    let t0 = chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+        .and_then(|d| d.and_hms_opt(9, 0, 0))
+        .expect("t0");
+    let at = |i: i64| t0 + chrono::Duration::minutes(i);
+    let row = |i: i64| NewOutboxRow {
+        aadhaar: aadhaar(i as u64),
+        uri: format!("in.gov.test-MARKS-D{i}"),
+        doc_type: "MARKS".into(),
+        doc_name: "Marks".into(),
+        doc_id: format!("D{i}"),
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+        action: "A".into(),
+        time_stamp: at(i),
+    };
+    let depth = |conn: &mut dlrepo::store::DbConn| outbox::depth(conn).expect("depth");
+    assert_eq!(depth(&mut conn), (0, None));
+    outbox::enqueue(&mut conn, &(0..10).map(row).collect::<Vec<_>>()).expect("enqueue");
+    assert_eq!(depth(&mut conn), (10, Some(at(0))));
+    // Three files of 3 rows, one row left queued.
+    let files: Vec<_> = (0..3)
+        .map(|_| {
+            outbox::build_file(&mut conn, 3, "t", t0)
+                .expect("build")
+                .expect("a file")
+        })
+        .collect();
+    assert_eq!(depth(&mut conn), (10, Some(at(0))));
+    // The first pushed, the second failed, the third exported: the failed file's rows
+    // and the queued one wait.
+    outbox::finish(&mut conn, files[0].id, file_status::PUSHED, "ok", t0).expect("pushed");
+    outbox::finish(&mut conn, files[1].id, file_status::FAILED, "gave up", t0).expect("failed");
+    outbox::finish(&mut conn, files[2].id, file_status::EXPORTED, "", t0).expect("exported");
+    assert_eq!(depth(&mut conn), (4, Some(at(3))));
+    outbox::finish(&mut conn, files[1].id, file_status::PUSHED, "ok", t0).expect("pushed");
+    assert_eq!(depth(&mut conn), (1, Some(at(9))));
+    outbox::build_file(&mut conn, 3, "t", t0)
+        .expect("build")
+        .expect("the last row's file");
+    assert_eq!(depth(&mut conn), (1, Some(at(9))));
 }

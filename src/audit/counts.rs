@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::latency::bucket_sql;
-use crate::store::schema::{audit_counted, audit_counts, audit_latencies, audit_segments};
+use crate::store::schema::{
+    audit_counted, audit_counts, audit_latencies, audit_pulls, audit_segments,
+};
 use crate::store::{write_transaction, DbConn, StoreError};
 
 /// The most rows one call counts (the rows already audited before an upgrade are
@@ -34,8 +36,8 @@ fn sealed_up_to(conn: &mut DbConn) -> Result<i64, StoreError> {
         .unwrap_or(0))
 }
 
-/// Counts the sealed rows not counted yet, at most `max_rows` ids of them. Returns how
-/// many ids it moved the counted end on by (0: nothing to count).
+/// Counts the sealed rows not counted yet, at most `max_rows` of them. Returns how many
+/// ids it moved the counted end on by (0: nothing to count).
 pub fn count_sealed(conn: &mut DbConn, max_rows: i64) -> Result<i64, StoreError> {
     // Most calls find nothing new: asked without a write transaction.
     if sealed_up_to(conn)? <= counted_up_to(conn)? {
@@ -44,19 +46,23 @@ pub fn count_sealed(conn: &mut DbConn, max_rows: i64) -> Result<i64, StoreError>
     write_transaction(conn, |conn| -> Result<i64, StoreError> {
         // One counter at a time among the servers of one PostgreSQL (SQLite's write
         // transaction already is): each waits for the other's end, then reads it.
-        let from = match conn {
-            DbConn::Postgres(c) => audit_counted::table
-                .select(audit_counted::last_id)
-                .for_update()
-                .first::<i64>(c)
-                .optional()?
-                .unwrap_or(0),
-            DbConn::Sqlite(_) => counted_up_to(conn)?,
-        };
-        let to = sealed_up_to(conn)?.min(from.saturating_add(max_rows.max(1)));
-        if to <= from {
+        lock(conn)?;
+        let from = counted_up_to(conn)?;
+        let sealed = sealed_up_to(conn)?;
+        if sealed <= from {
             return Ok(0);
         }
+        // `max_rows` rows on, not ids: after years of pruning PostgreSQL's ids begin far
+        // above 0, and the rows after an upgrade would be stepped through empty ranges.
+        let to = audit_pulls::table
+            .filter(audit_pulls::id.gt(from))
+            .filter(audit_pulls::id.le(sealed))
+            .order(audit_pulls::id)
+            .select(audit_pulls::id)
+            .offset(max_rows.max(1) - 1)
+            .first::<i64>(conn)
+            .optional()?
+            .unwrap_or(sealed);
         let day = match conn {
             DbConn::Sqlite(_) => "substr(at, 1, 10)",
             DbConn::Postgres(_) => "to_char(at, 'YYYY-MM-DD')",
@@ -83,6 +89,19 @@ pub fn count_sealed(conn: &mut DbConn, max_rows: i64) -> Result<i64, StoreError>
             .execute(conn)?;
         Ok(to - from)
     })
+}
+
+/// Waits for any other counter or pruner of the counts to end, within a write
+/// transaction (PostgreSQL: the `audit_counted` row locked; SQLite's write transaction
+/// is alone already).
+pub(super) fn lock(conn: &mut DbConn) -> Result<(), StoreError> {
+    if let DbConn::Postgres(c) = conn {
+        audit_counted::table
+            .select(audit_counted::last_id)
+            .for_update()
+            .load::<i64>(c)?;
+    }
+    Ok(())
 }
 
 /// One day's count of one kind of answer.

@@ -205,10 +205,14 @@ impl Writer {
         let mut last_prune: Option<Instant> = None;
         let mut seal_again: Option<Instant> = None;
         // How long to wait for the first record of a batch: not at all while rows are
-        // left to count (after an upgrade, a chunk after another at full speed).
+        // left to count (after an upgrade, a chunk after another at full speed), set
+        // for one pass only: every other way round the loop waits the full second.
         let mut wait = Duration::from_secs(1);
         loop {
-            let first = match self.rx.recv_timeout(wait) {
+            let first = match self
+                .rx
+                .recv_timeout(std::mem::replace(&mut wait, Duration::from_secs(1)))
+            {
                 Ok(r) => Some(r),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -264,7 +268,6 @@ impl Writer {
             // The sealed rows counted, a segment's worth at a time (after an upgrade,
             // the rows audited before it, one step a batch).
             if seal_again.is_none_or(|t| Instant::now() >= t) {
-                wait = Duration::from_secs(1);
                 match counts::count_sealed(c, counts::CHUNK_ROWS) {
                     Ok(n) if n >= counts::CHUNK_ROWS => wait = Duration::ZERO,
                     Ok(_) => {}
@@ -395,10 +398,14 @@ impl QueryFragment<Pg> for PgPulls<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for PgPulls<'_> {}
 
-/// Deletes audit rows older than `before` (`audit.retention_days`), and the running
-/// counts of the days before its day.
+/// Deletes the audit rows of the days before `before`'s day (`audit.retention_days`,
+/// kept in whole days so that a day's running counts go with all of its rows, never
+/// part of them), and those days' counts.
 pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreError> {
+    let before = before.date().and_time(chrono::NaiveTime::MIN);
     crate::store::write_transaction(conn, |conn| -> Result<usize, StoreError> {
+        // After any counting in progress, so that it cannot count a deleted day again.
+        counts::lock(conn)?;
         let a =
             diesel::delete(audit_pulls::table.filter(audit_pulls::at.lt(before))).execute(conn)?;
         let b = diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before)))

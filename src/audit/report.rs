@@ -122,11 +122,7 @@ fn build_with(
 ) -> Result<Report, StoreError> {
     // One snapshot for the counts and the rows after them: the audit writer may count
     // more rows meanwhile, and they must be taken from one side only.
-    conn.transaction(|conn| {
-        if let DbConn::Postgres(c) = conn {
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(c)?;
-        }
+    crate::store::read_snapshot(conn, |conn| {
         build_in_snapshot(conn, from, to, count_distinct)
     })
 }

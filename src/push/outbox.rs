@@ -347,6 +347,11 @@ pub fn counts(conn: &mut DbConn) -> Result<Counts, StoreError> {
 /// in `push_outbox` (the record of what was sent) and grow with every document issued,
 /// and a join over them all cost 0.39 s a scrape at 2M pushed rows.
 pub fn depth(conn: &mut DbConn) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
+    // In one snapshot: a file built between two reads would count its rows twice.
+    crate::store::read_snapshot(conn, depth_in_snapshot)
+}
+
+fn depth_in_snapshot(conn: &mut DbConn) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
     let queued: i64 = push_outbox::table
         .filter(push_outbox::file_id.is_null())
         .count()

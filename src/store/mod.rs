@@ -14,10 +14,12 @@ mod record_query;
 pub mod replay;
 mod row_digest;
 pub mod schema;
+mod snapshot;
 mod sqlite_bulk;
 pub mod versions;
 mod writes;
 
+pub use snapshot::read_snapshot;
 pub use writes::write_transaction;
 
 use std::time::Duration;

@@ -469,6 +469,32 @@ fn the_pull_log_by_status_reads_an_index() {
     );
 }
 
+/// The pull log filtered by doc type alone (or with an endpoint, or Status 1) reads that
+/// doc type's rows newest first through an index: a doc type pulled rarely read the
+/// whole trail backwards for its last hundred answers.
+#[test]
+fn the_pull_log_by_doctype_reads_an_index() {
+    use dlrepo::audit::report::{self, LogFilter};
+    let queries = planned(|conn| {
+        let marks = LogFilter {
+            doctype: Some("MARKS".into()),
+            ..LogFilter::default()
+        };
+        report::log(conn, &marks, 100).expect("by doc type");
+        let mut pull_doc = marks.clone();
+        pull_doc.endpoint = Some("pulldoc".into());
+        report::log(conn, &pull_doc, 100).expect("by doc type and endpoint");
+        let mut found = marks.clone();
+        found.status = Some(1);
+        report::log(conn, &found, 100).expect("by doc type and Status 1");
+    });
+    assert_eq!(queries.len(), 3, "{queries:#?}");
+    assert_searched_through(
+        &queries.iter().collect::<Vec<_>>(),
+        "INDEX audit_pulls_doctype",
+    );
+}
+
 /// The report of some days (the console's dashboard is today's) reads those days'
 /// running counts through their key, and only the rows not counted yet, page after
 /// page through the primary key, each once: through the index on `at`, today's report
@@ -533,7 +559,7 @@ struct PgPlanLine {
 /// of those rows (the query as dlrepo sends it, prepared and planned with its values,
 /// over a table where successes are most rows).
 #[test]
-fn the_pull_log_by_status_reads_its_index_on_postgres() {
+fn the_pull_log_by_status_or_doctype_reads_its_index_on_postgres() {
     use diesel::RunQueryDsl;
     use dlrepo::audit::report::{self, LogFilter};
     let Some(b) = Backend::postgres() else {
@@ -541,9 +567,11 @@ fn the_pull_log_by_status_reads_its_index_on_postgres() {
     };
     let ws = Workspace::new(b);
     let mut conn = dlrepo::store::establish(&ws.config.database.url).expect("conn");
+    // 20,000 successes and 20 failures of MARKS, and 20 answers of a rare doc type.
     diesel::sql_query(
-        "INSERT INTO audit_pulls (at, endpoint, api, status, http, latency_us) \
-         SELECT now(), 'pulluri', '1.0', CASE WHEN g % 1000 = 0 THEN 0 ELSE 1 END, 200, 100 \
+        "INSERT INTO audit_pulls (at, endpoint, api, doctype, status, http, latency_us) \
+         SELECT now(), 'pulluri', '1.0', CASE WHEN g % 1000 = 1 THEN 'RARE' ELSE 'MARKS' END, \
+         CASE WHEN g % 1000 = 0 THEN 0 ELSE 1 END, 200, 100 \
          FROM generate_series(1, 20000) g",
     )
     .execute(&mut conn)
@@ -555,23 +583,35 @@ fn the_pull_log_by_status_reads_its_index_on_postgres() {
         status: Some(0),
         ..LogFilter::default()
     };
-    let mut rows = Vec::new();
-    let sql = recorded(&mut conn, |c| {
-        rows = report::log(c, &failures, 100).expect("log");
-    })
-    .remove(0);
-    assert_eq!(rows.len(), 20);
-    diesel::sql_query(format!("PREPARE pull_log AS {sql}"))
-        .execute(&mut conn)
-        .expect("prepare");
-    let plan: Vec<String> = diesel::sql_query("EXPLAIN EXECUTE pull_log(0, 100)")
-        .load::<PgPlanLine>(&mut conn)
-        .expect("plan")
-        .into_iter()
-        .map(|l| l.line)
-        .collect();
-    assert!(
-        plan.iter().any(|l| l.contains("using audit_pulls_status")),
-        "{sql}\nis planned as {plan:#?}"
-    );
+    let rare = LogFilter {
+        doctype: Some("RARE".into()),
+        ..LogFilter::default()
+    };
+    for (n, (filter, params, index)) in [
+        (failures, "0, 100", "audit_pulls_status"),
+        (rare, "'RARE', 100", "audit_pulls_doctype"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut rows = Vec::new();
+        let sql = recorded(&mut conn, |c| {
+            rows = report::log(c, &filter, 100).expect("log");
+        })
+        .remove(0);
+        assert_eq!(rows.len(), 20);
+        diesel::sql_query(format!("PREPARE pull_log{n} AS {sql}"))
+            .execute(&mut conn)
+            .expect("prepare");
+        let plan: Vec<String> = diesel::sql_query(format!("EXPLAIN EXECUTE pull_log{n}({params})"))
+            .load::<PgPlanLine>(&mut conn)
+            .expect("plan")
+            .into_iter()
+            .map(|l| l.line)
+            .collect();
+        assert!(
+            plan.iter().any(|l| l.contains(&format!("using {index}"))),
+            "{sql}\nis planned as {plan:#?}"
+        );
+    }
 }

@@ -11,9 +11,8 @@ use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
 use super::latency::bucket_sql;
-use crate::store::schema::{
-    audit_counted, audit_counts, audit_latencies, audit_pulls, audit_segments,
-};
+use super::segments::sealed_up_to;
+use crate::store::schema::{audit_counted, audit_counts, audit_latencies, audit_pulls};
 use crate::store::{write_transaction, DbConn, StoreError};
 
 /// The most rows one call counts (the rows already audited before an upgrade are
@@ -26,13 +25,6 @@ pub fn counted_up_to(conn: &mut DbConn) -> Result<i64, StoreError> {
         .select(audit_counted::last_id)
         .first::<i64>(conn)
         .optional()?
-        .unwrap_or(0))
-}
-
-fn sealed_up_to(conn: &mut DbConn) -> Result<i64, StoreError> {
-    Ok(audit_segments::table
-        .select(diesel::dsl::max(audit_segments::last_id))
-        .first::<Option<i64>>(conn)?
         .unwrap_or(0))
 }
 

@@ -72,7 +72,7 @@ impl Key<'_> {
 }
 
 /// The id of the last row in a segment; 0 before the first.
-fn sealed_up_to(conn: &mut DbConn) -> Result<i64, StoreError> {
+pub(super) fn sealed_up_to(conn: &mut DbConn) -> Result<i64, StoreError> {
     Ok(audit_segments::table
         .select(diesel::dsl::max(audit_segments::last_id))
         .first::<Option<i64>>(conn)?

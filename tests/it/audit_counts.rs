@@ -72,6 +72,15 @@ fn report_of(
     report::build(conn, from, to).expect("report").pulls
 }
 
+/// Midnight three days ago, that day and the next.
+fn two_days_ago() -> (chrono::NaiveDateTime, chrono::NaiveDate, chrono::NaiveDate) {
+    let day1 = (chrono::Utc::now() - chrono::Duration::days(3))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight");
+    (day1, day1.date(), day1.date().succ_opt().expect("day 2"))
+}
+
 fn counted(conn: &mut DbConn) -> i64 {
     counts::counted_up_to(conn).expect("counted")
 }
@@ -82,11 +91,7 @@ fn counted(conn: &mut DbConn) -> i64 {
 async fn counted_and_recent_rows_make_the_same_report(b: Backend) {
     let ws = Workspace::new(b);
     let mut conn = conn_of(&ws);
-    let day1 = (chrono::Utc::now() - chrono::Duration::days(3))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight");
-    let (d1, d2) = (day1.date(), day1.date().succ_opt().expect("day 2"));
+    let (day1, d1, d2) = two_days_ago();
     let rows = two_days(&mut conn, day1);
     let by_rows = report_of(&mut conn, d1, d2);
     assert_eq!(
@@ -181,11 +186,7 @@ fn insert_max(conn: &mut DbConn) -> i64 {
 async fn two_counters_count_each_row_once(b: Backend) {
     let ws = Workspace::new(b);
     let mut conn = conn_of(&ws);
-    let day1 = (chrono::Utc::now() - chrono::Duration::days(3))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight");
-    let (d1, d2) = (day1.date(), day1.date().succ_opt().expect("day 2"));
+    let (day1, d1, d2) = two_days_ago();
     let mut rows = 0;
     for _ in 0..10 {
         rows += two_days(&mut conn, day1);
@@ -218,11 +219,7 @@ async fn two_counters_count_each_row_once(b: Backend) {
 /// Over HTTP: the server's audit writer seals and counts (`segment_rows = 3`), and the
 /// usage report `dlrepo report` prints shows every answer once, counted or not.
 async fn the_servers_writer_counts_what_it_audits(b: Backend) {
-    let mut ws = Workspace::new(b);
-    let csv = ws.write("marks.csv", MARKS_CSV);
-    ws.import("MARKS", &csv);
-    ws.edit_config(|c| c + "\n[audit]\nsegment_rows = 3\n");
-    let app = spawn_on(ws).await;
+    let app = crate::audit_lookups::app_sealing_every_3_rows(b).await;
     let asha = [("RollNo", "1234567"), ("Year", "2020")];
     let nobody = [("RollNo", "0000000"), ("Year", "2020")];
     for _ in 0..5 {

@@ -28,15 +28,21 @@ fn segment_count(conn: &mut DbConn) -> i64 {
         .expect("segments")
 }
 
-/// The server's audit writer indexes keys once `segment_rows` rows have gathered; `audit
-/// find` lists a search's pulls and the console's lookup a URI's, whichever side of the
-/// last segment they are on.
-async fn the_server_indexes_lookup_keys_and_audit_find_sees_every_pull(b: Backend) {
+/// A server of the MARKS rows whose audit writer seals a segment (and counts it) every
+/// 3 rows.
+pub(crate) async fn app_sealing_every_3_rows(b: Backend) -> TestApp {
     let mut ws = Workspace::new(b);
     let csv = ws.write("marks.csv", MARKS_CSV);
     ws.import("MARKS", &csv);
     ws.edit_config(|c| c + "\n[audit]\nsegment_rows = 3\n");
-    let app = spawn_on(ws).await;
+    spawn_on(ws).await
+}
+
+/// The server's audit writer indexes keys once `segment_rows` rows have gathered; `audit
+/// find` lists a search's pulls and the console's lookup a URI's, whichever side of the
+/// last segment they are on.
+async fn the_server_indexes_lookup_keys_and_audit_find_sees_every_pull(b: Backend) {
+    let app = app_sealing_every_3_rows(b).await;
     let asha = [("RollNo", "1234567"), ("Year", "2020")];
     let ravi = [("RollNo", "7654321"), ("Year", "2021")];
     let first = app.pull_uri(&asha).await;

@@ -7,6 +7,7 @@
 //! rows end at `audit_counted.last_id`, moved on in the same transaction as the counts;
 //! a report adds the rows after it, read one by one ([`super::report`]).
 
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
@@ -116,15 +117,26 @@ pub(super) struct LatencyCount {
     pub n: i64,
 }
 
-/// The counts of the days `from` to `to` ('YYYY-MM-DD', both included).
+/// A day as `audit_counts.day` holds it: 'YYYY-MM-DD', as the counting SQL writes it.
+fn day_text(day: NaiveDate) -> String {
+    day.format("%Y-%m-%d").to_string()
+}
+
+/// The month of a day as `day` holds it ('YYYY-MM').
+pub(super) fn month_of(day: &str) -> &str {
+    day.get(..7).unwrap_or(day)
+}
+
+/// The counts of the days `from` to `to`, both included.
 pub(super) fn of_days(
     conn: &mut DbConn,
-    from: &str,
-    to: &str,
+    from: NaiveDate,
+    to: NaiveDate,
 ) -> Result<(Vec<Count>, Vec<LatencyCount>), StoreError> {
+    let (from, to) = (day_text(from), day_text(to));
     let counts = audit_counts::table
-        .filter(audit_counts::day.ge(from))
-        .filter(audit_counts::day.le(to))
+        .filter(audit_counts::day.ge(&from))
+        .filter(audit_counts::day.le(&to))
         .select((
             audit_counts::day,
             audit_counts::doctype,
@@ -150,9 +162,10 @@ pub(super) fn of_days(
 /// With the oldest audit rows deleted (in the same transaction): the counts of the days
 /// before `day` go with them, and when no row is left at all the counted end goes back
 /// to 0, as SQLite numbers the next row 1 again.
-pub(super) fn prune(conn: &mut DbConn, day: &str, none_left: bool) -> Result<(), StoreError> {
-    diesel::delete(audit_counts::table.filter(audit_counts::day.lt(day))).execute(conn)?;
-    diesel::delete(audit_latencies::table.filter(audit_latencies::day.lt(day))).execute(conn)?;
+pub(super) fn prune(conn: &mut DbConn, day: NaiveDate, none_left: bool) -> Result<(), StoreError> {
+    let day = day_text(day);
+    diesel::delete(audit_counts::table.filter(audit_counts::day.lt(&day))).execute(conn)?;
+    diesel::delete(audit_latencies::table.filter(audit_latencies::day.lt(&day))).execute(conn)?;
     if none_left {
         diesel::update(audit_counted::table)
             .set(audit_counted::last_id.eq(0))

@@ -410,13 +410,8 @@ pub fn prune(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, StoreErr
             diesel::delete(audit_pulls::table.filter(audit_pulls::at.lt(before))).execute(conn)?;
         let b = diesel::delete(audit_pushes::table.filter(audit_pushes::at.lt(before)))
             .execute(conn)?;
-        segments::prune(conn)?;
-        let none_left = audit_pulls::table
-            .select(audit_pulls::id)
-            .first::<i64>(conn)
-            .optional()?
-            .is_none();
-        counts::prune(conn, &before.format("%Y-%m-%d").to_string(), none_left)?;
+        let rows_left = segments::prune(conn)?;
+        counts::prune(conn, before.date(), !rows_left)?;
         Ok(a + b)
     })
 }

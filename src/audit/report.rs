@@ -185,10 +185,9 @@ fn build_in_snapshot(
     let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
     // The rows counted already, a few a day and doc type.
     let counted = counts::counted_up_to(conn)?;
-    let day = |d: NaiveDate| d.format("%Y-%m-%d").to_string();
-    let (days, latencies) = counts::of_days(conn, &day(from), &day(to))?;
+    let (days, latencies) = counts::of_days(conn, from, to)?;
     for c in days {
-        let acc = group(&mut groups, c.day.get(..7).unwrap_or(&c.day), &c.doctype);
+        let acc = group(&mut groups, counts::month_of(&c.day), &c.doctype);
         let reason = Some(c.reason.as_str()).filter(|r| !r.is_empty());
         tally(
             &mut acc.line,
@@ -199,7 +198,7 @@ fn build_in_snapshot(
         );
     }
     for l in latencies {
-        let acc = group(&mut groups, l.day.get(..7).unwrap_or(&l.day), &l.doctype);
+        let acc = group(&mut groups, counts::month_of(&l.day), &l.doctype);
         acc.latencies
             .add_counted(l.bucket.max(0) as usize, l.n.max(0) as u64);
     }

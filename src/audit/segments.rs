@@ -171,9 +171,9 @@ pub fn find(conn: &mut DbConn, key: Key, limit: i64) -> Result<Vec<i64>, StoreEr
 /// After the oldest rows were deleted (in the same transaction, so that the two cannot
 /// part): drops the segments none of whose rows is left (their index entries with
 /// them). When no row is left at all, every segment goes: SQLite numbers the next row 1
-/// again, and a segment's `last_id` must never claim it.
-pub fn prune(conn: &mut DbConn) -> Result<(), StoreError> {
-    write_transaction(conn, |conn| -> Result<(), StoreError> {
+/// again, and a segment's `last_id` must never claim it. Returns whether any row is left.
+pub fn prune(conn: &mut DbConn) -> Result<bool, StoreError> {
+    write_transaction(conn, |conn| -> Result<bool, StoreError> {
         exclusive(conn)?;
         let oldest: Option<i64> = audit_pulls::table
             .select(diesel::dsl::min(audit_pulls::id))
@@ -199,6 +199,6 @@ pub fn prune(conn: &mut DbConn) -> Result<(), StoreError> {
         )
         .execute(conn)?;
         diesel::delete(gone()).execute(conn)?;
-        Ok(())
+        Ok(oldest.is_some())
     })
 }

@@ -451,22 +451,25 @@ fn audit_lookups_read_an_index() {
 /// `audit_pulls` (at millions of rows a rare status read the whole table).
 #[test]
 fn the_pull_log_by_status_reads_an_index() {
-    use dlrepo::audit::report::{self, LogFilter};
+    use dlrepo::audit::report::LogFilter;
+    let failures = LogFilter {
+        status: Some(0),
+        ..LogFilter::default()
+    };
+    let mut in_doctype = failures.clone();
+    in_doctype.doctype = Some("MARKS".into());
+    assert_log_searched_through(&[failures, in_doctype], "INDEX audit_pulls_status");
+}
+
+/// The console's pull log under each filter is planned on SQLite through `how`.
+fn assert_log_searched_through(filters: &[dlrepo::audit::report::LogFilter], how: &str) {
     let queries = planned(|conn| {
-        let failures = LogFilter {
-            status: Some(0),
-            ..LogFilter::default()
-        };
-        report::log(conn, &failures, 100).expect("by status");
-        let mut in_doctype = failures.clone();
-        in_doctype.doctype = Some("MARKS".into());
-        report::log(conn, &in_doctype, 100).expect("by status and doc type");
+        for f in filters {
+            dlrepo::audit::report::log(conn, f, 100).expect("log");
+        }
     });
-    assert_eq!(queries.len(), 2, "{queries:#?}");
-    assert_searched_through(
-        &queries.iter().collect::<Vec<_>>(),
-        "INDEX audit_pulls_status",
-    );
+    assert_eq!(queries.len(), filters.len(), "{queries:#?}");
+    assert_searched_through(&queries.iter().collect::<Vec<_>>(), how);
 }
 
 /// The pull log filtered by doc type alone (or with an endpoint, or Status 1) reads that
@@ -474,25 +477,16 @@ fn the_pull_log_by_status_reads_an_index() {
 /// whole trail backwards for its last hundred answers.
 #[test]
 fn the_pull_log_by_doctype_reads_an_index() {
-    use dlrepo::audit::report::{self, LogFilter};
-    let queries = planned(|conn| {
-        let marks = LogFilter {
-            doctype: Some("MARKS".into()),
-            ..LogFilter::default()
-        };
-        report::log(conn, &marks, 100).expect("by doc type");
-        let mut pull_doc = marks.clone();
-        pull_doc.endpoint = Some("pulldoc".into());
-        report::log(conn, &pull_doc, 100).expect("by doc type and endpoint");
-        let mut found = marks.clone();
-        found.status = Some(1);
-        report::log(conn, &found, 100).expect("by doc type and Status 1");
-    });
-    assert_eq!(queries.len(), 3, "{queries:#?}");
-    assert_searched_through(
-        &queries.iter().collect::<Vec<_>>(),
-        "INDEX audit_pulls_doctype",
-    );
+    use dlrepo::audit::report::LogFilter;
+    let marks = LogFilter {
+        doctype: Some("MARKS".into()),
+        ..LogFilter::default()
+    };
+    let mut pull_doc = marks.clone();
+    pull_doc.endpoint = Some("pulldoc".into());
+    let mut found = marks.clone();
+    found.status = Some(1);
+    assert_log_searched_through(&[marks, pull_doc, found], "INDEX audit_pulls_doctype");
 }
 
 /// The report of some days (the console's dashboard is today's) reads those days'

@@ -58,24 +58,35 @@ pub fn awaiting(doctype: &DocType, row: &DeptRow) -> bool {
             .is_some_and(|s| s.document_column.is_some())
 }
 
+/// What the caller of [`follow`] knows of the row's link.
+pub enum Link {
+    /// Not read: `follow` reads it.
+    Unread,
+    /// Read just now: the row's link, or none (the row was never read before).
+    Read(Option<LinkedDoc>),
+}
+
 /// Ties the row to its DocId and records what changed since dlrepo last read it. The
 /// Aadhaar number (from the department's column) goes into the vault; only its
 /// reference is kept and queued. `known`: the row's link when the caller has just read
-/// it (a Pull Doc finds the row by it), so that it is not read again.
+/// it (a Pull Doc finds the row by it; a batch of Pull URIs reads them together), so
+/// that it is not read again.
 pub fn follow(
     conn: &mut DbConn,
     issuer_id: &str,
     doctype: &DocType,
     row: &DeptRow,
-    known: Option<LinkedDoc>,
+    known: Link,
     vault: Option<&Vault>,
 ) -> Result<Followed, StoreError> {
     // Most reads find a row followed before and unchanged: one read, no write lock (on
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
     let followed = match known {
-        Some(known) => unchanged(known, row, &digest),
-        None => followed_already(conn, doctype, row, &digest)?,
+        Link::Read(Some(known)) => unchanged(known, row, &digest),
+        // Never read: `record` links it (and reads again under its lock).
+        Link::Read(None) => None,
+        Link::Unread => followed_already(conn, doctype, row, &digest)?,
     };
     if let Some(followed) = followed {
         return Ok(followed);

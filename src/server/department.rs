@@ -4,15 +4,17 @@
 use chrono::Utc;
 
 use super::document::{check_resident, serve, Resident, Served};
+use super::gather::Gather;
 use super::respond::PullError;
 use super::AppState;
 use crate::doctype::DocType;
-use crate::issuing::department::{self, awaiting, Followed};
+use crate::issuing::department::{self, awaiting, Followed, Link};
 use crate::issuing::Facts;
 use crate::store::department::{DeptRow, DeptTable};
 use crate::store::documents;
-use crate::store::linked::{self, LinkedDoc};
+use crate::store::linked;
 use crate::store::DbConn;
+use crate::store::StoreError;
 use crate::uri::DocUri;
 use crate::wire::ResponseFormat;
 
@@ -26,7 +28,7 @@ pub(super) fn pull_uri(
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
     let (doctype, dept) = department_of(state, code)?;
-    let mut rows = dept.find_by_udfs(values)?;
+    let Found { mut rows, link } = find(state, code, dept, values)?;
     let row = match rows.len() {
         0 => return Err(PullError::NotFound),
         1 => rows.remove(0),
@@ -43,13 +45,88 @@ pub(super) fn pull_uri(
     );
     check_resident(doctype, resident, &facts)?;
     let mut conn = state.conn()?;
-    let doc_id = follow(state, &mut conn, doctype, &row, None)?;
+    let doc_id = follow(state, &mut conn, doctype, &row, link)?;
     facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
     if awaiting(doctype, &row) {
         return Ok(Served::pending(uri, &facts));
     }
     serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
+}
+
+/// The department rows with these search fields (at most two) and, for one row, its
+/// link when it was read with them.
+pub(super) struct Found {
+    rows: Vec<DeptRow>,
+    link: Link,
+}
+
+/// Pull URI reads of department rows waiting to be read together: (doc type, values).
+pub(super) type Reads = Gather<(String, Vec<String>), Found>;
+
+/// The rows a Pull URI seeks. On PostgreSQL with others waiting, read together with
+/// theirs, links included: two queries for the lot instead of two each.
+fn find(
+    state: &AppState,
+    code: &str,
+    dept: &DeptTable,
+    values: &[String],
+) -> Result<Found, PullError> {
+    if dept.reads_together() {
+        let ask = (code.to_string(), values.to_vec());
+        if let Some(found) = state
+            .dept_reads
+            .ask(ask, |asks| read_together(state, &asks))
+        {
+            return Ok(found);
+        }
+    }
+    Ok(Found {
+        rows: dept.find_by_udfs(values)?,
+        link: Link::Unread,
+    })
+}
+
+/// [`find`] of several asks; `None` when a read failed, for each ask to be read alone
+/// and get its own error.
+fn read_together(state: &AppState, asks: &[(String, Vec<String>)]) -> Option<Vec<Found>> {
+    let read = || -> Result<Vec<Found>, StoreError> {
+        let mut found: Vec<Option<Found>> = asks.iter().map(|_| None).collect();
+        let mut codes: Vec<&str> = asks.iter().map(|(c, _)| c.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        for code in codes {
+            let dept = state.departments().get(code).ok_or_else(|| {
+                StoreError::Unavailable(format!("no department table for {code}"))
+            })?;
+            let mine: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].0 == code).collect();
+            let values: Vec<&[String]> = mine.iter().map(|&i| asks[i].1.as_slice()).collect();
+            let rows = dept.find_by_udfs_among(&values)?;
+            // Links only of asks that found their one row: no other is served.
+            let keys: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.len() == 1)
+                .map(|r| r[0].row_key.as_str())
+                .collect();
+            let mut links =
+                linked::linked_docs_among(&mut *state.conn()?, code, &keys)?.into_iter();
+            for (i, rows) in mine.into_iter().zip(rows) {
+                let link = match rows.len() {
+                    1 => Link::Read(links.next().flatten()),
+                    _ => Link::Unread,
+                };
+                found[i] = Some(Found { rows, link });
+            }
+        }
+        Ok(found.into_iter().flatten().collect())
+    };
+    match read() {
+        Ok(found) => Some(found),
+        Err(e) => {
+            tracing::warn!(error = %e, asks = asks.len(), "department rows read together failed; each is read alone");
+            None
+        }
+    }
 }
 
 pub(super) fn pull_doc(
@@ -77,7 +154,7 @@ pub(super) fn pull_doc(
         .find_by_key(&key)?
         .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
     let mut conn = state.conn()?;
-    follow(state, &mut conn, doctype, &row, Some(known))?;
+    follow(state, &mut conn, doctype, &row, Link::Read(Some(known)))?;
     let facts = department::facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;
     if awaiting(doctype, &row) {
@@ -125,7 +202,7 @@ fn follow(
     conn: &mut DbConn,
     doctype: &DocType,
     row: &DeptRow,
-    known: Option<LinkedDoc>,
+    known: Link,
 ) -> Result<String, PullError> {
     let issuer = &state.config.issuer_id;
     let followed = department::follow(conn, issuer, doctype, row, known, state.vault.as_ref())?;

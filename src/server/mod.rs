@@ -3,6 +3,7 @@
 mod console;
 mod department;
 mod document;
+mod gather;
 pub mod limits;
 mod lookups;
 mod observe;
@@ -55,6 +56,8 @@ pub struct AppState {
     slots: limits::BlockingSlots,
     /// Pull URI lookups of imported documents, answered together under load.
     lookups: lookups::Lookups,
+    /// Pull URI reads of department rows and their links, together under load.
+    dept_reads: department::Reads,
     /// Where `/healthz` listens when apart from the DigiLocker endpoints.
     health_addr: OnceLock<std::net::SocketAddr>,
     /// `database.replica_url`: where pulls read documents, when it answers.
@@ -86,7 +89,8 @@ impl AppState {
         // A batch of lookups per core at once: more would only split the queue into
         // smaller batches that wait on each other for the cores.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let lookups = lookups::Lookups::new(cores.min(config.database.pool_size as usize));
+        let readers = cores.min(config.database.pool_size as usize);
+        let lookups = lookups::Lookups::new(readers);
         Ok(AppState {
             config,
             pool,
@@ -101,6 +105,7 @@ impl AppState {
             sqlite_file: OnceLock::new(),
             slots,
             lookups,
+            dept_reads: gather::Gather::new(readers),
             health_addr: OnceLock::new(),
             replica,
             replica_down_until: std::sync::Mutex::new(None),

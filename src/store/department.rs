@@ -13,6 +13,7 @@ use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, Binary, HasSqlType, Nullable, Text, Untyped};
 
+use super::record_query::MOST_AMONG;
 use super::DatabaseConfig;
 use super::{Backend, DbConn, Pool, StoreError};
 use crate::doctype::{DocType, Source};
@@ -72,6 +73,15 @@ struct RawRow {
     version: Option<String>,
 }
 
+/// A row found for one of several asks: which one (from 0), and the row.
+#[derive(QueryableByName)]
+struct RawAsk {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    ask: i32,
+    #[diesel(embed)]
+    row: RawRow,
+}
+
 #[derive(QueryableByName)]
 struct Column {
     #[diesel(sql_type = Text)]
@@ -90,6 +100,7 @@ enum BindAs {
     CastText,
 }
 
+#[derive(Clone)]
 enum BindValue {
     Text(String),
     Int(i64),
@@ -111,6 +122,9 @@ pub struct DeptTable {
     pub table: String,
     pub pool: Pool,
     by_udfs: Statement,
+    /// PostgreSQL: [`Self::by_udfs`] for 2, 4, 8, 16 and 32 asks at once (none on
+    /// SQLite, where a lookup is in-process and one at a time costs nothing more).
+    by_udfs_among: Vec<(usize, Statement)>,
     udf_binds: Vec<BindAs>,
     by_key: Statement,
     key_binds: Vec<BindAs>,
@@ -120,11 +134,10 @@ pub struct DeptTable {
     next_page: Statement,
 }
 
-fn load(
-    conn: &mut DbConn,
-    sql: &Statement,
-    binds: &[BindValue],
-) -> Result<Vec<RawRow>, StoreError> {
+fn load<T>(conn: &mut DbConn, sql: &Statement, binds: &[BindValue]) -> Result<Vec<T>, StoreError>
+where
+    T: QueryableByName<diesel::sqlite::Sqlite> + QueryableByName<diesel::pg::Pg> + 'static,
+{
     if binds.len() + 1 != sql.pieces.len() {
         return Err(StoreError::Unavailable(format!(
             "{} values for a statement of {} parameters",
@@ -137,8 +150,8 @@ fn load(
         binds,
     };
     let rows = match conn {
-        DbConn::Sqlite(c) => q.load::<RawRow>(c),
-        DbConn::Postgres(c) => q.load::<RawRow>(c),
+        DbConn::Sqlite(c) => q.load::<T>(c),
+        DbConn::Postgres(c) => q.load::<T>(c),
     }?;
     Ok(rows)
 }
@@ -378,6 +391,40 @@ impl DeptTable {
             "{select} WHERE ({order}) > ({}) ORDER BY {order} LIMIT {PARAM}",
             placeholders.join(", ")
         ));
+        // Several asks in one statement: each ask's values a row of VALUES, and for
+        // each the same lookup as `by_udfs` (LIMIT 2 per ask) through a LATERAL join.
+        let among = |n: usize| {
+            let udf_cols: Vec<_> = udfs.iter().flatten().collect();
+            let values = (0..n)
+                .map(|i| {
+                    let places = vec![PARAM; udf_cols.len()].join(", ");
+                    format!("({i}, {places})")
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let names = (0..udf_cols.len())
+                .map(|i| format!("v{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let matches = udf_cols
+                .iter()
+                .enumerate()
+                .map(|(i, (n, kind))| match kind {
+                    BindAs::CastText => format!("CAST({} AS TEXT) = dlrepo_ask.v{i}", q(n)),
+                    _ => format!("{} = dlrepo_ask.v{i}", q(n)),
+                })
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            Statement::of(format!(
+                "SELECT dlrepo_ask.n AS ask, dlrepo_row.* FROM (VALUES {values}) \
+                 AS dlrepo_ask(n, {names}) CROSS JOIN LATERAL ({select} WHERE {matches} \
+                 LIMIT 2) AS dlrepo_row"
+            ))
+        };
+        let by_udfs_among = match backend {
+            Backend::Postgres => [2, 4, 8, 16, 32].map(|n| (n, among(n))).to_vec(),
+            Backend::Sqlite => Vec::new(),
+        };
         Ok(DeptTable {
             doctype: doctype.code.clone(),
             table: match &source.schema {
@@ -385,6 +432,7 @@ impl DeptTable {
                 None => table_name.clone(),
             },
             by_udfs: Statement::of(format!("{select} WHERE {} LIMIT 2", condition(&udfs))),
+            by_udfs_among,
             udf_binds: kinds(&udfs),
             by_key: Statement::of(format!("{select} WHERE {} LIMIT 2", condition(&keys))),
             key_binds: kinds(&keys),
@@ -416,33 +464,37 @@ impl DeptTable {
             return Ok(Vec::new());
         };
         let mut conn = self.pool.get()?;
-        Ok(load(&mut conn, sql, &binds)?
+        Ok(load::<RawRow>(&mut conn, sql, &binds)?
             .into_iter()
-            .map(|r| DeptRow {
-                row_key: r.row_key,
-                holder_name: r.holder_name,
-                doc_name: r.doc_name,
-                issued_on: r.issued_on,
-                valid_from: r.valid_from,
-                valid_to: r.valid_to,
-                aadhaar: r.aadhaar,
-                dob: r.dob,
-                gender: r.gender,
-                phone: r.phone,
-                content: r.content,
-                fields: match r.fields_text {
-                    Some(t) => self
-                        .field_labels
-                        .iter()
-                        .cloned()
-                        .zip(t.split(SEP).map(str::to_string))
-                        .collect(),
-                    None => Vec::new(),
-                },
-                revoked: r.revoked.as_deref().is_some_and(is_true),
-                version: r.version,
-            })
+            .map(|r| self.row_of(r))
             .collect())
+    }
+
+    fn row_of(&self, r: RawRow) -> DeptRow {
+        DeptRow {
+            row_key: r.row_key,
+            holder_name: r.holder_name,
+            doc_name: r.doc_name,
+            issued_on: r.issued_on,
+            valid_from: r.valid_from,
+            valid_to: r.valid_to,
+            aadhaar: r.aadhaar,
+            dob: r.dob,
+            gender: r.gender,
+            phone: r.phone,
+            content: r.content,
+            fields: match r.fields_text {
+                Some(t) => self
+                    .field_labels
+                    .iter()
+                    .cloned()
+                    .zip(t.split(SEP).map(str::to_string))
+                    .collect(),
+                None => Vec::new(),
+            },
+            revoked: r.revoked.as_deref().is_some_and(is_true),
+            version: r.version,
+        }
     }
 
     /// Up to `limit` rows in key order, after the row with key `after` (from the
@@ -468,6 +520,53 @@ impl DeptTable {
     pub fn find_by_udfs(&self, values: &[String]) -> Result<Vec<DeptRow>, StoreError> {
         let v: Vec<&str> = values.iter().map(String::as_str).collect();
         self.rows(&self.by_udfs, Self::binds(&self.udf_binds, &v))
+    }
+
+    /// Whether [`Self::find_by_udfs_among`] reads several asks in one statement (on
+    /// PostgreSQL).
+    pub fn reads_together(&self) -> bool {
+        !self.by_udfs_among.is_empty()
+    }
+
+    /// [`Self::find_by_udfs`] of several asks, answered in their order: on PostgreSQL
+    /// one statement per 32 asks (a batch of pulls, one round trip), on SQLite each in
+    /// turn.
+    pub fn find_by_udfs_among(&self, asks: &[&[String]]) -> Result<Vec<Vec<DeptRow>>, StoreError> {
+        let mut found: Vec<Vec<DeptRow>> = asks.iter().map(|_| Vec::new()).collect();
+        if self.by_udfs_among.is_empty() || asks.len() < 2 {
+            for (ask, rows) in asks.iter().zip(found.iter_mut()) {
+                *rows = self.find_by_udfs(ask)?;
+            }
+            return Ok(found);
+        }
+        // Asks whose values cannot match (text for an integer column) find nothing.
+        let bound: Vec<(usize, Vec<BindValue>)> = asks
+            .iter()
+            .enumerate()
+            .filter_map(|(i, ask)| {
+                let v: Vec<&str> = ask.iter().map(String::as_str).collect();
+                Self::binds(&self.udf_binds, &v).map(|b| (i, b))
+            })
+            .collect();
+        let mut conn = self.pool.get()?;
+        for chunk in bound.chunks(MOST_AMONG) {
+            let Some((size, sql)) = self.by_udfs_among.iter().find(|(n, _)| *n >= chunk.len())
+            else {
+                continue;
+            };
+            // The last ask repeated to fill the statement's places: its rows come
+            // back under each of its places, and only the first is read below.
+            let binds: Vec<BindValue> = (0..*size)
+                .flat_map(|i| chunk[i.min(chunk.len() - 1)].1.iter().cloned())
+                .collect();
+            for raw in load::<RawAsk>(&mut conn, sql, &binds)? {
+                let place = usize::try_from(raw.ask).unwrap_or(usize::MAX);
+                if let Some((i, _)) = chunk.get(place) {
+                    found[*i].push(self.row_of(raw.row));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The row a linked DocId stands for.

@@ -201,6 +201,54 @@ impl QueryFragment<diesel::pg::Pg> for LiveFactsAmong<'_> {
 
 impl<Conn> RunQueryDsl<Conn> for LiveFactsAmong<'_> {}
 
+/// Runs `$body` with `$n` a constant: the prepared size (1, 2, 4, 8, 16 or 32) that
+/// takes `$len` values (at most 32), for the `…Among` statements below.
+macro_rules! with_prepared_size {
+    ($len:expr, $n:ident => $body:expr) => {
+        match $len {
+            0..=1 => {
+                const $n: usize = 1;
+                $body
+            }
+            2 => {
+                const $n: usize = 2;
+                $body
+            }
+            3..=4 => {
+                const $n: usize = 4;
+                $body
+            }
+            5..=8 => {
+                const $n: usize = 8;
+                $body
+            }
+            9..=16 => {
+                const $n: usize = 16;
+                $body
+            }
+            _ => {
+                const $n: usize = 32;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_prepared_size;
+
+/// The most values one `…Among` statement takes.
+pub const MOST_AMONG: usize = 32;
+
+/// `values` (at most `N`, at least one) in `N` places, the last repeated to fill them:
+/// an index scan reads a repeated value once.
+pub fn padded<'a, const N: usize>(values: &[&'a str]) -> [&'a str; N] {
+    let last = values.last().copied().unwrap_or_default();
+    let mut places = [last; N];
+    for (place, value) in places.iter_mut().zip(values) {
+        *place = value;
+    }
+    places
+}
+
 /// The documents of `doctype` among `N` values, bytes included: by DocId (`BY_DOC_ID`,
 /// whatever their status), else the live ones by joined search-field values. The pull
 /// lookups of several requests in one query (PostgreSQL, where each query costs a round
@@ -291,3 +339,45 @@ where
 }
 
 impl<Conn> RunQueryDsl<Conn> for KnownBy<'_> {}
+
+/// [`KnownBy`] of `N` department row keys at once: the pulls of several department
+/// rows read their links in one query (PostgreSQL), with each link's key, as
+/// [`RecordsAmong`] reads imported documents.
+#[derive(Debug, Clone, Copy)]
+pub struct KnownAmong<'a, const N: usize> {
+    pub doctype: &'a str,
+    pub keys: &'a [&'a str; N],
+}
+
+pub struct KnownAmongKey<const N: usize>;
+
+impl<const N: usize> QueryId for KnownAmong<'_, N> {
+    type QueryId = KnownAmongKey<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: usize> Query for KnownAmong<'_, N> {
+    type SqlType = (NText, Text, Text, NText, NText);
+}
+
+impl<const N: usize> QueryFragment<diesel::pg::Pg> for KnownAmong<'_, N> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        out.push_sql(
+            "SELECT documents.udf_key, documents.doc_id, documents.status, \
+             documents.fingerprint, documents.aadhaar FROM documents WHERE documents.doctype = ",
+        );
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        out.push_sql(" AND documents.udf_key IN (");
+        for (i, key) in self.keys.iter().enumerate() {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Text, str>(key)?;
+        }
+        out.push_sql(") AND ");
+        out.push_sql(KNOWN_SQL);
+        Ok(())
+    }
+}
+
+impl<Conn, const N: usize> RunQueryDsl<Conn> for KnownAmong<'_, N> {}

@@ -475,5 +475,92 @@ async fn concurrent_first_pulls_of_department_rows_all_answer(b: Backend) {
     for (uri, d) in uri_of.values().zip(&docs) {
         assert_eq!((d.http, d.status()), (200, "1"), "{uri}");
     }
+
+    // Again, all at once, with rows that two match and rows that none does: on
+    // PostgreSQL these are read together, and each must get its own row's answer.
+    let again: Vec<i64> = (0..2 * ROWS)
+        .map(|k| match k % 10 {
+            3 => 3003,
+            7 => 4999,
+            _ => (k * 3) % ROWS + 5000,
+        })
+        .collect();
+    let replies = join_all(again.iter().map(|roll| {
+        let app = &app;
+        async move {
+            let roll = roll.to_string();
+            app.pull_uri(&[("ExamRoll", &roll), ("ExamYear", "2024")])
+                .await
+        }
+    }))
+    .await;
+    for (roll, r) in again.iter().zip(&replies) {
+        match uri_of.get(roll) {
+            Some(uri) => {
+                assert_eq!((r.http, r.status()), (200, "1"), "roll {roll}");
+                assert_eq!(r.detail("URI"), Some(uri.as_str()), "roll {roll}");
+            }
+            None => assert_eq!((r.http, r.status()), (200, "0"), "roll {roll}"),
+        }
+    }
+    read_together_as_alone(&app.ws, &uri_of);
     drop_role(&app.ws);
+}
+
+/// The department rows and links of many asks read at once (one statement per 32 on
+/// PostgreSQL) are what each ask reads alone: found, two found, none, a value that
+/// cannot match the integer column, the same ask twice; rows linked and not.
+fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64, String>) {
+    use dlrepo::store::linked;
+    let config = &ws.config;
+    let pool = dlrepo::store::pool(&config.database).expect("pool");
+    let tables = dlrepo::store::department::prepare_all(&config.doctypes, &config.database, &pool)
+        .expect("tables");
+    let table = &tables["RSLT"];
+    assert_eq!(table.reads_together(), ws.backend == Backend::Postgres);
+    let mut rolls: Vec<String> = (0..45)
+        .map(|i| (5000 + (i * 11) % 40).to_string())
+        .collect();
+    rolls.extend(["3003", "3001", "30x1", "3001", "4999"].map(String::from));
+    let asks: Vec<Vec<String>> = rolls
+        .iter()
+        .map(|r| vec![r.clone(), "2024".to_string()])
+        .collect();
+    let slices: Vec<&[String]> = asks.iter().map(Vec::as_slice).collect();
+    let together = table.find_by_udfs_among(&slices).expect("read together");
+    assert_eq!(together.len(), asks.len());
+    let mut keys = Vec::new();
+    for (ask, rows) in asks.iter().zip(&together) {
+        let alone = table.find_by_udfs(ask).expect("read alone");
+        let names = |rows: &[dlrepo::store::department::DeptRow]| {
+            let mut n: Vec<_> = rows
+                .iter()
+                .map(|r| (r.row_key.clone(), r.holder_name.clone()))
+                .collect();
+            n.sort();
+            n
+        };
+        assert_eq!(names(rows), names(&alone), "ask {ask:?}");
+        keys.extend(rows.iter().map(|r| r.row_key.clone()));
+    }
+    assert!(together[0].len() == 1 && together[45].len() == 2 && together[47].is_empty());
+    keys.push("no such key".into());
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let mut conn = dlrepo::store::establish(&config.database.url).expect("conn");
+    let links = linked::linked_docs_among(&mut conn, "RSLT", &keys).expect("links together");
+    let mut linked_rows = 0;
+    for (key, link) in keys.iter().zip(&links) {
+        let alone = linked::linked_doc(&mut conn, "RSLT", key).expect("link alone");
+        assert_eq!(
+            link.as_ref()
+                .map(|l| (&l.doc_id, &l.status, &l.fingerprint)),
+            alone
+                .as_ref()
+                .map(|l| (&l.doc_id, &l.status, &l.fingerprint)),
+            "{key}"
+        );
+        linked_rows += usize::from(link.is_some());
+    }
+    assert_eq!(linked_rows, 45, "the rows pulled above are linked");
+    assert!(uri_of.len() == 40);
 }

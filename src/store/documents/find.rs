@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use diesel::prelude::*;
 
-use super::super::record_query::{LiveFactsAmong, LiveFactsBy, RecordBy, RecordsAmong};
+use super::super::record_query::{
+    padded, with_prepared_size, LiveFactsAmong, LiveFactsBy, RecordBy, RecordsAmong, MOST_AMONG,
+};
 use super::super::{DbConn, StoreError};
 
 /// A stored document as a pull needs it: what it says and its (signed) PDF.
@@ -99,42 +101,17 @@ fn records_among<const BY_DOC_ID: bool>(
     doctype: &str,
     values: &[&str],
 ) -> Result<Vec<DocRecord>, StoreError> {
-    Ok(match values.len() {
-        0 => Vec::new(),
-        1 => padded::<1, BY_DOC_ID>(c, doctype, values)?,
-        2 => padded::<2, BY_DOC_ID>(c, doctype, values)?,
-        3..=4 => padded::<4, BY_DOC_ID>(c, doctype, values)?,
-        5..=8 => padded::<8, BY_DOC_ID>(c, doctype, values)?,
-        9..=16 => padded::<16, BY_DOC_ID>(c, doctype, values)?,
-        _ => {
-            let mut rows = Vec::new();
-            for chunk in values.chunks(32) {
-                rows.extend(padded::<32, BY_DOC_ID>(c, doctype, chunk)?);
-            }
-            rows
-        }
-    })
-}
-
-/// [`RecordsAmong`] of up to `N` values, the last repeated to fill the `N` places (the
-/// index scan reads a repeated value once).
-fn padded<const N: usize, const BY_DOC_ID: bool>(
-    c: &mut PgConnection,
-    doctype: &str,
-    values: &[&str],
-) -> Result<Vec<DocRecord>, StoreError> {
-    let Some(last) = values.last() else {
-        return Ok(Vec::new());
-    };
-    let mut places = [*last; N];
-    for (place, value) in places.iter_mut().zip(values) {
-        *place = value;
+    let mut rows = Vec::new();
+    for chunk in values.chunks(MOST_AMONG) {
+        with_prepared_size!(chunk.len(), N => {
+            let q = RecordsAmong::<N, BY_DOC_ID> {
+                doctype,
+                values: &padded::<N>(chunk),
+            };
+            rows.extend(q.load::<DocRecord>(c)?);
+        });
     }
-    let q = RecordsAmong::<N, BY_DOC_ID> {
-        doctype,
-        values: &places,
-    };
-    Ok(q.load(c)?)
+    Ok(rows)
 }
 
 /// The rows found for several values, told to each value asked (in order): none is

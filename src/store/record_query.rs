@@ -362,20 +362,30 @@ impl<const N: usize> Query for KnownAmong<'_, N> {
 
 impl<const N: usize> QueryFragment<diesel::pg::Pg> for KnownAmong<'_, N> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        // Each key its own lookup, not `udf_key IN (…)`: on a table not yet analysed
+        // PostgreSQL took the IN list as a filter over every known row of the doc type
+        // (12,000 rows, 11 ms a batch) rather than a condition on the index's second
+        // column, and a plain LATERAL join likewise. `LIMIT 1` (one row is known per
+        // key, `link_new`) keeps each lookup a nested index probe by both columns.
         out.push_sql(
-            "SELECT documents.udf_key, documents.doc_id, documents.status, \
-             documents.fingerprint, documents.aadhaar FROM documents WHERE documents.doctype = ",
+            "SELECT asked.key, d.doc_id, d.status, d.fingerprint, d.aadhaar FROM (VALUES ",
         );
-        out.push_bind_param::<Text, str>(self.doctype)?;
-        out.push_sql(" AND documents.udf_key IN (");
         for (i, key) in self.keys.iter().enumerate() {
             if i > 0 {
                 out.push_sql(", ");
             }
+            out.push_sql("(");
             out.push_bind_param::<Text, str>(key)?;
+            out.push_sql(")");
         }
-        out.push_sql(") AND ");
+        out.push_sql(
+            ") AS asked(key) CROSS JOIN LATERAL (SELECT documents.doc_id, documents.status, \
+             documents.fingerprint, documents.aadhaar FROM documents WHERE documents.doctype = ",
+        );
+        out.push_bind_param::<Text, str>(self.doctype)?;
+        out.push_sql(" AND documents.udf_key = asked.key AND ");
         out.push_sql(KNOWN_SQL);
+        out.push_sql(" LIMIT 1) AS d");
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use crate::issuing::department::{self, awaiting, Followed, Link};
 use crate::issuing::Facts;
 use crate::store::department::{DeptRow, DeptTable};
 use crate::store::documents;
-use crate::store::linked;
+use crate::store::linked::{self, LinkedDoc};
 use crate::store::DbConn;
 use crate::store::StoreError;
 use crate::uri::DocUri;
@@ -64,6 +64,13 @@ pub(super) struct Found {
 /// Pull URI reads of department rows waiting to be read together: (doc type, values).
 pub(super) type Reads = Gather<(String, Vec<String>), Found>;
 
+/// What a Pull Doc of a department DocId finds: its link, and the row behind it
+/// (not read for a revoked one). `None`: never handed out.
+type Linked = Option<(LinkedDoc, Option<DeptRow>)>;
+
+/// Pull Doc reads waiting to be read together: (doc type, DocId).
+pub(super) type DocReads = Gather<(String, String), Linked>;
+
 /// The rows a Pull URI seeks. On PostgreSQL with others waiting, read together with
 /// theirs, links included: two queries for the lot instead of two each.
 fn find(
@@ -76,7 +83,7 @@ fn find(
         let ask = (code.to_string(), values.to_vec());
         if let Some(found) = state
             .dept_reads
-            .ask(ask, |asks| read_together(state, &asks))
+            .ask(ask, |asks| by_doctype(state, &asks, rows_together))
         {
             return Ok(found);
         }
@@ -87,46 +94,117 @@ fn find(
     })
 }
 
-/// [`find`] of several asks; `None` when a read failed, for each ask to be read alone
-/// and get its own error.
-fn read_together(state: &AppState, asks: &[(String, Vec<String>)]) -> Option<Vec<Found>> {
-    let read = || -> Result<Vec<Found>, StoreError> {
-        let mut found: Vec<Option<Found>> = asks.iter().map(|_| None).collect();
-        let mut codes: Vec<&str> = asks.iter().map(|(c, _)| c.as_str()).collect();
-        codes.sort_unstable();
-        codes.dedup();
-        for code in codes {
-            let dept = state.departments().get(code).ok_or_else(|| {
-                StoreError::Unavailable(format!("no department table for {code}"))
-            })?;
-            let mine: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].0 == code).collect();
-            let values: Vec<&[String]> = mine.iter().map(|&i| asks[i].1.as_slice()).collect();
-            let rows = dept.find_by_udfs_among(&values)?;
-            // Links only of asks that found their one row: no other is served.
-            let keys: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.len() == 1)
-                .map(|r| r[0].row_key.as_str())
-                .collect();
-            let mut links =
-                linked::linked_docs_among(&mut *state.conn()?, code, &keys)?.into_iter();
-            for (i, rows) in mine.into_iter().zip(rows) {
-                let link = match rows.len() {
-                    1 => Link::Read(links.next().flatten()),
-                    _ => Link::Unread,
-                };
-                found[i] = Some(Found { rows, link });
-            }
-        }
-        Ok(found.into_iter().flatten().collect())
-    };
-    match read() {
-        Ok(found) => Some(found),
-        Err(e) => {
-            tracing::warn!(error = %e, asks = asks.len(), "department rows read together failed; each is read alone");
-            None
+/// The rows and links of several Pull URIs of one doc type.
+fn rows_together(
+    state: &AppState,
+    dept: &DeptTable,
+    asks: &[&Vec<String>],
+) -> Result<Vec<Found>, StoreError> {
+    let values: Vec<&[String]> = asks.iter().map(|v| v.as_slice()).collect();
+    let rows = dept.find_by_udfs_among(&values)?;
+    // Links only of asks that found their one row: no other is served.
+    let keys: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.len() == 1)
+        .map(|r| r[0].row_key.as_str())
+        .collect();
+    let mut links =
+        linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys)?.into_iter();
+    Ok(rows
+        .into_iter()
+        .map(|rows| {
+            let link = match rows.len() {
+                1 => Link::Read(links.next().flatten()),
+                _ => Link::Unread,
+            };
+            Found { rows, link }
+        })
+        .collect())
+}
+
+/// The link and row a Pull Doc seeks, read together with others waiting as [`find`].
+fn find_linked(
+    state: &AppState,
+    code: &str,
+    dept: &DeptTable,
+    doc_id: &str,
+) -> Result<Linked, PullError> {
+    if dept.reads_together() {
+        let ask = (code.to_string(), doc_id.to_string());
+        if let Some(found) = state
+            .dept_doc_reads
+            .ask(ask, |asks| by_doctype(state, &asks, linked_together))
+        {
+            return Ok(found);
         }
     }
+    // One connection at a time: without `source.database_url` the department's table
+    // is read through the server's own pool, and a thread holding one connection while
+    // it waits for a second starved the pool under load (503 after the pool's timeout).
+    let Some((key, known)) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)? else {
+        return Ok(None);
+    };
+    if known.status == documents::status::REVOKED {
+        return Ok(Some((known, None)));
+    }
+    Ok(Some((known, dept.find_by_key(&key)?)))
+}
+
+/// The links and rows of several Pull Docs of one doc type.
+fn linked_together(
+    state: &AppState,
+    dept: &DeptTable,
+    doc_ids: &[&String],
+) -> Result<Vec<Linked>, StoreError> {
+    let ids: Vec<&str> = doc_ids.iter().map(|id| id.as_str()).collect();
+    let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids)?;
+    let live = |d: &LinkedDoc| d.status != documents::status::REVOKED;
+    let keys: Vec<&str> = links
+        .iter()
+        .flatten()
+        .filter(|(_, d)| live(d))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let mut rows = dept.find_by_keys_among(&keys)?.into_iter();
+    Ok(links
+        .into_iter()
+        .map(|link| {
+            let (_, known) = link?;
+            let row = live(&known).then(|| rows.next().flatten()).flatten();
+            Some((known, row))
+        })
+        .collect())
+}
+
+/// Answers asks of any doc types: `read` takes those of one doc type at a time. `None`
+/// when a read failed, for each ask to be read alone and get its own error.
+fn by_doctype<A, R>(
+    state: &AppState,
+    asks: &[(String, A)],
+    read: impl Fn(&AppState, &DeptTable, &[&A]) -> Result<Vec<R>, StoreError>,
+) -> Option<Vec<R>> {
+    let mut answers: Vec<Option<R>> = asks.iter().map(|_| None).collect();
+    let mut codes: Vec<&str> = asks.iter().map(|(c, _)| c.as_str()).collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        let dept = state.departments().get(code)?;
+        let mine: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].0 == code).collect();
+        let of_code: Vec<&A> = mine.iter().map(|&i| &asks[i].1).collect();
+        match read(state, dept, &of_code) {
+            Ok(read) if read.len() == mine.len() => {
+                for (i, answer) in mine.into_iter().zip(read) {
+                    answers[i] = Some(answer);
+                }
+            }
+            Ok(_) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, asks = asks.len(), "department rows read together failed; each is read alone");
+                return None;
+            }
+        }
+    }
+    answers.into_iter().collect()
 }
 
 pub(super) fn pull_doc(
@@ -142,17 +220,12 @@ pub(super) fn pull_doc(
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    // One connection at a time: without `source.database_url` the department's table
-    // is read through the server's own pool, and a thread holding one connection while
-    // it waits for a second starved the pool under load (503 after the pool's timeout).
-    let (key, known) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)?
-        .ok_or_else(|| uri_err("no such document"))?;
+    let (known, row) =
+        find_linked(state, code, dept, doc_id)?.ok_or_else(|| uri_err("no such document"))?;
     if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }
-    let row = dept
-        .find_by_key(&key)?
-        .ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
+    let row = row.ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
     let mut conn = state.conn()?;
     follow(state, &mut conn, doctype, &row, Link::Read(Some(known)))?;
     let facts = department::facts(&row, doc_id);

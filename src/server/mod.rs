@@ -58,6 +58,8 @@ pub struct AppState {
     lookups: lookups::Lookups,
     /// Pull URI reads of department rows and their links, together under load.
     dept_reads: department::Reads,
+    /// Pull Doc reads of department links and rows, together under load.
+    dept_doc_reads: department::DocReads,
     /// Where `/healthz` listens when apart from the DigiLocker endpoints.
     health_addr: OnceLock<std::net::SocketAddr>,
     /// `database.replica_url`: where pulls read documents, when it answers.
@@ -106,6 +108,7 @@ impl AppState {
             slots,
             lookups,
             dept_reads: gather::Gather::new(readers),
+            dept_doc_reads: gather::Gather::new(readers),
             health_addr: OnceLock::new(),
             replica,
             replica_down_until: std::sync::Mutex::new(None),

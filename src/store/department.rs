@@ -127,6 +127,8 @@ pub struct DeptTable {
     by_udfs_among: Vec<(usize, Statement)>,
     udf_binds: Vec<BindAs>,
     by_key: Statement,
+    /// [`Self::by_key`] of several rows at once, as `by_udfs_among`.
+    by_key_among: Vec<(usize, Statement)>,
     key_binds: Vec<BindAs>,
     field_labels: Vec<String>,
     /// The first page of a scan in key order, and the pages after a key.
@@ -393,20 +395,20 @@ impl DeptTable {
         ));
         // Several asks in one statement: each ask's values a row of VALUES, and for
         // each the same lookup as `by_udfs` (LIMIT 2 per ask) through a LATERAL join.
-        let among = |n: usize| {
-            let udf_cols: Vec<_> = udfs.iter().flatten().collect();
+        // Several asks in one statement: each ask's values a row of VALUES, and for
+        // each the same lookup as alone (LIMIT 2 per ask) through a LATERAL join.
+        let among = |cs: &[Option<(String, BindAs)>], n: usize| {
+            let cols: Vec<_> = cs.iter().flatten().collect();
+            let places = vec![PARAM; cols.len()].join(", ");
             let values = (0..n)
-                .map(|i| {
-                    let places = vec![PARAM; udf_cols.len()].join(", ");
-                    format!("({i}, {places})")
-                })
+                .map(|i| format!("({i}, {places})"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let names = (0..udf_cols.len())
+            let names = (0..cols.len())
                 .map(|i| format!("v{i}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let matches = udf_cols
+            let matches = cols
                 .iter()
                 .enumerate()
                 .map(|(i, (n, kind))| match kind {
@@ -421,8 +423,8 @@ impl DeptTable {
                  LIMIT 2) AS dlrepo_row"
             ))
         };
-        let by_udfs_among = match backend {
-            Backend::Postgres => [2, 4, 8, 16, 32].map(|n| (n, among(n))).to_vec(),
+        let sizes = |cs: &[Option<(String, BindAs)>]| match backend {
+            Backend::Postgres => [2, 4, 8, 16, 32].map(|n| (n, among(cs, n))).to_vec(),
             Backend::Sqlite => Vec::new(),
         };
         Ok(DeptTable {
@@ -432,9 +434,10 @@ impl DeptTable {
                 None => table_name.clone(),
             },
             by_udfs: Statement::of(format!("{select} WHERE {} LIMIT 2", condition(&udfs))),
-            by_udfs_among,
+            by_udfs_among: sizes(&udfs),
             udf_binds: kinds(&udfs),
             by_key: Statement::of(format!("{select} WHERE {} LIMIT 2", condition(&keys))),
+            by_key_among: sizes(&keys),
             key_binds: kinds(&keys),
             field_labels: source.fields.iter().map(|(l, _)| l.clone()).collect(),
             pool,
@@ -532,26 +535,61 @@ impl DeptTable {
     /// one statement per 32 asks (a batch of pulls, one round trip), on SQLite each in
     /// turn.
     pub fn find_by_udfs_among(&self, asks: &[&[String]]) -> Result<Vec<Vec<DeptRow>>, StoreError> {
-        let mut found: Vec<Vec<DeptRow>> = asks.iter().map(|_| Vec::new()).collect();
         if self.by_udfs_among.is_empty() || asks.len() < 2 {
-            for (ask, rows) in asks.iter().zip(found.iter_mut()) {
-                *rows = self.find_by_udfs(ask)?;
-            }
-            return Ok(found);
+            return asks.iter().map(|ask| self.find_by_udfs(ask)).collect();
         }
-        // Asks whose values cannot match (text for an integer column) find nothing.
+        let values: Vec<Vec<&str>> = asks
+            .iter()
+            .map(|ask| ask.iter().map(String::as_str).collect())
+            .collect();
+        self.among(&self.by_udfs_among, &self.udf_binds, &values)
+    }
+
+    /// [`Self::find_by_key`] of several row keys, answered in their order, as
+    /// [`Self::find_by_udfs_among`].
+    pub fn find_by_keys_among(&self, keys: &[&str]) -> Result<Vec<Option<DeptRow>>, StoreError> {
+        if self.by_key_among.is_empty() || keys.len() < 2 {
+            return keys.iter().map(|key| self.find_by_key(key)).collect();
+        }
+        // A key of the wrong number of parts finds nothing (no bind matches it).
+        let values: Vec<Vec<&str>> = keys
+            .iter()
+            .map(|key| key.split(SEP).collect::<Vec<_>>())
+            .map(|v| match v.len() == self.key_binds.len() {
+                true => v,
+                false => Vec::new(),
+            })
+            .collect();
+        let found = self.among(&self.by_key_among, &self.key_binds, &values)?;
+        Ok(found
+            .into_iter()
+            .map(|rows| rows.into_iter().next())
+            .collect())
+    }
+
+    /// The rows of each ask (its values in the statements' column order) by the
+    /// statements of `sizes`: one per 32 asks.
+    fn among(
+        &self,
+        sizes: &[(usize, Statement)],
+        kinds: &[BindAs],
+        asks: &[Vec<&str>],
+    ) -> Result<Vec<Vec<DeptRow>>, StoreError> {
+        let mut found: Vec<Vec<DeptRow>> = asks.iter().map(|_| Vec::new()).collect();
+        // Asks whose values cannot match (text for an integer column, a key of the
+        // wrong shape) find nothing.
         let bound: Vec<(usize, Vec<BindValue>)> = asks
             .iter()
             .enumerate()
-            .filter_map(|(i, ask)| {
-                let v: Vec<&str> = ask.iter().map(String::as_str).collect();
-                Self::binds(&self.udf_binds, &v).map(|b| (i, b))
-            })
+            .filter(|(_, v)| v.len() == kinds.len())
+            .filter_map(|(i, v)| Self::binds(kinds, v).map(|b| (i, b)))
             .collect();
+        if bound.is_empty() {
+            return Ok(found);
+        }
         let mut conn = self.pool.get()?;
         for chunk in bound.chunks(MOST_AMONG) {
-            let Some((size, sql)) = self.by_udfs_among.iter().find(|(n, _)| *n >= chunk.len())
-            else {
+            let Some((size, sql)) = sizes.iter().find(|(n, _)| *n >= chunk.len()) else {
                 continue;
             };
             // The last ask repeated to fill the statement's places: its rows come

@@ -54,31 +54,74 @@ pub fn linked_docs_among(
     let DbConn::Postgres(c) = conn else {
         return keys.iter().map(|k| linked_doc(conn, doctype, k)).collect();
     };
+    let found = known_among::<false>(c, doctype, keys)?;
+    Ok(keys
+        .iter()
+        .map(|k| found.get(*k).map(|(_, d)| d.clone()))
+        .collect())
+}
+
+/// [`linked_row_key`] of several DocIds, answered in their order, as
+/// [`linked_docs_among`].
+pub fn linked_row_keys_among(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc_ids: &[&str],
+) -> Result<Vec<Option<(String, LinkedDoc)>>, StoreError> {
+    let DbConn::Postgres(c) = conn else {
+        return doc_ids
+            .iter()
+            .map(|id| linked_row_key(conn, doctype, id))
+            .collect();
+    };
+    let found = known_among::<true>(c, doctype, doc_ids)?;
+    Ok(doc_ids
+        .iter()
+        .map(|id| {
+            let (key, doc) = found.get(*id)?;
+            Some((key.clone()?, doc.clone())).filter(|(_, d)| is_known(d))
+        })
+        .collect())
+}
+
+/// [`KnownAmong`] of any number of values: by each value asked, the row's key and
+/// what is known of it.
+fn known_among<const BY_DOC_ID: bool>(
+    c: &mut diesel::PgConnection,
+    doctype: &str,
+    values: &[&str],
+) -> Result<HashMap<String, (Option<String>, LinkedDoc)>, StoreError> {
     type Row = (
+        String,
         Option<String>,
         String,
         String,
         Option<String>,
         Option<String>,
     );
-    let mut found: HashMap<String, LinkedDoc> = HashMap::new();
-    for chunk in keys.chunks(MOST_AMONG) {
-        let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N> {
+    let mut found = HashMap::new();
+    for chunk in values.chunks(MOST_AMONG) {
+        let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N, BY_DOC_ID> {
             doctype,
-            keys: &padded::<N>(chunk),
+            values: &padded::<N>(chunk),
         }
         .load(c)?);
-        for (key, doc_id, status, fingerprint, aadhaar) in rows {
+        for (asked, key, doc_id, status, fingerprint, aadhaar) in rows {
             let doc = LinkedDoc {
                 doc_id,
                 status,
                 fingerprint,
                 aadhaar,
             };
-            found.insert(key.unwrap_or_default(), doc);
+            found.insert(asked, (key, doc));
         }
     }
-    Ok(keys.iter().map(|k| found.get(*k).cloned()).collect())
+    Ok(found)
+}
+
+/// A document dlrepo tied to a department row: linked, or revoked since.
+fn is_known(d: &LinkedDoc) -> bool {
+    d.status == status::LINKED || d.status == status::REVOKED
 }
 
 /// The department row key behind a linked DocId, and what dlrepo knows of it (revoked
@@ -106,7 +149,7 @@ pub fn linked_row_key(
         ))
         .load::<(Option<String>, LinkedDoc)>(conn)?
         .into_iter()
-        .find(|(_, d)| d.status == status::LINKED || d.status == status::REVOKED)
+        .find(|(_, d)| is_known(d))
         .and_then(|(k, d)| k.map(|k| (k, d))))
 }
 

@@ -340,54 +340,62 @@ where
 
 impl<Conn> RunQueryDsl<Conn> for KnownBy<'_> {}
 
-/// [`KnownBy`] of `N` department row keys at once: the pulls of several department
-/// rows read their links in one query (PostgreSQL), with each link's key, as
+/// What dlrepo knows of `N` department rows at once, with the value each was asked by
+/// first: by DocId (`BY_DOC_ID`, whatever its status, told in Rust as
+/// `linked_row_key` does), else the known rows by row key ([`KnownBy`]). The pulls of
+/// several department rows read their links in one query (PostgreSQL), as
 /// [`RecordsAmong`] reads imported documents.
 #[derive(Debug, Clone, Copy)]
-pub struct KnownAmong<'a, const N: usize> {
+pub struct KnownAmong<'a, const N: usize, const BY_DOC_ID: bool> {
     pub doctype: &'a str,
-    pub keys: &'a [&'a str; N],
+    pub values: &'a [&'a str; N],
 }
 
-pub struct KnownAmongKey<const N: usize>;
+pub struct KnownAmongKey<const N: usize, const BY_DOC_ID: bool>;
 
-impl<const N: usize> QueryId for KnownAmong<'_, N> {
-    type QueryId = KnownAmongKey<N>;
+impl<const N: usize, const B: bool> QueryId for KnownAmong<'_, N, B> {
+    type QueryId = KnownAmongKey<N, B>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<const N: usize> Query for KnownAmong<'_, N> {
-    type SqlType = (NText, Text, Text, NText, NText);
+impl<const N: usize, const B: bool> Query for KnownAmong<'_, N, B> {
+    type SqlType = (Text, NText, Text, Text, NText, NText);
 }
 
-impl<const N: usize> QueryFragment<diesel::pg::Pg> for KnownAmong<'_, N> {
+impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong<'_, N, B> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
-        // Each key its own lookup, not `udf_key IN (…)`: on a table not yet analysed
+        // Each value its own lookup, not `udf_key IN (…)`: on a table not yet analysed
         // PostgreSQL took the IN list as a filter over every known row of the doc type
         // (12,000 rows, 11 ms a batch) rather than a condition on the index's second
         // column, and a plain LATERAL join likewise. `LIMIT 1` (one row is known per
-        // key, `link_new`) keeps each lookup a nested index probe by both columns.
+        // key, `link_new`; a DocId is unique) keeps each a nested index probe.
         out.push_sql(
-            "SELECT asked.key, d.doc_id, d.status, d.fingerprint, d.aadhaar FROM (VALUES ",
+            "SELECT asked.v, d.udf_key, d.doc_id, d.status, d.fingerprint, d.aadhaar \
+             FROM (VALUES ",
         );
-        for (i, key) in self.keys.iter().enumerate() {
+        for (i, value) in self.values.iter().enumerate() {
             if i > 0 {
                 out.push_sql(", ");
             }
             out.push_sql("(");
-            out.push_bind_param::<Text, str>(key)?;
+            out.push_bind_param::<Text, str>(value)?;
             out.push_sql(")");
         }
         out.push_sql(
-            ") AS asked(key) CROSS JOIN LATERAL (SELECT documents.doc_id, documents.status, \
-             documents.fingerprint, documents.aadhaar FROM documents WHERE documents.doctype = ",
+            ") AS asked(v) CROSS JOIN LATERAL (SELECT documents.udf_key, documents.doc_id, \
+             documents.status, documents.fingerprint, documents.aadhaar FROM documents \
+             WHERE documents.doctype = ",
         );
         out.push_bind_param::<Text, str>(self.doctype)?;
-        out.push_sql(" AND documents.udf_key = asked.key AND ");
-        out.push_sql(KNOWN_SQL);
+        if B {
+            out.push_sql(" AND documents.doc_id = asked.v");
+        } else {
+            out.push_sql(" AND documents.udf_key = asked.v AND ");
+            out.push_sql(KNOWN_SQL);
+        }
         out.push_sql(" LIMIT 1) AS d");
         Ok(())
     }
 }
 
-impl<Conn, const N: usize> RunQueryDsl<Conn> for KnownAmong<'_, N> {}
+impl<Conn, const N: usize, const B: bool> RunQueryDsl<Conn> for KnownAmong<'_, N, B> {}

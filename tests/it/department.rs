@@ -470,10 +470,16 @@ async fn concurrent_first_pulls_of_department_rows_all_answer(b: Backend) {
     let distinct: std::collections::HashSet<&String> = uri_of.values().collect();
     assert_eq!(distinct.len(), ROWS as usize, "a DocId per row");
 
-    // Pull Doc of every URI at once finds each row again.
-    let docs = join_all(uri_of.values().map(|uri| app.pull_doc(uri))).await;
-    for (uri, d) in uri_of.values().zip(&docs) {
-        assert_eq!((d.http, d.status()), (200, "1"), "{uri}");
+    // Pull Doc of every URI at once (twice, with DocIds never handed out among them)
+    // finds each row again: on PostgreSQL read together.
+    let mut uris: Vec<String> = uri_of.values().chain(uri_of.values()).cloned().collect();
+    for k in [3, 17, 41] {
+        uris.insert(k, format!("in.gov.test.board-RSLT-NOSUCH{k}"));
+    }
+    let docs = join_all(uris.iter().map(|uri| app.pull_doc(uri))).await;
+    for (uri, d) in uris.iter().zip(&docs) {
+        let want = if uri.contains("NOSUCH") { "0" } else { "1" };
+        assert_eq!((d.http, d.status()), (200, want), "{uri}");
     }
 
     // Again, all at once, with rows that two match and rows that none does: on
@@ -562,5 +568,43 @@ fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64
         linked_rows += usize::from(link.is_some());
     }
     assert_eq!(linked_rows, 45, "the rows pulled above are linked");
+
+    // Pull Doc's reads: links by DocId, rows by their key.
+    let mut doc_ids: Vec<String> = links.iter().flatten().map(|l| l.doc_id.clone()).collect();
+    doc_ids.extend(["NOSUCH".to_string(), doc_ids[0].clone()]);
+    let ids: Vec<&str> = doc_ids.iter().map(String::as_str).collect();
+    let by_id = linked::linked_row_keys_among(&mut conn, "RSLT", &ids).expect("by DocId");
+    assert_eq!(by_id.len(), ids.len());
+    let mut row_keys = Vec::new();
+    for (id, found) in ids.iter().zip(&by_id) {
+        let alone = linked::linked_row_key(&mut conn, "RSLT", id).expect("alone");
+        assert_eq!(
+            found.as_ref().map(|(k, l)| (k, &l.doc_id, &l.status)),
+            alone.as_ref().map(|(k, l)| (k, &l.doc_id, &l.status)),
+            "{id}"
+        );
+        row_keys.extend(found.as_ref().map(|(k, _)| k.clone()));
+    }
+    assert_eq!(
+        by_id.iter().flatten().count(),
+        46,
+        "all but the unknown DocId"
+    );
+    row_keys.extend(["999999".to_string(), "1\u{1f}2".to_string()]);
+    let keys: Vec<&str> = row_keys.iter().map(String::as_str).collect();
+    let rows = table.find_by_keys_among(&keys).expect("rows by key");
+    for (key, row) in keys.iter().zip(&rows) {
+        let alone = table.find_by_key(key).expect("alone");
+        assert_eq!(
+            row.as_ref().map(|r| (&r.row_key, &r.holder_name)),
+            alone.as_ref().map(|r| (&r.row_key, &r.holder_name)),
+            "{key}"
+        );
+    }
+    assert_eq!(
+        rows.iter().flatten().count(),
+        46,
+        "all but the two that match no row"
+    );
     assert!(uri_of.len() == 40);
 }

@@ -12,6 +12,9 @@
 # DEPT_DATABASE_URL=postgres://postgres@127.0.0.1:5432/DB?sslmode=disable: the same on
 # PostgreSQL (DB made anew with the table, dlrepo's own tables beside it; the database
 # server reads the 4 PDFs from /tmp, so run as a user whose /tmp it can read).
+# DELAY_US=250 (with DEPT_DATABASE_URL on port 5432): the servers reach PostgreSQL through
+# `dlrepo bench delay`, which holds every chunk 250 µs each way, as a database on another
+# host would (a 0.5 ms round trip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-2}
@@ -68,6 +71,11 @@ if [ -n "$PG" ]; then
                 300 + i % 200, pg_read_binary_file('/tmp/dlrepo-dept-doc' || (i % 4) || '.pdf') \
                 FROM generate_series(0, $ROWS - 1) AS i" -c "ANALYZE results"
         (cd "$DIR" && "$BIN" -c dlrepo.toml migrate >/dev/null)
+    fi
+    if [ -n "${DELAY_US:-}" ]; then
+        "$BIN" bench delay --listen 127.0.0.1:6432 --to 127.0.0.1:5432 --micros "$DELAY_US" & DELAY=$!
+        trap 'kill $DELAY 2>/dev/null || true' EXIT
+        export DLREPO_DATABASE_URL=${PG/:5432\//:6432\/}
     fi
 fi
 

@@ -59,6 +59,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 0)]
         body_kb: usize,
     },
+    /// A TCP relay that holds every chunk MICROS µs each way before passing it on: a
+    /// database "across the network" on a machine where both run (`tc netem` needs a
+    /// kernel module these machines lack).
+    Delay {
+        #[arg(long, default_value = "127.0.0.1:6432")]
+        listen: String,
+        #[arg(long, default_value = "127.0.0.1:5432")]
+        to: String,
+        #[arg(long, default_value_t = 250)]
+        micros: u64,
+    },
     /// Queue ROWS synthetic outbox rows for `dlrepo push` (Aadhaar-valid, 10 columns).
     Queue {
         #[arg(long)]
@@ -257,6 +268,19 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
             })?;
             Ok(())
         }
+        BenchCommand::Delay { listen, to, micros } => {
+            let listener = std::net::TcpListener::bind(&listen)?;
+            let delay = std::time::Duration::from_micros(micros);
+            for inbound in listener.incoming() {
+                let inbound = inbound?;
+                let outbound = std::net::TcpStream::connect(&to)?;
+                inbound.set_nodelay(true)?;
+                outbound.set_nodelay(true)?;
+                relay(inbound.try_clone()?, outbound.try_clone()?, delay);
+                relay(outbound, inbound, delay);
+            }
+            Ok(())
+        }
         BenchCommand::Queue { rows } => {
             use diesel::Connection;
             let config = super::load_config(config_path)?;
@@ -383,6 +407,30 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
 }
 
 /// The bench config; `extra` goes into the doc type's block.
+/// Passes what `from` sends on to `to`, each chunk `delay` after it arrived (two
+/// threads: one reads and stamps, one waits and writes, so chunks overlap in flight).
+fn relay(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std::time::Duration) {
+    use std::io::Read;
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for (at, bytes) in rx {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            if to.write_all(&bytes).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
+
 fn bench_config(dir: &Path, bind: &str, rows: u64, head: &str, extra: &str) -> Result<()> {
     crate::files::write_private(
         &dir.join("dlrepo.toml"),

@@ -271,13 +271,20 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
         BenchCommand::Delay { listen, to, micros } => {
             let listener = std::net::TcpListener::bind(&listen)?;
             let delay = std::time::Duration::from_micros(micros);
-            for inbound in listener.incoming() {
+            // A connection that fails is dropped; the relay goes on (a database restart).
+            let pair = |inbound: std::io::Result<std::net::TcpStream>| -> std::io::Result<()> {
                 let inbound = inbound?;
                 let outbound = std::net::TcpStream::connect(&to)?;
                 inbound.set_nodelay(true)?;
                 outbound.set_nodelay(true)?;
                 relay(inbound.try_clone()?, outbound.try_clone()?, delay);
                 relay(outbound, inbound, delay);
+                Ok(())
+            };
+            for inbound in listener.incoming() {
+                if let Err(e) = pair(inbound) {
+                    eprintln!("bench delay: a connection failed: {e}");
+                }
             }
             Ok(())
         }
@@ -406,7 +413,6 @@ pub fn run(cmd: BenchCommand, config_path: &Path) -> Result<()> {
     }
 }
 
-/// The bench config; `extra` goes into the doc type's block.
 /// Passes what `from` sends on to `to`, each chunk `delay` after it arrived (two
 /// threads: one reads and stamps, one waits and writes, so chunks overlap in flight).
 fn relay(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std::time::Duration) {
@@ -415,7 +421,10 @@ fn relay(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std:
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 1 << 16];
         while let Ok(n @ 1..) = from.read(&mut buf) {
-            if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+            if tx
+                .send((Instant::now() + delay, buf[..n].to_vec()))
+                .is_err()
+            {
                 break;
             }
         }
@@ -431,6 +440,7 @@ fn relay(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: std:
     });
 }
 
+/// The bench config; `extra` goes into the doc type's block.
 fn bench_config(dir: &Path, bind: &str, rows: u64, head: &str, extra: &str) -> Result<()> {
     crate::files::write_private(
         &dir.join("dlrepo.toml"),

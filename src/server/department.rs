@@ -28,7 +28,7 @@ pub(super) fn pull_uri(
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
     let (doctype, dept) = department_of(state, code)?;
-    let Found { mut rows, link } = find(state, code, dept, values)?;
+    let Found { mut rows, link } = find(state, dept, values)?;
     let row = match rows.len() {
         0 => return Err(PullError::NotFound),
         1 => rows.remove(0),
@@ -61,30 +61,40 @@ pub(super) struct Found {
     link: Link,
 }
 
-/// Pull URI reads of department rows waiting to be read together: (doc type, values).
-pub(super) type Reads = Gather<(String, Vec<String>), Found>;
-
 /// What a Pull Doc of a department DocId finds: its link, and the row behind it
 /// (not read for a revoked one). `None`: never handed out.
 type Linked = Option<(LinkedDoc, Option<DeptRow>)>;
 
-/// Pull Doc reads waiting to be read together: (doc type, DocId).
-pub(super) type DocReads = Gather<(String, String), Linked>;
+/// One department table's reads waiting to be read together: Pull URI by search
+/// fields, Pull Doc by DocId.
+pub(super) struct Gathers {
+    uris: Gather<Vec<String>, Found>,
+    docs: Gather<String, Linked>,
+}
+
+impl Gathers {
+    pub fn new(most: usize) -> Self {
+        Gathers {
+            uris: Gather::new(most),
+            docs: Gather::new(most),
+        }
+    }
+}
+
+/// The doc type's gathered reads, when its table reads several asks at once.
+fn gathers<'s>(state: &'s AppState, dept: &DeptTable) -> Option<&'s Gathers> {
+    match dept.reads_together() {
+        true => state.dept_reads.get()?.get(&dept.doctype),
+        false => None,
+    }
+}
 
 /// The rows a Pull URI seeks. On PostgreSQL with others waiting, read together with
 /// theirs, links included: two queries for the lot instead of two each.
-fn find(
-    state: &AppState,
-    code: &str,
-    dept: &DeptTable,
-    values: &[String],
-) -> Result<Found, PullError> {
-    if dept.reads_together() {
-        let ask = (code.to_string(), values.to_vec());
-        if let Some(found) = state
-            .dept_reads
-            .ask(ask, |asks| by_doctype(state, &asks, rows_together))
-        {
+fn find(state: &AppState, dept: &DeptTable, values: &[String]) -> Result<Found, PullError> {
+    if let Some(g) = gathers(state, dept) {
+        let read = |asks: Vec<Vec<String>>| logged(dept, rows_together(state, dept, &asks));
+        if let Some(found) = g.uris.ask(values.to_vec(), read) {
             return Ok(found);
         }
     }
@@ -98,9 +108,9 @@ fn find(
 fn rows_together(
     state: &AppState,
     dept: &DeptTable,
-    asks: &[&Vec<String>],
+    asks: &[Vec<String>],
 ) -> Result<Vec<Found>, StoreError> {
-    let values: Vec<&[String]> = asks.iter().map(|v| v.as_slice()).collect();
+    let values: Vec<&[String]> = asks.iter().map(Vec::as_slice).collect();
     let rows = dept.find_by_udfs_among(&values)?;
     // Links only of asks that found their one row: no other is served.
     let keys: Vec<&str> = rows
@@ -108,8 +118,11 @@ fn rows_together(
         .filter(|r| r.len() == 1)
         .map(|r| r[0].row_key.as_str())
         .collect();
-    let mut links =
-        linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys)?.into_iter();
+    let mut links = match keys.is_empty() {
+        true => Vec::new(),
+        false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys)?,
+    }
+    .into_iter();
     Ok(rows
         .into_iter()
         .map(|rows| {
@@ -123,24 +136,17 @@ fn rows_together(
 }
 
 /// The link and row a Pull Doc seeks, read together with others waiting as [`find`].
-fn find_linked(
-    state: &AppState,
-    code: &str,
-    dept: &DeptTable,
-    doc_id: &str,
-) -> Result<Linked, PullError> {
-    if dept.reads_together() {
-        let ask = (code.to_string(), doc_id.to_string());
-        if let Some(found) = state
-            .dept_doc_reads
-            .ask(ask, |asks| by_doctype(state, &asks, linked_together))
-        {
+fn find_linked(state: &AppState, dept: &DeptTable, doc_id: &str) -> Result<Linked, PullError> {
+    if let Some(g) = gathers(state, dept) {
+        let read = |asks: Vec<String>| logged(dept, linked_together(state, dept, &asks));
+        if let Some(found) = g.docs.ask(doc_id.to_string(), read) {
             return Ok(found);
         }
     }
     // One connection at a time: without `source.database_url` the department's table
     // is read through the server's own pool, and a thread holding one connection while
     // it waits for a second starved the pool under load (503 after the pool's timeout).
+    let code = &dept.doctype;
     let Some((key, known)) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)? else {
         return Ok(None);
     };
@@ -154,9 +160,9 @@ fn find_linked(
 fn linked_together(
     state: &AppState,
     dept: &DeptTable,
-    doc_ids: &[&String],
+    doc_ids: &[String],
 ) -> Result<Vec<Linked>, StoreError> {
-    let ids: Vec<&str> = doc_ids.iter().map(|id| id.as_str()).collect();
+    let ids: Vec<&str> = doc_ids.iter().map(String::as_str).collect();
     let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids)?;
     let live = |d: &LinkedDoc| d.status != documents::status::REVOKED;
     let keys: Vec<&str> = links
@@ -176,35 +182,13 @@ fn linked_together(
         .collect())
 }
 
-/// Answers asks of any doc types: `read` takes those of one doc type at a time. `None`
-/// when a read failed, for each ask to be read alone and get its own error.
-fn by_doctype<A, R>(
-    state: &AppState,
-    asks: &[(String, A)],
-    read: impl Fn(&AppState, &DeptTable, &[&A]) -> Result<Vec<R>, StoreError>,
-) -> Option<Vec<R>> {
-    let mut answers: Vec<Option<R>> = asks.iter().map(|_| None).collect();
-    let mut codes: Vec<&str> = asks.iter().map(|(c, _)| c.as_str()).collect();
-    codes.sort_unstable();
-    codes.dedup();
-    for code in codes {
-        let dept = state.departments().get(code)?;
-        let mine: Vec<usize> = (0..asks.len()).filter(|&i| asks[i].0 == code).collect();
-        let of_code: Vec<&A> = mine.iter().map(|&i| &asks[i].1).collect();
-        match read(state, dept, &of_code) {
-            Ok(read) if read.len() == mine.len() => {
-                for (i, answer) in mine.into_iter().zip(read) {
-                    answers[i] = Some(answer);
-                }
-            }
-            Ok(_) => return None,
-            Err(e) => {
-                tracing::warn!(error = %e, asks = asks.len(), "department rows read together failed; each is read alone");
-                return None;
-            }
-        }
-    }
-    answers.into_iter().collect()
+/// A read together that failed is logged, and each of its asks is read alone (`None`)
+/// to get its own error.
+fn logged<R>(dept: &DeptTable, read: Result<Vec<R>, StoreError>) -> Option<Vec<R>> {
+    read.map_err(|e| {
+        tracing::warn!(error = %e, doctype = %dept.doctype, "department rows read together failed; each is read alone");
+    })
+    .ok()
 }
 
 pub(super) fn pull_doc(
@@ -221,7 +205,7 @@ pub(super) fn pull_doc(
         reason: reason.to_string(),
     };
     let (known, row) =
-        find_linked(state, code, dept, doc_id)?.ok_or_else(|| uri_err("no such document"))?;
+        find_linked(state, dept, doc_id)?.ok_or_else(|| uri_err("no such document"))?;
     if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }

@@ -67,6 +67,7 @@ impl<A, R> Gather<A, R> {
                 drop(inner);
                 let mut ended = Ended {
                     gather: self,
+                    own: id,
                     ids,
                     answers: None,
                 };
@@ -84,6 +85,8 @@ impl<A, R> Gather<A, R> {
 /// is free, and the waiting are woken.
 struct Ended<'g, A, R> {
     gather: &'g Gather<A, R>,
+    /// The reader's own ask, which may or may not be among `ids`.
+    own: u64,
     ids: Vec<u64>,
     answers: Option<Vec<R>>,
 }
@@ -92,10 +95,17 @@ impl<A, R> Drop for Ended<'_, A, R> {
     fn drop(&mut self) {
         let mut inner = self.gather.lock();
         inner.running -= 1;
+        // A panicking reader's own ask has no one left to take its answer.
+        let gone = std::thread::panicking().then_some(self.own);
+        if let Some(own) = gone {
+            inner.waiting.retain(|(id, _)| *id != own);
+        }
         let mut answers = self.answers.take().map(Vec::into_iter);
         for id in self.ids.drain(..) {
             let answer = answers.as_mut().and_then(Iterator::next);
-            inner.answers.insert(id, answer);
+            if Some(id) != gone {
+                inner.answers.insert(id, answer);
+            }
         }
         drop(inner);
         self.gather.changed.notify_all();
@@ -142,8 +152,10 @@ mod tests {
             gather.ask(3, |_| panic!("the read broke"))
         }));
         assert!(panicked.is_err());
-        // The place the panicking read held is free again.
+        // The place the panicking read held is free again, and nothing of it is left.
         assert_eq!(gather.ask(4, Some), Some(4));
         assert_eq!(gather.ask(5, Some), Some(5));
+        let inner = gather.lock();
+        assert!(inner.answers.is_empty() && inner.waiting.is_empty());
     }
 }

@@ -56,10 +56,11 @@ pub struct AppState {
     slots: limits::BlockingSlots,
     /// Pull URI lookups of imported documents, answered together under load.
     lookups: lookups::Lookups,
-    /// Pull URI reads of department rows and their links, together under load.
-    dept_reads: department::Reads,
-    /// Pull Doc reads of department links and rows, together under load.
-    dept_doc_reads: department::DocReads,
+    /// Department pulls' reads, together under load: by doc type, so that one
+    /// department's slow or failing database holds up only its own pulls.
+    dept_reads: OnceLock<HashMap<String, department::Gathers>>,
+    /// Reads of one kind that may run at once (each holds a database connection).
+    readers: usize,
     /// Where `/healthz` listens when apart from the DigiLocker endpoints.
     health_addr: OnceLock<std::net::SocketAddr>,
     /// `database.replica_url`: where pulls read documents, when it answers.
@@ -107,8 +108,8 @@ impl AppState {
             sqlite_file: OnceLock::new(),
             slots,
             lookups,
-            dept_reads: gather::Gather::new(readers),
-            dept_doc_reads: gather::Gather::new(readers),
+            dept_reads: OnceLock::new(),
+            readers,
             health_addr: OnceLock::new(),
             replica,
             replica_down_until: std::sync::Mutex::new(None),
@@ -134,6 +135,11 @@ impl AppState {
         let _ = self
             .sqlite_file
             .set(store::FileIdentity::of_database(&self.config.database.url));
+        let gathers = departments
+            .keys()
+            .map(|code| (code.clone(), department::Gathers::new(self.readers)))
+            .collect();
+        let _ = self.dept_reads.set(gathers);
         let _ = self.departments.set(departments);
         Ok(())
     }

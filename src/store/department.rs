@@ -104,7 +104,13 @@ enum BindAs {
 enum BindValue {
     Text(String),
     Int(i64),
+    /// A place that must match nothing (`col = NULL`), of the column's type.
+    NoText,
+    NoInt,
 }
+
+const NO_TEXT: Option<&str> = None;
+const NO_INT: Option<i64> = None;
 
 const SEP: char = '\u{1f}';
 
@@ -208,6 +214,12 @@ where
                 match bind {
                     BindValue::Text(v) => out.push_bind_param::<Text, str>(v)?,
                     BindValue::Int(v) => out.push_bind_param::<BigInt, i64>(v)?,
+                    BindValue::NoText => {
+                        out.push_bind_param::<Nullable<Text>, Option<&str>>(&NO_TEXT)?
+                    }
+                    BindValue::NoInt => {
+                        out.push_bind_param::<Nullable<BigInt>, Option<i64>>(&NO_INT)?
+                    }
                 }
                 out.push_sql(piece);
             }
@@ -592,10 +604,17 @@ impl DeptTable {
             let Some((size, sql)) = sizes.iter().find(|(n, _)| *n >= chunk.len()) else {
                 continue;
             };
-            // The last ask repeated to fill the statement's places: its rows come
-            // back under each of its places, and only the first is read below.
+            // The places past the asks are NULL, which matches no row: a repeated
+            // ask would be probed again and its row, PDF included, sent again.
+            let nothing: Vec<BindValue> = kinds
+                .iter()
+                .map(|k| match k {
+                    BindAs::Int => BindValue::NoInt,
+                    _ => BindValue::NoText,
+                })
+                .collect();
             let binds: Vec<BindValue> = (0..*size)
-                .flat_map(|i| chunk[i.min(chunk.len() - 1)].1.iter().cloned())
+                .flat_map(|i| chunk.get(i).map_or(&nothing, |(_, b)| b).iter().cloned())
                 .collect();
             for raw in load::<RawAsk>(&mut conn, sql, &binds)? {
                 let place = usize::try_from(raw.ask).unwrap_or(usize::MAX);

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
-use super::record_query::{padded, with_prepared_size, KnownAmong, KnownBy, MOST_AMONG};
+use super::record_query::{filled, with_prepared_size, KnownAmong, KnownBy, MOST_AMONG};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -103,7 +103,7 @@ fn known_among<const BY_DOC_ID: bool>(
     for chunk in values.chunks(MOST_AMONG) {
         let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N, BY_DOC_ID> {
             doctype,
-            values: &padded::<N>(chunk),
+            values: &filled::<N>(chunk),
         }
         .load(c)?);
         for (asked, key, doc_id, status, fingerprint, aadhaar) in rows {

@@ -235,11 +235,20 @@ macro_rules! with_prepared_size {
 }
 pub(crate) use with_prepared_size;
 
+/// `values` (at most `N`) in `N` places, NULL past them.
+pub fn filled<'a, const N: usize>(values: &[&'a str]) -> [Option<&'a str>; N] {
+    let mut places = [None; N];
+    for (place, value) in places.iter_mut().zip(values) {
+        *place = Some(*value);
+    }
+    places
+}
+
 /// The most values one `…Among` statement takes.
 pub const MOST_AMONG: usize = 32;
 
 /// `values` (at most `N`, at least one) in `N` places, the last repeated to fill them:
-/// an index scan reads a repeated value once.
+/// an index scan of an `IN` list reads a repeated value once.
 pub fn padded<'a, const N: usize>(values: &[&'a str]) -> [&'a str; N] {
     let last = values.last().copied().unwrap_or_default();
     let mut places = [last; N];
@@ -348,7 +357,9 @@ impl<Conn> RunQueryDsl<Conn> for KnownBy<'_> {}
 #[derive(Debug, Clone, Copy)]
 pub struct KnownAmong<'a, const N: usize, const BY_DOC_ID: bool> {
     pub doctype: &'a str,
-    pub values: &'a [&'a str; N],
+    /// The values asked, then NULLs to fill the `N` places: unlike an `IN` list, a
+    /// repeated value would be probed again.
+    pub values: &'a [Option<&'a str>; N],
 }
 
 pub struct KnownAmongKey<const N: usize, const BY_DOC_ID: bool>;
@@ -378,7 +389,7 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong
                 out.push_sql(", ");
             }
             out.push_sql("(");
-            out.push_bind_param::<Text, str>(value)?;
+            out.push_bind_param::<Nullable<Text>, Option<&str>>(value)?;
             out.push_sql(")");
         }
         out.push_sql(

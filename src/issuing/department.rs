@@ -82,17 +82,48 @@ pub fn follow(
     // Most reads find a row followed before and unchanged: one read, no write lock (on
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
+    let now = chrono::Utc::now().naive_utc();
     let followed = match known {
         Link::Read(Some(known)) => unchanged(known, row, &digest),
-        // Never read: `record` links it (and reads again under its lock).
-        Link::Read(None) => None,
+        Link::Read(None) => first_read(conn, doctype, row, &digest, vault, now)?,
         Link::Unread => followed_already(conn, doctype, row, &digest)?,
     };
     if let Some(followed) = followed {
         return Ok(followed);
     }
-    let now = chrono::Utc::now().naive_utc();
     record(conn, issuer_id, doctype, row, &digest, vault, now)
+}
+
+/// A row read just now as never linked, on PostgreSQL, with no Aadhaar number to seal
+/// (so no push row to queue): linked by its one INSERT on its own, which the unique
+/// indexes arbitrate as `record` would, without the transaction's BEGIN, second read
+/// and COMMIT (three round trips of six, each a network round trip to a database on
+/// another host). `None`: `record` does it (SQLite, where writers take turns; a number
+/// to seal, which must commit with its push rows; a cancelled row; linked meanwhile).
+fn first_read(
+    conn: &mut DbConn,
+    doctype: &DocType,
+    row: &DeptRow,
+    digest: &str,
+    vault: Option<&Vault>,
+    now: NaiveDateTime,
+) -> Result<Option<Followed>, StoreError> {
+    let sealed = row.aadhaar.is_some() && vault.is_some();
+    if !matches!(conn, DbConn::Postgres(_)) || sealed || row.revoked {
+        return Ok(None);
+    }
+    let state = row_state(row, digest, None);
+    let space = &doctype.id_space;
+    Ok(
+        match linked::link_new(conn, &doctype.code, &row.row_key, space, Some(&state), now)? {
+            (made, true) => Some(Followed::Live {
+                doc_id: made.doc_id,
+                changed: true,
+                first: true,
+            }),
+            (_, false) => None,
+        },
+    )
 }
 
 /// `follow`'s writes, for a row whose read found something to record (`digest` is the

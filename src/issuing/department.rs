@@ -70,7 +70,8 @@ pub enum Link {
 /// Aadhaar number (from the department's column) goes into the vault; only its
 /// reference is kept and queued. `known`: the row's link when the caller has just read
 /// it (a Pull Doc finds the row by it; a batch of Pull URIs reads them together), so
-/// that it is not read again.
+/// that it is not read again. The bool: whether the caller's link was current (so
+/// what was read with it, such as the bytes kept for it, is too).
 pub fn follow(
     conn: &mut DbConn,
     issuer_id: &str,
@@ -78,20 +79,28 @@ pub fn follow(
     row: &DeptRow,
     known: Link,
     vault: Option<&Vault>,
-) -> Result<Followed, StoreError> {
+) -> Result<(Followed, bool), StoreError> {
     // Most reads find a row followed before and unchanged: one read, no write lock (on
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
     let now = chrono::Utc::now().naive_utc();
-    let followed = match known {
-        Link::Read(Some(known)) => unchanged(known, row, &digest),
-        Link::Read(None) => first_read(conn, doctype, row, &digest, vault, now)?,
-        Link::Unread => followed_already(conn, doctype, row, &digest)?,
-    };
-    if let Some(followed) = followed {
-        return Ok(followed);
+    if let Link::Read(Some(known)) = known {
+        if let Some(followed) = unchanged(known, row, &digest) {
+            return Ok((followed, true));
+        }
+    } else {
+        let followed = match known {
+            Link::Read(_) => first_read(conn, doctype, row, &digest, vault, now)?,
+            Link::Unread => followed_already(conn, doctype, row, &digest)?,
+        };
+        if let Some(followed) = followed {
+            return Ok((followed, false));
+        }
     }
-    record(conn, issuer_id, doctype, row, &digest, vault, now)
+    Ok((
+        record(conn, issuer_id, doctype, row, &digest, vault, now)?,
+        false,
+    ))
 }
 
 /// A row read just now as never linked, on PostgreSQL, with no Aadhaar number to seal

@@ -28,7 +28,11 @@ pub(super) fn pull_uri(
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
     let (doctype, dept) = department_of(state, code)?;
-    let Found { mut rows, link } = find(state, dept, values)?;
+    let Found {
+        mut rows,
+        link,
+        kept,
+    } = find(state, dept, values)?;
     let row = match rows.len() {
         0 => return Err(PullError::NotFound),
         1 => rows.remove(0),
@@ -45,13 +49,17 @@ pub(super) fn pull_uri(
     );
     check_resident(doctype, resident, &facts)?;
     let mut conn = state.conn()?;
-    let doc_id = follow(state, &mut conn, doctype, &row, link)?;
+    let (doc_id, current) = follow(state, &mut conn, doctype, &row, link)?;
     facts.doc_id = doc_id.clone();
     let uri = DocUri::of(&state.config.issuer_id, code, &doc_id);
     if awaiting(doctype, &row) {
         return Ok(Served::pending(uri, &facts));
     }
-    serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
+    let source = RowDoc {
+        row: &row,
+        kept: kept.filter(|_| current),
+    };
+    serve_row(state, &mut conn, doctype, source, uri, &facts, format)
 }
 
 /// The department rows with these search fields (at most two) and, for one row, its
@@ -59,11 +67,27 @@ pub(super) fn pull_uri(
 pub(super) struct Found {
     rows: Vec<DeptRow>,
     link: Link,
+    /// The signed bytes kept for the link, read with it (a signing server's).
+    kept: Option<Vec<u8>>,
+}
+
+/// A department row's document as a pull serves it: made from the row, or the signed
+/// bytes kept for it when they were read with a link that is still current.
+struct RowDoc<'a> {
+    row: &'a DeptRow,
+    kept: Option<Vec<u8>>,
 }
 
 /// What a Pull Doc of a department DocId finds: its link, and the row behind it
 /// (not read for a revoked one). `None`: never handed out.
-type Linked = Option<(LinkedDoc, Option<DeptRow>)>;
+type Linked = Option<LinkedRow>;
+
+pub(super) struct LinkedRow {
+    known: LinkedDoc,
+    row: Option<DeptRow>,
+    /// As [`Found::kept`].
+    kept: Option<Vec<u8>>,
+}
 
 /// One department table's reads waiting to be read together: Pull URI by search
 /// fields, Pull Doc by DocId.
@@ -101,6 +125,7 @@ fn find(state: &AppState, dept: &DeptTable, values: &[String]) -> Result<Found, 
     Ok(Found {
         rows: dept.find_by_udfs(values)?,
         link: Link::Unread,
+        kept: None,
     })
 }
 
@@ -118,19 +143,26 @@ fn rows_together(
         .filter(|r| r.len() == 1)
         .map(|r| r[0].row_key.as_str())
         .collect();
+    let signs = state.signer.is_some();
     let mut links = match keys.is_empty() {
         true => Vec::new(),
-        false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys)?,
+        false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys, signs)?,
     }
     .into_iter();
     Ok(rows
         .into_iter()
-        .map(|rows| {
-            let link = match rows.len() {
-                1 => Link::Read(links.next().flatten()),
-                _ => Link::Unread,
-            };
-            Found { rows, link }
+        .map(|rows| match rows.len() {
+            1 => {
+                let known = links.next().flatten();
+                let kept = known.as_ref().and_then(|k| k.kept.clone());
+                let link = Link::Read(known.map(|k| k.doc));
+                Found { rows, link, kept }
+            }
+            _ => Found {
+                rows,
+                link: Link::Unread,
+                kept: None,
+            },
         })
         .collect())
 }
@@ -150,10 +182,15 @@ fn find_linked(state: &AppState, dept: &DeptTable, doc_id: &str) -> Result<Linke
     let Some((key, known)) = linked::linked_row_key(&mut *state.conn()?, code, doc_id)? else {
         return Ok(None);
     };
-    if known.status == documents::status::REVOKED {
-        return Ok(Some((known, None)));
-    }
-    Ok(Some((known, dept.find_by_key(&key)?)))
+    let row = match known.status == documents::status::REVOKED {
+        true => None,
+        false => dept.find_by_key(&key)?,
+    };
+    Ok(Some(LinkedRow {
+        known,
+        row,
+        kept: None,
+    }))
 }
 
 /// The links and rows of several Pull Docs of one doc type.
@@ -163,21 +200,26 @@ fn linked_together(
     doc_ids: &[String],
 ) -> Result<Vec<Linked>, StoreError> {
     let ids: Vec<&str> = doc_ids.iter().map(String::as_str).collect();
-    let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids)?;
-    let live = |d: &LinkedDoc| d.status != documents::status::REVOKED;
+    let signs = state.signer.is_some();
+    let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids, signs)?;
+    let live = |k: &linked::Known| k.doc.status != documents::status::REVOKED;
     let keys: Vec<&str> = links
         .iter()
         .flatten()
-        .filter(|(_, d)| live(d))
-        .map(|(k, _)| k.as_str())
+        .filter(|(_, k)| live(k))
+        .map(|(key, _)| key.as_str())
         .collect();
     let mut rows = dept.find_by_keys_among(&keys)?.into_iter();
     Ok(links
         .into_iter()
         .map(|link| {
-            let (_, known) = link?;
-            let row = live(&known).then(|| rows.next().flatten()).flatten();
-            Some((known, row))
+            let (_, found) = link?;
+            let row = live(&found).then(|| rows.next().flatten()).flatten();
+            Some(LinkedRow {
+                known: found.doc,
+                row,
+                kept: found.kept,
+            })
         })
         .collect())
 }
@@ -204,14 +246,14 @@ pub(super) fn pull_doc(
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    let (known, row) =
+    let LinkedRow { known, row, kept } =
         find_linked(state, dept, doc_id)?.ok_or_else(|| uri_err("no such document"))?;
     if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }
     let row = row.ok_or_else(|| uri_err("the department row behind this URI is gone"))?;
     let mut conn = state.conn()?;
-    follow(state, &mut conn, doctype, &row, Link::Read(Some(known)))?;
+    let (_, current) = follow(state, &mut conn, doctype, &row, Link::Read(Some(known)))?;
     let facts = department::facts(&row, doc_id);
     check_resident(doctype, resident, &facts)?;
     if awaiting(doctype, &row) {
@@ -219,14 +261,18 @@ pub(super) fn pull_doc(
             "the document is recorded but not made yet (pending)",
         ));
     }
-    serve_row(state, &mut conn, doctype, &row, uri, &facts, format)
+    let source = RowDoc {
+        row: &row,
+        kept: kept.filter(|_| current),
+    };
+    serve_row(state, &mut conn, doctype, source, uri, &facts, format)
 }
 
 fn serve_row(
     state: &AppState,
     conn: &mut DbConn,
     doctype: &DocType,
-    row: &DeptRow,
+    source: RowDoc<'_>,
     uri: DocUri,
     facts: &Facts,
     format: ResponseFormat,
@@ -247,24 +293,25 @@ fn serve_row(
         facts,
         format,
         kept_xml.as_deref(),
-        |conn| document(state, conn, doctype, row, &pdf_uri),
+        |conn| document(state, conn, doctype, source, &pdf_uri),
     )
 }
 
 /// The row's DocId, after recording what changed since dlrepo last read it (a changed
 /// row's document is made again below; a cancelled or revoked one is refused). `known`:
-/// the row's link, when the caller has just read it.
+/// the row's link, when the caller has just read it; the bool: whether it was current.
 fn follow(
     state: &AppState,
     conn: &mut DbConn,
     doctype: &DocType,
     row: &DeptRow,
     known: Link,
-) -> Result<String, PullError> {
+) -> Result<(String, bool), PullError> {
     let issuer = &state.config.issuer_id;
-    let followed = department::follow(conn, issuer, doctype, row, known, state.vault.as_ref())?;
+    let vault = state.vault.as_ref();
+    let (followed, current) = department::follow(conn, issuer, doctype, row, known, vault)?;
     match followed {
-        Followed::Live { doc_id, .. } => Ok(doc_id),
+        Followed::Live { doc_id, .. } => Ok((doc_id, current)),
         Followed::Revoked { doc_id, .. } => Err(PullError::Revoked(
             DocUri::of(&state.config.issuer_id, &doctype.code, &doc_id).to_string(),
         )),
@@ -282,14 +329,16 @@ fn department_of<'s>(
 }
 
 /// With a signing key: the bytes signed on the first pull, kept, so every pull serves
-/// the same signed file. Without: the row's document as it is now.
+/// the same signed file (read with the link when it was read together). Without: the
+/// row's document as it is now.
 fn document(
     state: &AppState,
     conn: &mut DbConn,
     doctype: &DocType,
-    row: &DeptRow,
+    source: RowDoc<'_>,
     uri: &DocUri,
 ) -> Result<Vec<u8>, PullError> {
+    let row = source.row;
     let issue = |source| PullError::Issue {
         uri: uri.to_string(),
         source,
@@ -297,6 +346,9 @@ fn document(
     let Some(signer) = state.signer.as_ref() else {
         return department::make_unsigned(&state.config, doctype, row, uri).map_err(issue);
     };
+    if let Some(kept) = source.kept {
+        return Ok(kept);
+    }
     if let Some(kept) = linked::linked_blob(conn, &doctype.code, &uri.doc_id)? {
         return Ok(kept);
     }

@@ -43,21 +43,40 @@ pub fn linked_doc(
     .next())
 }
 
-/// [`linked_doc`] of several row keys, answered in their order. PostgreSQL: one query
-/// per 32 keys, so that a batch of department pulls reads its links in one round trip;
-/// SQLite: the prepared lookup of each key, in-process.
+/// A department row's link read for a pull, with the signed bytes kept for it when the
+/// reader asked for them (`linked_blob`).
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub doc: LinkedDoc,
+    pub kept: Option<Vec<u8>>,
+}
+
+/// [`linked_doc`] of several row keys, answered in their order; with `kept`, each
+/// one's [`linked_blob`] too. PostgreSQL: one query per 32 keys, so that a batch of
+/// department pulls reads its links in one round trip; SQLite: the prepared lookups
+/// of each key, in-process.
 pub fn linked_docs_among(
     conn: &mut DbConn,
     doctype: &str,
     keys: &[&str],
-) -> Result<Vec<Option<LinkedDoc>>, StoreError> {
+    kept: bool,
+) -> Result<Vec<Option<Known>>, StoreError> {
     let DbConn::Postgres(c) = conn else {
-        return keys.iter().map(|k| linked_doc(conn, doctype, k)).collect();
+        return keys
+            .iter()
+            .map(|k| match linked_doc(conn, doctype, k)? {
+                Some(doc) => with_kept(conn, doctype, doc, kept).map(Some),
+                None => Ok(None),
+            })
+            .collect();
     };
-    let found = known_among::<false>(c, doctype, keys)?;
+    let found = match kept {
+        true => known_among::<false, true>(c, doctype, keys)?,
+        false => known_among::<false, false>(c, doctype, keys)?,
+    };
     Ok(keys
         .iter()
-        .map(|k| found.get(*k).map(|(_, d)| d.clone()))
+        .map(|k| found.get(*k).map(|(_, known)| known.clone()))
         .collect())
 }
 
@@ -67,30 +86,51 @@ pub fn linked_row_keys_among(
     conn: &mut DbConn,
     doctype: &str,
     doc_ids: &[&str],
-) -> Result<Vec<Option<(String, LinkedDoc)>>, StoreError> {
+    kept: bool,
+) -> Result<Vec<Option<(String, Known)>>, StoreError> {
     let DbConn::Postgres(c) = conn else {
         return doc_ids
             .iter()
-            .map(|id| linked_row_key(conn, doctype, id))
+            .map(|id| match linked_row_key(conn, doctype, id)? {
+                Some((key, doc)) => Ok(Some((key, with_kept(conn, doctype, doc, kept)?))),
+                None => Ok(None),
+            })
             .collect();
     };
-    let found = known_among::<true>(c, doctype, doc_ids)?;
+    let found = match kept {
+        true => known_among::<true, true>(c, doctype, doc_ids)?,
+        false => known_among::<true, false>(c, doctype, doc_ids)?,
+    };
     Ok(doc_ids
         .iter()
         .map(|id| {
-            let (key, doc) = found.get(*id)?;
-            Some((key.clone()?, doc.clone())).filter(|(_, d)| is_known(d))
+            let (key, known) = found.get(*id)?;
+            Some((key.clone()?, known.clone())).filter(|(_, k)| is_known(&k.doc))
         })
         .collect())
 }
 
+/// A link read alone, with its kept bytes when asked for.
+fn with_kept(
+    conn: &mut DbConn,
+    doctype: &str,
+    doc: LinkedDoc,
+    kept: bool,
+) -> Result<Known, StoreError> {
+    let kept = match kept {
+        true => linked_blob(conn, doctype, &doc.doc_id)?,
+        false => None,
+    };
+    Ok(Known { doc, kept })
+}
+
 /// [`KnownAmong`] of any number of values: by each value asked, the row's key and
 /// what is known of it.
-fn known_among<const BY_DOC_ID: bool>(
+fn known_among<const BY_DOC_ID: bool, const KEPT: bool>(
     c: &mut diesel::PgConnection,
     doctype: &str,
     values: &[&str],
-) -> Result<HashMap<String, (Option<String>, LinkedDoc)>, StoreError> {
+) -> Result<HashMap<String, (Option<String>, Known)>, StoreError> {
     type Row = (
         String,
         Option<String>,
@@ -98,22 +138,23 @@ fn known_among<const BY_DOC_ID: bool>(
         String,
         Option<String>,
         Option<String>,
+        Option<Vec<u8>>,
     );
     let mut found = HashMap::new();
     for chunk in values.chunks(MOST_AMONG) {
-        let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N, BY_DOC_ID> {
+        let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N, BY_DOC_ID, KEPT> {
             doctype,
             values: &filled::<N>(chunk),
         }
         .load(c)?);
-        for (asked, key, doc_id, status, fingerprint, aadhaar) in rows {
+        for (asked, key, doc_id, status, fingerprint, aadhaar, kept) in rows {
             let doc = LinkedDoc {
                 doc_id,
                 status,
                 fingerprint,
                 aadhaar,
             };
-            found.insert(asked, (key, doc));
+            found.insert(asked, (key, Known { doc, kept }));
         }
     }
     Ok(found)

@@ -351,29 +351,32 @@ impl<Conn> RunQueryDsl<Conn> for KnownBy<'_> {}
 
 /// What dlrepo knows of `N` department rows at once, with the value each was asked by
 /// first: by DocId (`BY_DOC_ID`, whatever its status, told in Rust as
-/// `linked_row_key` does), else the known rows by row key ([`KnownBy`]). The pulls of
-/// several department rows read their links in one query (PostgreSQL), as
-/// [`RecordsAmong`] reads imported documents.
+/// `linked_row_key` does), else the known rows by row key ([`KnownBy`]); with `KEPT`,
+/// the signed bytes kept for a linked one too (`linked_blob`: a signing server serves
+/// them). The pulls of several department rows read their links in one query
+/// (PostgreSQL), as [`RecordsAmong`] reads imported documents.
 #[derive(Debug, Clone, Copy)]
-pub struct KnownAmong<'a, const N: usize, const BY_DOC_ID: bool> {
+pub struct KnownAmong<'a, const N: usize, const BY_DOC_ID: bool, const KEPT: bool> {
     pub doctype: &'a str,
     /// The values asked, then NULLs to fill the `N` places: unlike an `IN` list, a
     /// repeated value would be probed again.
     pub values: &'a [Option<&'a str>; N],
 }
 
-pub struct KnownAmongKey<const N: usize, const BY_DOC_ID: bool>;
+pub struct KnownAmongKey<const N: usize, const BY_DOC_ID: bool, const KEPT: bool>;
 
-impl<const N: usize, const B: bool> QueryId for KnownAmong<'_, N, B> {
-    type QueryId = KnownAmongKey<N, B>;
+impl<const N: usize, const B: bool, const K: bool> QueryId for KnownAmong<'_, N, B, K> {
+    type QueryId = KnownAmongKey<N, B, K>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl<const N: usize, const B: bool> Query for KnownAmong<'_, N, B> {
-    type SqlType = (Text, NText, Text, Text, NText, NText);
+impl<const N: usize, const B: bool, const K: bool> Query for KnownAmong<'_, N, B, K> {
+    type SqlType = (Text, NText, Text, Text, NText, NText, Nullable<Binary>);
 }
 
-impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong<'_, N, B> {
+impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
+    for KnownAmong<'_, N, B, K>
+{
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         // Each value its own lookup, not `udf_key IN (…)`: on a table not yet analysed
         // PostgreSQL took the IN list as a filter over every known row of the doc type
@@ -381,8 +384,8 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong
         // column, and a plain LATERAL join likewise. `LIMIT 1` (one row is known per
         // key, `link_new`; a DocId is unique) keeps each a nested index probe.
         out.push_sql(
-            "SELECT asked.v, d.udf_key, d.doc_id, d.status, d.fingerprint, d.aadhaar \
-             FROM (VALUES ",
+            "SELECT asked.v, d.udf_key, d.doc_id, d.status, d.fingerprint, d.aadhaar, \
+             d.content FROM (VALUES ",
         );
         for (i, value) in self.values.iter().enumerate() {
             if i > 0 {
@@ -394,9 +397,15 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong
         }
         out.push_sql(
             ") AS asked(v) CROSS JOIN LATERAL (SELECT documents.udf_key, documents.doc_id, \
-             documents.status, documents.fingerprint, documents.aadhaar FROM documents \
-             WHERE documents.doctype = ",
+             documents.status, documents.fingerprint, documents.aadhaar, ",
         );
+        out.push_sql(if K {
+            "blobs.content FROM documents LEFT JOIN blobs ON blobs.sha256 = \
+             documents.blob_sha256 AND documents.status = 'linked'"
+        } else {
+            "CAST(NULL AS BYTEA) AS content FROM documents"
+        });
+        out.push_sql(" WHERE documents.doctype = ");
         out.push_bind_param::<Text, str>(self.doctype)?;
         if B {
             out.push_sql(" AND documents.doc_id = asked.v");
@@ -409,4 +418,7 @@ impl<const N: usize, const B: bool> QueryFragment<diesel::pg::Pg> for KnownAmong
     }
 }
 
-impl<Conn, const N: usize, const B: bool> RunQueryDsl<Conn> for KnownAmong<'_, N, B> {}
+impl<Conn, const N: usize, const B: bool, const K: bool> RunQueryDsl<Conn>
+    for KnownAmong<'_, N, B, K>
+{
+}

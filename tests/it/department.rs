@@ -553,34 +553,68 @@ fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64
     keys.push("no such key".into());
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut conn = dlrepo::store::establish(&config.database.url).expect("conn");
-    let links = linked::linked_docs_among(&mut conn, "RSLT", &keys).expect("links together");
+    // A signing server keeps the bytes it signed for a link: one of them has some.
+    let signed = linked::linked_doc(&mut conn, "RSLT", keys[0])
+        .expect("read")
+        .expect("linked");
+    let now = chrono::Utc::now().naive_utc();
+    let kept_bytes = b"%PDF-1.4\n% signed on its first pull\n%%EOF\n";
+    linked::keep_linked_blob(&mut conn, "RSLT", &signed.doc_id, kept_bytes, None, now)
+        .expect("kept");
+    let links = linked::linked_docs_among(&mut conn, "RSLT", &keys, true).expect("together");
+    let bare = linked::linked_docs_among(&mut conn, "RSLT", &keys, false).expect("bare");
     let mut linked_rows = 0;
-    for (key, link) in keys.iter().zip(&links) {
+    for ((key, link), bare) in keys.iter().zip(&links).zip(&bare) {
         let alone = linked::linked_doc(&mut conn, "RSLT", key).expect("link alone");
         assert_eq!(
             link.as_ref()
-                .map(|l| (&l.doc_id, &l.status, &l.fingerprint)),
+                .map(|l| (&l.doc.doc_id, &l.doc.status, &l.doc.fingerprint)),
             alone
                 .as_ref()
                 .map(|l| (&l.doc_id, &l.status, &l.fingerprint)),
             "{key}"
         );
+        let kept_alone = match &alone {
+            Some(l) => linked::linked_blob(&mut conn, "RSLT", &l.doc_id).expect("blob"),
+            None => None,
+        };
+        assert_eq!(
+            link.as_ref().and_then(|l| l.kept.clone()),
+            kept_alone,
+            "{key}"
+        );
+        assert!(
+            bare.as_ref().is_none_or(|l| l.kept.is_none()),
+            "not asked for"
+        );
         linked_rows += usize::from(link.is_some());
     }
     assert_eq!(linked_rows, 45, "the rows pulled above are linked");
+    assert_eq!(
+        links[0].as_ref().and_then(|l| l.kept.as_deref()),
+        Some(&kept_bytes[..])
+    );
 
     // Pull Doc's reads: links by DocId, rows by their key.
-    let mut doc_ids: Vec<String> = links.iter().flatten().map(|l| l.doc_id.clone()).collect();
+    let mut doc_ids: Vec<String> = links
+        .iter()
+        .flatten()
+        .map(|l| l.doc.doc_id.clone())
+        .collect();
     doc_ids.extend(["NOSUCH".to_string(), doc_ids[0].clone()]);
     let ids: Vec<&str> = doc_ids.iter().map(String::as_str).collect();
-    let by_id = linked::linked_row_keys_among(&mut conn, "RSLT", &ids).expect("by DocId");
+    let by_id = linked::linked_row_keys_among(&mut conn, "RSLT", &ids, true).expect("by DocId");
     assert_eq!(by_id.len(), ids.len());
     let mut row_keys = Vec::new();
     for (id, found) in ids.iter().zip(&by_id) {
         let alone = linked::linked_row_key(&mut conn, "RSLT", id).expect("alone");
         assert_eq!(
-            found.as_ref().map(|(k, l)| (k, &l.doc_id, &l.status)),
-            alone.as_ref().map(|(k, l)| (k, &l.doc_id, &l.status)),
+            found
+                .as_ref()
+                .map(|(k, l)| (k, &l.doc.doc_id, &l.doc.status, l.kept.is_some())),
+            alone
+                .as_ref()
+                .map(|(k, l)| (k, &l.doc_id, &l.status, l.doc_id == signed.doc_id)),
             "{id}"
         );
         row_keys.extend(found.as_ref().map(|(k, _)| k.clone()));

@@ -70,10 +70,7 @@ pub fn linked_docs_among(
             })
             .collect();
     };
-    let found = match kept {
-        true => known_among::<false, true>(c, doctype, keys)?,
-        false => known_among::<false, false>(c, doctype, keys)?,
-    };
+    let found = known_among::<false>(c, doctype, keys, kept)?;
     Ok(keys
         .iter()
         .map(|k| found.get(*k).map(|(_, known)| known.clone()))
@@ -97,10 +94,7 @@ pub fn linked_row_keys_among(
             })
             .collect();
     };
-    let found = match kept {
-        true => known_among::<true, true>(c, doctype, doc_ids)?,
-        false => known_among::<true, false>(c, doctype, doc_ids)?,
-    };
+    let found = known_among::<true>(c, doctype, doc_ids, kept)?;
     Ok(doc_ids
         .iter()
         .map(|id| {
@@ -125,8 +119,20 @@ fn with_kept(
 }
 
 /// [`KnownAmong`] of any number of values: by each value asked, the row's key and
-/// what is known of it.
-fn known_among<const BY_DOC_ID: bool, const KEPT: bool>(
+/// what is known of it (with its kept bytes when `kept`).
+fn known_among<const BY_DOC_ID: bool>(
+    c: &mut diesel::PgConnection,
+    doctype: &str,
+    values: &[&str],
+    kept: bool,
+) -> Result<HashMap<String, (Option<String>, Known)>, StoreError> {
+    match kept {
+        true => known_among_of::<BY_DOC_ID, true>(c, doctype, values),
+        false => known_among_of::<BY_DOC_ID, false>(c, doctype, values),
+    }
+}
+
+fn known_among_of<const BY_DOC_ID: bool, const KEPT: bool>(
     c: &mut diesel::PgConnection,
     doctype: &str,
     values: &[&str],

@@ -15,6 +15,7 @@ mod console;
 mod current_api;
 mod department;
 mod department_follow;
+mod department_together;
 mod hostile;
 mod idempotent_import;
 mod import;

@@ -357,6 +357,7 @@ fn document(
         conn,
         &doctype.code,
         &uri.doc_id,
+        &row.digest(),
         &blob.bytes,
         Some(signer.cert_id().as_str()),
         Utc::now().naive_utc(),

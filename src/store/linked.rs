@@ -422,6 +422,7 @@ pub fn keep_linked_blob(
     conn: &mut DbConn,
     doctype: &str,
     doc_id: &str,
+    made_from: &str,
     bytes: &[u8],
     signed_with: Option<&str>,
     now: NaiveDateTime,
@@ -429,11 +430,15 @@ pub fn keep_linked_blob(
     let sha = blob_id(bytes);
     super::write_transaction(conn, |conn| {
         put_blob(conn, &sha, bytes, now)?;
+        // Only for the row as it is recorded now (`made_from`: the digest of the row the
+        // bytes were made from): a change recorded meanwhile by another server or a
+        // scan must not have the earlier version's bytes kept, and served, under it.
         diesel::update(
             documents::table
                 .filter(documents::doctype.eq(doctype))
                 .filter(documents::doc_id.eq(doc_id))
                 .filter(documents::status.eq(status::LINKED))
+                .filter(documents::fingerprint.eq(made_from))
                 .filter(documents::blob_sha256.is_null()),
         )
         .set((

@@ -135,8 +135,34 @@ fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64
         .expect("linked");
     let now = chrono::Utc::now().naive_utc();
     let kept_bytes = b"%PDF-1.4\n% signed on its first pull\n%%EOF\n";
-    linked::keep_linked_blob(&mut conn, "RSLT", &signed.doc_id, kept_bytes, None, now)
-        .expect("kept");
+    let made_from = signed.fingerprint.clone().expect("a digest");
+    // Bytes made from another version of the row than the one recorded are not kept.
+    let stale = b"%PDF-1.4\n% made from the row before its change\n%%EOF\n";
+    let served = linked::keep_linked_blob(
+        &mut conn,
+        "RSLT",
+        &signed.doc_id,
+        "b3:older",
+        stale,
+        None,
+        now,
+    )
+    .expect("not kept");
+    assert_eq!(served, stale, "served once, as made");
+    assert_eq!(
+        linked::linked_blob(&mut conn, "RSLT", &signed.doc_id).expect("read"),
+        None
+    );
+    linked::keep_linked_blob(
+        &mut conn,
+        "RSLT",
+        &signed.doc_id,
+        &made_from,
+        kept_bytes,
+        None,
+        now,
+    )
+    .expect("kept");
     let links = linked::linked_docs_among(&mut conn, "RSLT", &keys, true).expect("together");
     let bare = linked::linked_docs_among(&mut conn, "RSLT", &keys, false).expect("bare");
     let mut linked_rows = 0;

@@ -84,18 +84,13 @@ pub fn follow(
     // SQLite every pull would otherwise wait its turn behind every other).
     let digest = row.digest();
     let now = chrono::Utc::now().naive_utc();
-    if let Link::Read(Some(known)) = known {
-        if let Some(followed) = unchanged(known, row, &digest) {
-            return Ok((followed, true));
-        }
-    } else {
-        let followed = match known {
-            Link::Read(_) => first_read(conn, doctype, row, &digest, vault, now)?,
-            Link::Unread => followed_already(conn, doctype, row, &digest)?,
-        };
-        if let Some(followed) = followed {
-            return Ok((followed, false));
-        }
+    let (followed, current) = match known {
+        Link::Read(Some(known)) => (unchanged(known, row, &digest), true),
+        Link::Read(None) => (first_read(conn, doctype, row, &digest, vault, now)?, false),
+        Link::Unread => (followed_already(conn, doctype, row, &digest)?, false),
+    };
+    if let Some(followed) = followed {
+        return Ok((followed, current));
     }
     Ok((
         record(conn, issuer_id, doctype, row, &digest, vault, now)?,

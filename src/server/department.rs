@@ -153,10 +153,15 @@ fn rows_together(
         .into_iter()
         .map(|rows| match rows.len() {
             1 => {
-                let known = links.next().flatten();
-                let kept = known.as_ref().and_then(|k| k.kept.clone());
-                let link = Link::Read(known.map(|k| k.doc));
-                Found { rows, link, kept }
+                let (doc, kept) = match links.next().flatten() {
+                    Some(known) => (Some(known.doc), known.kept),
+                    None => (None, None),
+                };
+                Found {
+                    rows,
+                    link: Link::Read(doc),
+                    kept,
+                }
             }
             _ => Found {
                 rows,

@@ -244,8 +244,12 @@ pub fn filled<'a, const N: usize>(values: &[&'a str]) -> [Option<&'a str>; N] {
     places
 }
 
+/// The sizes `…Among` statements are prepared in, as [`with_prepared_size`] picks them
+/// (the department table's statements are built for the same sizes).
+pub const PREPARED_SIZES: [usize; 6] = [1, 2, 4, 8, 16, 32];
+
 /// The most values one `…Among` statement takes.
-pub const MOST_AMONG: usize = 32;
+pub const MOST_AMONG: usize = PREPARED_SIZES[PREPARED_SIZES.len() - 1];
 
 /// `values` (at most `N`, at least one) in `N` places, the last repeated to fill them:
 /// an index scan of an `IN` list reads a repeated value once.
@@ -421,4 +425,18 @@ impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
 impl<Conn, const N: usize, const B: bool, const K: bool> RunQueryDsl<Conn>
     for KnownAmong<'_, N, B, K>
 {
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_macro_picks_the_smallest_prepared_size_that_holds_the_values() {
+        for len in 1..=MOST_AMONG {
+            let picked = with_prepared_size!(len, N => N);
+            let smallest = PREPARED_SIZES.iter().find(|&&n| n >= len).copied();
+            assert_eq!(Some(picked), smallest, "{len} values");
+        }
+    }
 }

@@ -256,20 +256,20 @@ impl DeptTable {
         if bound.is_empty() {
             return Ok(found);
         }
+        // The places past the asks are NULL, which matches no row: a repeated ask
+        // would be probed again and its row, PDF included, sent again.
+        let nothing: Vec<BindValue> = kinds
+            .iter()
+            .map(|k| match k {
+                BindAs::Int => BindValue::NoInt,
+                _ => BindValue::NoText,
+            })
+            .collect();
         let mut conn = self.pool.get()?;
         for chunk in bound.chunks(MOST_AMONG) {
             let Some((size, sql)) = sizes.iter().find(|(n, _)| *n >= chunk.len()) else {
                 continue;
             };
-            // The places past the asks are NULL, which matches no row: a repeated
-            // ask would be probed again and its row, PDF included, sent again.
-            let nothing: Vec<BindValue> = kinds
-                .iter()
-                .map(|k| match k {
-                    BindAs::Int => BindValue::NoInt,
-                    _ => BindValue::NoText,
-                })
-                .collect();
             let binds: Vec<BindValue> = (0..*size)
                 .flat_map(|i| chunk.get(i).map_or(&nothing, |(_, b)| b).iter().cloned())
                 .collect();

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
+use super::super::record_query::PREPARED_SIZES;
 use super::super::{Backend, DbConn, Pool, StoreError};
 use super::statement::{BindAs, Statement, PARAM};
 use super::DeptTable;
@@ -225,7 +226,12 @@ impl DeptTable {
             ))
         };
         let sizes = |cs: &[Option<(String, BindAs)>]| match backend {
-            Backend::Postgres => [2, 4, 8, 16, 32].map(|n| (n, among(cs, n))).to_vec(),
+            // One ask alone is `by_udfs` / `by_key` itself.
+            Backend::Postgres => PREPARED_SIZES
+                .iter()
+                .filter(|&&n| n > 1)
+                .map(|&n| (n, among(cs, n)))
+                .collect(),
             Backend::Sqlite => Vec::new(),
         };
         Ok(DeptTable {

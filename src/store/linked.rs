@@ -8,7 +8,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::documents::{blob_id, insert_if_free, put_blob, status, NewDocument, MINT_ATTEMPTS};
-use super::record_query::{filled, with_prepared_size, KnownAmong, KnownBy, MOST_AMONG};
+use super::record_query::{
+    each_asked, filled, with_prepared_size, KnownAmong, KnownBy, MOST_AMONG,
+};
 use super::schema::{blobs, documents};
 use super::{DbConn, StoreError};
 use crate::uri::DocIdSpace;
@@ -71,9 +73,9 @@ pub fn linked_docs_among(
             .collect();
     };
     let found = known_among::<false>(c, doctype, keys, kept)?;
-    Ok(keys
-        .iter()
-        .map(|k| found.get(*k).map(|(_, known)| known.clone()))
+    Ok(each_asked(keys, found)
+        .into_iter()
+        .map(|f| f.map(|(_, known)| known))
         .collect())
 }
 
@@ -95,11 +97,11 @@ pub fn linked_row_keys_among(
             .collect();
     };
     let found = known_among::<true>(c, doctype, doc_ids, kept)?;
-    Ok(doc_ids
-        .iter()
-        .map(|id| {
-            let (key, known) = found.get(*id)?;
-            Some((key.clone()?, known.clone())).filter(|(_, k)| is_known(&k.doc))
+    Ok(each_asked(doc_ids, found)
+        .into_iter()
+        .map(|f| {
+            let (key, known) = f?;
+            Some((key?, known)).filter(|(_, k)| is_known(&k.doc))
         })
         .collect())
 }

@@ -10,6 +10,8 @@
 //! live documents (`documents_live_key`); a database whose migration refused its
 //! duplicates returns them all, and the caller tells "more than one".
 
+use std::collections::HashMap;
+
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
@@ -260,6 +262,29 @@ pub fn padded<'a, const N: usize>(values: &[&'a str]) -> [&'a str; N] {
         *place = value;
     }
     places
+}
+
+/// What was found for each value asked, in their order, for the `…Among` reads: a value
+/// asked twice gets a copy, and its last ask what was found itself (a PDF is not
+/// copied for every pull).
+pub fn each_asked<T: Clone>(asked: &[&str], mut found: HashMap<String, T>) -> Vec<Option<T>> {
+    let mut left: HashMap<&str, usize> = HashMap::new();
+    for value in asked {
+        *left.entry(value).or_default() += 1;
+    }
+    asked
+        .iter()
+        .map(|value| {
+            let last = left.get_mut(value).is_some_and(|n| {
+                *n -= 1;
+                *n == 0
+            });
+            match last {
+                true => found.remove(*value),
+                false => found.get(*value).cloned(),
+            }
+        })
+        .collect()
 }
 
 /// The documents of `doctype` among `N` values, bytes included: by DocId (`BY_DOC_ID`,

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 
 use super::super::record_query::{
-    padded, with_prepared_size, LiveFactsAmong, LiveFactsBy, RecordBy, RecordsAmong, MOST_AMONG,
+    each_asked, padded, with_prepared_size, LiveFactsAmong, LiveFactsBy, RecordBy, RecordsAmong,
+    MOST_AMONG,
 };
 use super::super::{DbConn, StoreError};
 
@@ -129,27 +130,15 @@ fn answer_each(
             .or_default()
             .push(row);
     }
-    let mut asks: HashMap<&str, usize> = HashMap::new();
-    for value in asked {
-        *asks.entry(value).or_default() += 1;
-    }
-    asked
-        .iter()
-        .map(|value| {
-            let last = asks.get_mut(value).is_some_and(|n| {
-                *n -= 1;
-                *n == 0
-            });
-            match found.get_mut(*value) {
-                None => Lookup::NotFound,
-                Some(docs) if docs.len() > 1 => Lookup::Ambiguous,
-                Some(docs) if last => docs
-                    .pop()
-                    .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d))),
-                Some(docs) => docs
-                    .first()
-                    .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d.clone()))),
-            }
+    each_asked(asked, found)
+        .into_iter()
+        .map(|docs| match docs {
+            None => Lookup::NotFound,
+            Some(docs) if docs.len() > 1 => Lookup::Ambiguous,
+            Some(docs) => docs
+                .into_iter()
+                .next()
+                .map_or(Lookup::NotFound, |d| Lookup::Found(Box::new(d))),
         })
         .collect()
 }

@@ -99,11 +99,12 @@ pub fn follow(
 }
 
 /// A row read just now as never linked, on PostgreSQL, with no Aadhaar number to seal
-/// (so no push row to queue): read again and linked by its one INSERT, which the
-/// unique indexes arbitrate as `record` would, without the transaction's BEGIN and
-/// COMMIT (two round trips of six, each a network round trip to a database on another
-/// host). `None`: `record` does it (SQLite, where writers take turns; a number
-/// to seal, which must commit with its push rows; a cancelled row; linked meanwhile).
+/// (so no push row to queue): linked by its one INSERT, which `link_new` arbitrates as
+/// in `record`, without the transaction's BEGIN and COMMIT. Four round trips of six
+/// (the batch's two reads, the INSERT and `link_new`'s read after it), each a network
+/// round trip to a database on another host. `None`: `record` does it (SQLite, where
+/// writers take turns; a number to seal, which must commit with its push rows; a
+/// cancelled row; linked meanwhile).
 fn first_read(
     conn: &mut DbConn,
     doctype: &DocType,
@@ -116,13 +117,8 @@ fn first_read(
     if !matches!(conn, DbConn::Postgres(_)) || sealed || row.revoked {
         return Ok(None);
     }
-    // Read again just before the INSERT, as `record` does: `documents_linked` covers
-    // linked rows only, so a row linked and then revoked since the batch read would
-    // otherwise get a second, live DocId. The window is this one round trip, as it
-    // was inside the transaction (READ COMMITTED takes no lock there either).
-    if linked::linked_doc(conn, &doctype.code, &row.row_key)?.is_some() {
-        return Ok(None);
-    }
+    // A row linked (and perhaps revoked) since the batch read: `link_new` finds its
+    // link after the INSERT and hands it back.
     let state = row_state(row, digest, None);
     let space = &doctype.id_space;
     Ok(

@@ -205,8 +205,9 @@ pub fn linked_row_key(
 /// A DocId minted for a department row the caller has just found unlinked, inserted
 /// with what the row says (`state`; none: a bare link, for a row cancelled before its
 /// first read), in one INSERT. Both unique indexes arbitrate races: when another server
-/// or a scan linked the row meanwhile, that link is returned instead, so a row never
-/// gets two DocIds. The bool: whether this call made the link.
+/// or a scan linked the row meanwhile, that link is returned instead (as is one linked
+/// and revoked meanwhile, which the indexes do not see: [`known_besides`]), so a row
+/// never gets two DocIds. The bool: whether this call made the link.
 pub fn link_new(
     conn: &mut DbConn,
     doctype: &str,
@@ -228,6 +229,9 @@ pub fn link_new(
     for _ in 0..MINT_ATTEMPTS {
         doc.doc_id = space.mint();
         if insert_if_free(conn, &doc)? {
+            if let Some(earlier) = known_besides(conn, doctype, row_key, &doc.doc_id)? {
+                return Ok((earlier, false));
+            }
             let made = LinkedDoc {
                 doc_id: doc.doc_id,
                 status: status::LINKED.into(),
@@ -244,6 +248,38 @@ pub fn link_new(
     Err(StoreError::Unavailable(format!(
         "no free DocId for {doctype} after {MINT_ATTEMPTS} attempts: raise expected_count"
     )))
+}
+
+/// After `link_new` inserted `mine`: the row's other known link, if any, with `mine`
+/// taken back. `documents_linked` covers linked rows only (imported documents keep
+/// their search key when revoked, and two of them may share it), so a row linked and
+/// then revoked by another server or a scan after the caller found it unlinked does
+/// not refuse the INSERT. Read after it, not before: the INSERT returns only once
+/// whatever it raced has committed, so this read sees it (READ COMMITTED), where a read
+/// before the INSERT left a round trip's window for a second DocId.
+fn known_besides(
+    conn: &mut DbConn,
+    doctype: &str,
+    row_key: &str,
+    mine: &str,
+) -> Result<Option<LinkedDoc>, StoreError> {
+    let Some(earlier) = KnownBy {
+        doctype,
+        key: row_key,
+    }
+    .load::<LinkedDoc>(conn)?
+    .into_iter()
+    .find(|d| d.doc_id != mine) else {
+        return Ok(None);
+    };
+    diesel::delete(
+        documents::table
+            .filter(documents::doctype.eq(doctype))
+            .filter(documents::doc_id.eq(mine))
+            .filter(documents::status.eq(status::LINKED)),
+    )
+    .execute(conn)?;
+    Ok(Some(earlier))
 }
 
 /// What a department row says now, as dlrepo records it with its DocId.

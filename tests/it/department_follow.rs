@@ -11,6 +11,7 @@ use dlrepo::store::DbConn;
 backend_tests!(
     a_changed_row_is_served_anew_under_the_same_uri,
     cancelled_and_revoked_rows_are_refused_and_pushed_as_d,
+    a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id,
     push_scan_reads_the_whole_table_and_resumes,
     rows_read_before_the_digest_changed_are_not_made_again,
 );
@@ -313,6 +314,70 @@ async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {
     assert_eq!(outbox(&app.ws).len(), 4);
     // Other rows are unaffected.
     assert_eq!(app.pull_uri(&[("Roll", "1001")]).await.status(), "1");
+}
+
+/// Two servers read a row at once and both find it unlinked; one links it and the
+/// row is revoked (cancelled by the board, or `dlrepo revoke`) before the other's
+/// INSERT arrives. That INSERT is not refused by the linked rows' unique index, yet
+/// the row must keep its one DocId, and stay revoked.
+async fn a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id(b: Backend) {
+    use diesel::prelude::*;
+    use dlrepo::store::schema::documents;
+    let ws = board(b, 2);
+    let url = ws.config.database.url.clone();
+    let config_path = ws.config_path.clone();
+    let app = spawn_on(ws).await;
+    let (uri, doc_id, _) = pulled(&app, "1000").await;
+    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+        .arg("--config")
+        .arg(&config_path)
+        .args(["revoke", &uri])
+        .output()
+        .expect("revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The slower server's INSERT, for the row as it read it (live, never linked).
+    let mut conn = dlrepo::store::establish(&url).expect("conn");
+    let key: String = documents::table
+        .filter(documents::doc_id.eq(&doc_id))
+        .select(documents::udf_key.assume_not_null())
+        .first(&mut conn)
+        .expect("key");
+    let known = |conn: &mut DbConn| -> Vec<(String, String)> {
+        documents::table
+            .filter(documents::doctype.eq("BOARD"))
+            .filter(documents::udf_key.eq(&key))
+            .select((documents::doc_id, documents::status))
+            .load(conn)
+            .expect("links")
+    };
+    let state = dlrepo::store::linked::RowState {
+        fingerprint: "read-before-the-revocation",
+        aadhaar: None,
+        doc_name: None,
+        holder_name: Some("Student 0"),
+        issued_on: None,
+        valid_from: None,
+        valid_to: None,
+    };
+    let space = dlrepo::uri::DocIdSpace { length: 10 };
+    let now = chrono::Utc::now().naive_utc();
+    let (link, made) =
+        dlrepo::store::linked::link_new(&mut conn, "BOARD", &key, &space, Some(&state), now)
+            .expect("link");
+    assert!(!made, "a second DocId was minted for a revoked row");
+    assert_eq!(
+        (link.doc_id.as_str(), link.status.as_str()),
+        (doc_id.as_str(), "revoked")
+    );
+    assert_eq!(known(&mut conn), [(doc_id.clone(), "revoked".to_string())]);
+    // And over HTTP: the row is refused, under no other URI.
+    assert_eq!(app.pull_uri(&[("Roll", "1000")]).await.status(), "0");
+    assert_eq!(known(&mut conn).len(), 1);
 }
 
 fn scan(ws: &Workspace) -> String {

@@ -21,7 +21,16 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
             .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n  ")))?,
     );
     match get_ready(&state) {
-        Ok(()) => {}
+        Ok(waiting) if waiting.is_empty() => {}
+        // A department's database down at start-up: its doc type's pulls are 503s
+        // until it answers; every other doc type is served.
+        Ok(waiting) => {
+            for why in &waiting {
+                tracing::error!(reason = %why, "a department database does not answer: its doc type's pulls answer 503 until it does");
+            }
+            let state = state.clone();
+            std::thread::spawn(move || wait_until_ready(&state, waiting.join("\n")));
+        }
         // Down at start-up: serve 503s and get ready as soon as it answers.
         Err(Unready::Unavailable(why)) => {
             tracing::error!(
@@ -30,7 +39,7 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
                 "the database does not answer: pulls and /healthz answer 503 until it does"
             );
             let state = state.clone();
-            std::thread::spawn(move || wait_until_ready(&state));
+            std::thread::spawn(move || wait_until_ready(&state, why));
         }
         Err(Unready::Broken(e)) => return Err(e),
     }
@@ -78,8 +87,9 @@ enum Unready {
     Broken(anyhow::Error),
 }
 
-/// Migrates and checks the department tables; the server then serves pulls.
-fn get_ready(state: &crate::server::AppState) -> Result<(), Unready> {
+/// Migrates and checks the department tables; the server then serves pulls. Ok: the
+/// department tables still waiting for their database, each with why.
+fn get_ready(state: &crate::server::AppState) -> Result<Vec<String>, Unready> {
     let config = &state.config;
     match store::open_and_migrate(&config.database) {
         Ok(applied) => {
@@ -108,38 +118,37 @@ fn get_ready(state: &crate::server::AppState) -> Result<(), Unready> {
         }
     }
     state.become_ready().map_err(|problems| {
-        let unavailable = problems.iter().any(|p| p.contains("unavailable"));
-        let text = format!("not ready to serve:\n  {}", problems.join("\n  "));
-        if unavailable {
-            Unready::Unavailable(text)
-        } else {
-            Unready::Broken(anyhow::anyhow!(text))
-        }
+        Unready::Broken(anyhow::anyhow!(
+            "not ready to serve:\n  {}",
+            problems.join("\n  ")
+        ))
     })
 }
 
-/// Retries until the database answers, logging each new reason once.
-fn wait_until_ready(state: &crate::server::AppState) {
+/// Retries until dlrepo's database and every department's answer, logging each new
+/// reason once. `last`: the reason already logged.
+fn wait_until_ready(state: &crate::server::AppState, mut last: String) {
     let every =
         std::time::Duration::from_secs(state.config.database.connect_timeout_secs.clamp(1, 5));
-    let mut last = String::new();
     loop {
         std::thread::sleep(every);
-        match get_ready(state) {
-            Ok(()) => {
-                tracing::info!("the database answers: serving pulls");
+        let waiting = match state.is_ready() {
+            // Only department tables are left: dlrepo's database is not migrated again.
+            true => Ok(state.open_departments()),
+            false => get_ready(state),
+        };
+        let why = match waiting {
+            Ok(waiting) if waiting.is_empty() => {
+                tracing::info!("every database answers: serving every doc type");
                 return;
             }
-            Err(e) => {
-                let why = match e {
-                    Unready::Unavailable(why) => why,
-                    Unready::Broken(e) => format!("{e:#}"),
-                };
-                if why != last {
-                    tracing::warn!(reason = %why, "still waiting for the database");
-                    last = why;
-                }
-            }
+            Ok(waiting) => waiting.join("\n"),
+            Err(Unready::Unavailable(why)) => why,
+            Err(Unready::Broken(e)) => format!("{e:#}"),
+        };
+        if why != last {
+            tracing::warn!(reason = %why, "still waiting for a database");
+            last = why;
         }
     }
 }

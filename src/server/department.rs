@@ -108,7 +108,7 @@ impl Gathers {
 /// The doc type's gathered reads, when its table reads several asks at once.
 fn gathers<'s>(state: &'s AppState, dept: &DeptTable) -> Option<&'s Gathers> {
     match dept.reads_together() {
-        true => state.dept_reads.get()?.get(&dept.doctype),
+        true => state.department_table(&dept.doctype).ok().map(|(_, g)| g),
         false => None,
     }
 }
@@ -327,10 +327,11 @@ fn department_of<'s>(
     state: &'s AppState,
     code: &str,
 ) -> Result<(&'s DocType, &'s DeptTable), PullError> {
-    match (state.config.doctype(code), state.departments().get(code)) {
-        (Some(d), Some(t)) => Ok((d, t)),
-        _ => Err(PullError::DocType(format!("'{code}'"))),
-    }
+    let doctype = state
+        .config
+        .doctype(code)
+        .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
+    Ok((doctype, state.department_table(code)?.0))
 }
 
 /// With a signing key: the bytes signed on the first pull, kept, so every pull serves

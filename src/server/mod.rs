@@ -17,23 +17,26 @@ pub use respond::PullError;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::Verifier;
 use crate::config::Config;
-use crate::store::department::{prepare_all, DeptTable};
+use crate::store::department::{DeptTable, Unprepared};
 use crate::store::{self, Pool};
 use crate::wire::RequestHeader;
 
 pub struct AppState {
     pub config: Arc<Config>,
     pub pool: Pool,
-    /// Doc types served from a department's own table, by code; set once the database
-    /// has answered, migrated and matched the config (until then every pull is a 503).
-    departments: OnceLock<HashMap<String, DeptTable>>,
+    /// Set once dlrepo's database has answered and migrated (until then every pull is a
+    /// 503).
+    ready: OnceLock<()>,
+    /// Doc types served from a department's own table, by code: every doc type with a
+    /// `source`, each ready on its own.
+    departments: HashMap<String, Department>,
     /// Signs department-table documents on their first pull (imported ones are signed
     /// at import). Loaded once.
     pub signer: Option<crate::docs::keys::SigningKey>,
@@ -56,11 +59,6 @@ pub struct AppState {
     slots: limits::BlockingSlots,
     /// Pull URI lookups of imported documents, answered together under load.
     lookups: lookups::Lookups,
-    /// Department pulls' reads, together under load: by doc type, so that one
-    /// department's slow or failing database holds up only its own pulls.
-    dept_reads: OnceLock<HashMap<String, department::Gathers>>,
-    /// Reads of one kind that may run at once (each holds a database connection).
-    readers: usize,
     /// Where `/healthz` listens when apart from the DigiLocker endpoints.
     health_addr: OnceLock<std::net::SocketAddr>,
     /// `database.replica_url`: where pulls read documents, when it answers.
@@ -69,7 +67,15 @@ pub struct AppState {
     replica_down_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
-static NO_DEPARTMENTS: LazyLock<HashMap<String, DeptTable>> = LazyLock::new(HashMap::new);
+/// A doc type served from a department's own table. One department's slow, failing or
+/// absent database holds up only its own pulls.
+struct Department {
+    /// Set once its database has answered and its table matched the config (until
+    /// then its pulls are 503s).
+    table: OnceLock<DeptTable>,
+    /// Its pulls' reads, together under load.
+    reads: department::Gathers,
+}
 
 impl AppState {
     /// What needs no database: the config and the signing key.
@@ -94,10 +100,23 @@ impl AppState {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let readers = cores.min(config.database.pool_size as usize);
         let lookups = lookups::Lookups::new(readers);
+        let departments = config
+            .doctypes
+            .iter()
+            .filter(|d| d.source.is_some())
+            .map(|d| {
+                let dept = Department {
+                    table: OnceLock::new(),
+                    reads: department::Gathers::new(readers),
+                };
+                (d.code.clone(), dept)
+            })
+            .collect();
         Ok(AppState {
             config,
             pool,
-            departments: OnceLock::new(),
+            ready: OnceLock::new(),
+            departments,
             signer,
             vault,
             audit,
@@ -108,8 +127,6 @@ impl AppState {
             sqlite_file: OnceLock::new(),
             slots,
             lookups,
-            dept_reads: OnceLock::new(),
-            readers,
             health_addr: OnceLock::new(),
             replica,
             replica_down_until: std::sync::Mutex::new(None),
@@ -120,13 +137,19 @@ impl AppState {
     /// department table matches its live schema; each problem names its doc type.
     pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
         let state = AppState::new(config, pool)?;
-        state.become_ready()?;
+        let waiting = state.become_ready()?;
+        if !waiting.is_empty() {
+            return Err(waiting);
+        }
         Ok(state)
     }
 
-    /// Checks the department tables and starts serving pulls. Needs the database.
-    pub fn become_ready(&self) -> Result<(), Vec<String>> {
-        let departments = prepare_all(&self.config.doctypes, &self.config.database, &self.pool)?;
+    /// Starts serving pulls, once dlrepo's database has answered and migrated, and
+    /// opens the department tables. Ok: the doc types whose department database does
+    /// not answer yet, each with why ([`AppState::open_departments`] retries them);
+    /// their pulls alone answer 503 meanwhile. Err: what the operator must fix (a
+    /// department table that does not match its source): nothing is served.
+    pub fn become_ready(&self) -> Result<Vec<String>, Vec<String>> {
         if self.config.digilocker.refuse_replays {
             self.replay
                 .open()
@@ -135,21 +158,76 @@ impl AppState {
         let _ = self
             .sqlite_file
             .set(store::FileIdentity::of_database(&self.config.database.url));
-        let gathers = departments
-            .keys()
-            .map(|code| (code.clone(), department::Gathers::new(self.readers)))
-            .collect();
-        let _ = self.dept_reads.set(gathers);
-        let _ = self.departments.set(departments);
-        Ok(())
+        let (waiting, broken): (Vec<_>, Vec<_>) = self
+            .open_tables()
+            .into_iter()
+            .partition(|e| matches!(e, Unprepared::Unavailable(_)));
+        if !broken.is_empty() {
+            return Err(broken.iter().map(Unprepared::to_string).collect());
+        }
+        let _ = self.ready.set(());
+        Ok(waiting.iter().map(Unprepared::to_string).collect())
+    }
+
+    /// Tries again the department tables not open yet: what is still waiting, each
+    /// naming its doc type and why (a table that does not match its source included:
+    /// fixed in the department's database, it opens without a restart).
+    pub fn open_departments(&self) -> Vec<String> {
+        self.open_tables()
+            .iter()
+            .map(Unprepared::to_string)
+            .collect()
+    }
+
+    fn open_tables(&self) -> Vec<Unprepared> {
+        let mut waiting = Vec::new();
+        for d in self.config.doctypes.iter() {
+            let Some(dept) = self.departments.get(&d.code) else {
+                continue;
+            };
+            if dept.table.get().is_some() {
+                continue;
+            }
+            match DeptTable::open(d, &self.config.database, &self.pool) {
+                Ok(t) => {
+                    let _ = dept.table.set(t);
+                }
+                Err(e) => {
+                    let why = format!("doc type {}: source: {e}", d.code);
+                    waiting.push(match e {
+                        Unprepared::Unavailable(_) => Unprepared::Unavailable(why),
+                        Unprepared::Broken(_) => Unprepared::Broken(why),
+                    });
+                }
+            }
+        }
+        waiting
     }
 
     pub fn is_ready(&self) -> bool {
-        self.departments.get().is_some()
+        self.ready.get().is_some()
     }
 
-    pub fn departments(&self) -> &HashMap<String, DeptTable> {
-        self.departments.get().unwrap_or(&NO_DEPARTMENTS)
+    /// Whether the doc type is served from a department's own table (ready or not).
+    pub fn is_department(&self, code: &str) -> bool {
+        self.departments.contains_key(code)
+    }
+
+    /// The doc type's department table, once its database has answered; until then
+    /// "unavailable" (503) for its pulls alone.
+    fn department_table(
+        &self,
+        code: &str,
+    ) -> Result<(&DeptTable, &department::Gathers), store::StoreError> {
+        let dept = self.departments.get(code).ok_or_else(|| {
+            store::StoreError::Unavailable(format!("doc type {code} has no department table"))
+        })?;
+        match dept.table.get() {
+            Some(t) => Ok((t, &dept.reads)),
+            None => Err(store::StoreError::Unavailable(format!(
+                "the department database of doc type {code} has not answered since start-up"
+            ))),
+        }
     }
 
     /// A connection to dlrepo's database, once it is ready and still the file it
@@ -288,8 +366,11 @@ fn on_health_listener(state: &AppState, req: &actix_web::HttpRequest) -> Option<
     Some(req.app_config().local_addr() == *health)
 }
 
-/// 200 when dlrepo's database and every department database answer `SELECT 1`, 503
-/// with the reason otherwise.
+/// 200 when this server can serve pulls: dlrepo's database answers `SELECT 1`, and so
+/// does at least one doc type's (a doc type served from a department's own table is
+/// only as up as that database). A department database that does not answer is named
+/// by its doc type in the 200's body and the log: its pulls alone are 503s, and a load
+/// balancer must not take every server out for it. 503 with the reason otherwise.
 async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
     if on_health_listener(&state, &req) == Some(false) {
         return HttpResponse::NotFound().finish();
@@ -300,22 +381,42 @@ async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
             .body("unavailable: too many requests at once\n");
     };
     let state = state.into_inner();
-    let result = web::block(move || -> Result<(), store::StoreError> {
+    let result = web::block(move || -> Result<(Vec<String>, bool), store::StoreError> {
         let _slot = slot;
         store::ping(&mut *state.conn()?)?;
-        for (code, d) in state.departments() {
-            let mut conn = d.pool.get().map_err(|e| {
-                store::StoreError::Unavailable(format!("department table of {code}: {e}"))
-            })?;
-            store::ping(&mut conn)?;
+        let mut down = Vec::new();
+        for d in state.config.doctypes.iter() {
+            let Some(dept) = state.departments.get(&d.code) else {
+                continue;
+            };
+            let answers = match dept.table.get() {
+                None => Err("has not answered since start-up".to_string()),
+                Some(t) => t
+                    .pool
+                    .get()
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut c| store::ping(&mut c).map_err(|e| e.to_string())),
+            };
+            if let Err(why) = answers {
+                tracing::warn!(doctype = %d.code, reason = %why, "healthz: a department database does not answer");
+                down.push(d.code.clone());
+            }
         }
-        Ok(())
+        let none_up = !down.is_empty() && down.len() == state.config.doctypes.len();
+        Ok((down, none_up))
     })
     .await;
     match result {
-        Ok(Ok(())) => HttpResponse::Ok()
+        Ok(Ok((down, false))) if down.is_empty() => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ok: database answers\n"),
+        Ok(Ok((down, false))) => HttpResponse::Ok().content_type("text/plain").body(format!(
+            "ok: database answers; the department database of doc type {} does not answer\n",
+            down.join(", ")
+        )),
+        Ok(Ok((_, true))) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("unavailable: no department database answers\n"),
         Ok(Err(e)) => {
             // The host, port and error text are for the log, not an anonymous caller.
             tracing::warn!(error = %crate::error::chain(&e), "healthz: database check failed");

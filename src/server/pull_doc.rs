@@ -115,7 +115,7 @@ async fn answer(
     let st = state.clone().into_inner();
     let sent_uri = request.uri.clone();
     let id = RequestId::of(state, &request.header);
-    let mut served = if st.departments().contains_key(&code) {
+    let mut served = if st.is_department(&code) {
         super::blocking(state, move || {
             once(&st, &id, || {
                 department::pull_doc(&st, &code, &doc_id, &resident, format)

@@ -215,7 +215,7 @@ async fn answer(
     let code = doctype.code.clone();
     let st = state.clone().into_inner();
     let id = RequestId::of(state, &request.header);
-    let mut served = if st.departments().contains_key(&code) {
+    let mut served = if st.is_department(&code) {
         super::blocking(state, move || {
             once(&st, &id, || {
                 department::pull_uri(&st, &code, &values, &resident, format)

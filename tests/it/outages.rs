@@ -252,3 +252,85 @@ async fn pulls_read_the_replica_and_fall_back_to_the_primary() {
     assert_eq!((r.http, r.status()), (200, "1"));
     assert!(r.detail("URI").expect("uri").ends_with(&on_primary));
 }
+
+/// A doc type served from a department's own database, that database not there when
+/// `serve` starts (the department's system in its maintenance window): that doc type
+/// alone answers 503, every other is served, /healthz stays 200 and names it, and it
+/// is served once its database answers, without a restart.
+#[tokio::test]
+async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type() {
+    use diesel::RunQueryDsl;
+    let Some(_) = Backend::postgres() else { return };
+    let name = format!(
+        "dlrepo_t_dept_late_{}_{}",
+        std::process::id(),
+        rand::random::<u32>()
+    );
+    let mut ws = Workspace::new(Backend::Sqlite);
+    let csv = ws.write("marks.csv", MARKS_CSV);
+    assert_eq!(ws.import("MARKS", &csv).imported, 2);
+    ws.edit_config(|c| c + &crate::department::source_block(Some(&pg_url(&name)), "roll_no"));
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let _server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+            .arg("--config")
+            .arg(&ws.config_path)
+            .arg("serve")
+            .env("DLREPO_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let (code, text) = loop {
+        if let Some(h) = get_healthz(&client, &addr).await {
+            break h;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("RSLT"), "{text}");
+    assert!(!text.contains(&name), "healthz names no database: {text}");
+    let department = || {
+        post_status(
+            &client,
+            &addr,
+            pull_uri_body(&[("ExamRoll", "3001"), ("ExamYear", "2024")]),
+        )
+    };
+    assert_eq!(department().await, (503, "0".to_string()));
+    assert_eq!(
+        pull_status(&client, &addr, "1234567", "2020").await,
+        (200, "1".to_string()),
+        "the imported doc type is served meanwhile"
+    );
+
+    // The department's database comes back, with its table.
+    let db = PgDatabase::named(&name);
+    let mut conn = dlrepo::store::establish(&db.url()).expect("conn");
+    for sql in [
+        "CREATE TABLE results (id SERIAL PRIMARY KEY, roll_no INTEGER NOT NULL, exam_year INTEGER NOT NULL, student_name TEXT, result_date DATE, total_marks NUMERIC(5,1), certificate BYTEA)",
+        "INSERT INTO results (roll_no, exam_year, student_name, result_date, total_marks, certificate) VALUES (3001, 2024, 'Asha Rao', DATE '2024-05-15', 412.5, convert_to('%PDF-1.4 the board''s own file %%EOF', 'UTF8'))",
+    ] {
+        diesel::sql_query(sql).execute(&mut conn).expect(sql);
+    }
+    let started = Instant::now();
+    while department().await != (200, "1".to_string()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never served after the department's database came"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
+    assert_eq!((code, text.as_str()), (200, "ok: database answers\n"));
+    drop(conn);
+}

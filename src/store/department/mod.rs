@@ -18,6 +18,7 @@ use super::record_query::MOST_AMONG;
 use super::DatabaseConfig;
 use super::{Pool, StoreError};
 use crate::doctype::DocType;
+pub use prepare::Unprepared;
 use statement::{load, BindAs, BindValue, Statement};
 
 /// One row of a department table, as dlrepo needs it.
@@ -296,8 +297,34 @@ impl DeptTable {
     }
 }
 
+impl DeptTable {
+    /// The doc type's department table, on its own database (`source.database_url`,
+    /// its own pool) or on dlrepo's (`own_pool`), checked against the live schema.
+    pub fn open(
+        doctype: &DocType,
+        own: &DatabaseConfig,
+        own_pool: &Pool,
+    ) -> Result<DeptTable, Unprepared> {
+        let Some(source) = &doctype.source else {
+            return Err(Unprepared::Broken("no source table".into()));
+        };
+        let pool = match &source.database_url {
+            Some(url) => super::pool(&DatabaseConfig {
+                url: url.clone(),
+                pool_size: source.pool_size,
+                connect_timeout_secs: own.connect_timeout_secs,
+                replica_url: None,
+                sqlite_mmap_mb: own.sqlite_mmap_mb,
+            })
+            .map_err(|e| Unprepared::Broken(format!("source.database_url: {e}")))?,
+            None => own_pool.clone(),
+        };
+        DeptTable::prepare(doctype, source, pool)
+    }
+}
+
 /// The department tables of every doc type with a `source`, checked against the live
-/// schema. Each problem names its doc type.
+/// schema, for a command that needs them all. Each problem names its doc type.
 pub fn prepare_all(
     doctypes: &[DocType],
     own: &DatabaseConfig,
@@ -305,25 +332,8 @@ pub fn prepare_all(
 ) -> Result<HashMap<String, DeptTable>, Vec<String>> {
     let mut tables = HashMap::new();
     let mut problems = Vec::new();
-    for d in doctypes {
-        let Some(source) = &d.source else { continue };
-        let pool = match &source.database_url {
-            Some(url) => match super::pool(&DatabaseConfig {
-                url: url.clone(),
-                pool_size: source.pool_size,
-                connect_timeout_secs: own.connect_timeout_secs,
-                replica_url: None,
-                sqlite_mmap_mb: own.sqlite_mmap_mb,
-            }) {
-                Ok(p) => p,
-                Err(e) => {
-                    problems.push(format!("doc type {}: source.database_url: {e}", d.code));
-                    continue;
-                }
-            },
-            None => own_pool.clone(),
-        };
-        match DeptTable::prepare(d, source, pool) {
+    for d in doctypes.iter().filter(|d| d.source.is_some()) {
+        match DeptTable::open(d, own, own_pool) {
             Ok(t) => {
                 tables.insert(d.code.clone(), t);
             }

@@ -57,26 +57,48 @@ fn bind_kind(backend: Backend, data_type: &str) -> BindAs {
     }
 }
 
+/// Why a department table is not ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unprepared {
+    /// Its database does not answer: worth waiting for, its doc type alone answering
+    /// 503 meanwhile.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The source does not match the table, or cannot be opened: an operator's fix.
+    #[error("{0}")]
+    Broken(String),
+}
+
 impl DeptTable {
     /// Checks the source against the live schema and builds its queries. The error
     /// names the missing table or columns.
-    pub fn prepare(doctype: &DocType, source: &Source, pool: Pool) -> Result<DeptTable, String> {
-        let mut conn = pool
-            .get()
-            .map_err(|e| format!("cannot connect to the department database: {e}"))?;
+    pub fn prepare(
+        doctype: &DocType,
+        source: &Source,
+        pool: Pool,
+    ) -> Result<DeptTable, Unprepared> {
+        let mut conn = pool.get().map_err(|e| {
+            Unprepared::Unavailable(format!("cannot connect to the department database: {e}"))
+        })?;
         let backend = super::super::backend_of_conn(&conn);
         if backend == Backend::Sqlite && source.schema.is_some() {
-            return Err(
+            return Err(Unprepared::Broken(
                 "schema.table names are for PostgreSQL; give the SQLite table alone".into(),
-            );
+            ));
         }
-        let cols = live_columns(&mut conn, source.schema.as_deref(), &source.table)
-            .map_err(|e| format!("cannot read the columns of {}: {e}", source.table))?;
+        let cols =
+            live_columns(&mut conn, source.schema.as_deref(), &source.table).map_err(|e| {
+                let why = format!("cannot read the columns of {}: {e}", source.table);
+                match e {
+                    StoreError::Unavailable(_) => Unprepared::Unavailable(why),
+                    _ => Unprepared::Broken(why),
+                }
+            })?;
         if cols.is_empty() {
-            return Err(format!(
+            return Err(Unprepared::Broken(format!(
                 "table or view '{}' does not exist or shows no columns to this database user",
                 source.table
-            ));
+            )));
         }
         let table_name = cols[0].table_name.clone();
         let cols: Vec<&Column> = cols.iter().filter(|c| c.table_name == table_name).collect();
@@ -107,14 +129,14 @@ impl DeptTable {
         let version = opt(&source.version_column);
         let fields: Vec<_> = source.fields.iter().map(|(_, c)| resolve(c)).collect();
         if !missing.is_empty() {
-            return Err(format!(
+            return Err(Unprepared::Broken(format!(
                 "{table_name} has no column(s) {}; it has: {}",
                 missing.join(", "),
                 cols.iter()
                     .map(|c| c.name.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
-            ));
+            )));
         }
         let q = |name: &str| format!("\"{name}\"");
         let as_text = |c: &Option<Option<(String, BindAs)>>| match c {

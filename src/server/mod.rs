@@ -392,8 +392,7 @@ async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
             let answers = match dept.table.get() {
                 None => Err("has not answered since start-up".to_string()),
                 Some(t) => t
-                    .pool
-                    .get()
+                    .conn()
                     .map_err(|e| e.to_string())
                     .and_then(|mut c| store::ping(&mut c).map_err(|e| e.to_string())),
             };

@@ -164,6 +164,61 @@ async fn pulls_from_a_department_table_with_stable_doc_ids(b: Backend) {
     drop_role(&app.ws);
 }
 
+/// A department database that gives no connection is waited for once, not by every
+/// read: the next reads answer "unavailable" at once until one finds it back.
+#[test]
+fn a_department_database_that_gave_no_connection_answers_at_once_until_it_is_back() {
+    use dlrepo::store::StoreError;
+    let Some(b) = Backend::postgres() else { return };
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    ws.edit_config(|c| c + &source_block(url.as_deref(), "roll_no"));
+    let config = ws.reload();
+    let pool = dlrepo::store::pool(&config.database).expect("pool");
+    let doctype = config.doctype("RSLT").expect("RSLT");
+    let table =
+        dlrepo::store::department::DeptTable::open(doctype, &config.database, &pool).expect("open");
+    let ask = ["3001".to_string(), "2024".to_string()];
+    assert_eq!(table.find_by_udfs(&ask).expect("read").len(), 1);
+
+    // The department locks dlrepo's role out, and its sessions end.
+    let role = format!("{}_ro", ws.pg.as_ref().expect("pg").name);
+    let mut admin = diesel::PgConnection::establish(&pg_admin_url()).expect("admin");
+    let lock_out = |admin: &mut diesel::PgConnection, login: &str| {
+        for sql in [
+            format!("ALTER ROLE {role} {login}"),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            ),
+        ] {
+            diesel::sql_query(&sql).execute(admin).expect("admin");
+        }
+    };
+    lock_out(&mut admin, "NOLOGIN");
+    let why = |r: Result<Vec<_>, StoreError>| match r {
+        Err(StoreError::Unavailable(why)) => why,
+        other => panic!("not unavailable: {other:?}"),
+    };
+    // The connection it held is gone: that read fails, and the pool finds none anew.
+    let mut first = why(table.find_by_udfs(&ask));
+    if !first.contains("timed out") {
+        first = why(table.find_by_udfs(&ask));
+    }
+    assert!(first.contains("timed out"), "{first}");
+    let next = why(table.find_by_udfs(&ask));
+    assert!(next.contains("did not answer a moment ago"), "{next}");
+
+    lock_out(&mut admin, "LOGIN");
+    let started = std::time::Instant::now();
+    while table.find_by_udfs(&ask).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(20), "never back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(table);
+    drop(pool);
+    drop_role(&ws);
+}
+
 async fn start_up_names_a_missing_column(b: Backend) {
     let mut ws = Workspace::new(b);
     let url = department_table(&ws);

@@ -256,7 +256,8 @@ async fn pulls_read_the_replica_and_fall_back_to_the_primary() {
 /// A doc type served from a department's own database, that database not there when
 /// `serve` starts (the department's system in its maintenance window): that doc type
 /// alone answers 503, every other is served, /healthz stays 200 and names it, and it
-/// is served once its database answers, without a restart.
+/// is served once its database answers, without a restart. The same when it goes
+/// away under the running server.
 #[tokio::test]
 async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type() {
     use diesel::RunQueryDsl;
@@ -332,5 +333,19 @@ async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type()
     }
     let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
     assert_eq!((code, text.as_str()), (200, "ok: database answers\n"));
+
+    // It goes away again under the running server: its pulls, even many at once,
+    // are 503s, and the other doc type is served alongside them.
     drop(conn);
+    drop(db);
+    let (dept, marks) = futures_util::future::join(
+        futures_util::future::join_all((0..8).map(|_| department())),
+        pull_status(&client, &addr, "1234567", "2020"),
+    )
+    .await;
+    assert!(dept.iter().all(|d| d.0 == 503), "{dept:?}");
+    assert_eq!(marks, (200, "1".to_string()));
+    let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains("RSLT"), "{text}");
 }

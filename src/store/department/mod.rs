@@ -10,13 +10,15 @@ mod prepare;
 mod statement;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{Binary, Nullable, Text};
 
 use super::record_query::MOST_AMONG;
 use super::DatabaseConfig;
-use super::{Pool, StoreError};
+use super::{Pool, PooledConn, StoreError};
 use crate::doctype::DocType;
 pub use prepare::Unprepared;
 use statement::{load, BindAs, BindValue, Statement};
@@ -99,7 +101,14 @@ pub struct DeptTable {
     pub doctype: String,
     /// `schema.table` as found in the catalogue, for messages.
     pub table: String,
-    pub pool: Pool,
+    pool: Pool,
+    /// Set when its database last gave no connection at all: until then reads answer
+    /// "unavailable" at once, rather than each waiting `connect_timeout_secs` for a
+    /// database that is not there (then one read tries again, the rest still answer
+    /// at once).
+    down_until: Mutex<Option<Instant>>,
+    /// How long one read may take to find its database back: its pool's timeout.
+    retry_takes: Duration,
     by_udfs: Statement,
     /// PostgreSQL: [`Self::by_udfs`] for 2, 4, 8, 16 and 32 asks at once (none on
     /// SQLite, where a lookup is in-process and one at a time costs nothing more).
@@ -115,7 +124,45 @@ pub struct DeptTable {
     next_page: Statement,
 }
 
+/// After its database gave no connection, how long a department table answers
+/// "unavailable" at once before one read tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 impl DeptTable {
+    /// A connection to the department's database. One that gave none a moment ago
+    /// answers "unavailable" at once: a pull waiting `connect_timeout_secs` for it,
+    /// and then again after a read together failed, took 4 to 6 s for its 503.
+    pub fn conn(&self) -> Result<PooledConn, StoreError> {
+        let lock = || self.down_until.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let mut down = lock();
+            if let Some(until) = *down {
+                let now = Instant::now();
+                if now < until {
+                    return Err(StoreError::Unavailable(format!(
+                        "the department database of doc type {} did not answer a moment ago",
+                        self.doctype
+                    )));
+                }
+                // This read tries; the others answer at once meanwhile.
+                *down = Some(now + self.retry_takes + RETRY_AFTER);
+            }
+        }
+        match self.pool.get() {
+            Ok(conn) => {
+                *lock() = None;
+                Ok(conn)
+            }
+            Err(e) => {
+                // No connection at all, not all of them busy: its database is not there.
+                if self.pool.state().connections == 0 {
+                    *lock() = Some(Instant::now() + RETRY_AFTER);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
     fn binds(kinds: &[BindAs], values: &[&str]) -> Option<Vec<BindValue>> {
         kinds
             .iter()
@@ -136,7 +183,7 @@ impl DeptTable {
         let Some(binds) = binds else {
             return Ok(Vec::new());
         };
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         Ok(load::<RawRow>(&mut conn, sql, &binds)?
             .into_iter()
             .map(|r| self.row_of(r))
@@ -266,7 +313,7 @@ impl DeptTable {
                 _ => BindValue::NoText,
             })
             .collect();
-        let mut conn = self.pool.get()?;
+        let mut conn = self.conn()?;
         for chunk in bound.chunks(MOST_AMONG) {
             let Some((size, sql)) = sizes.iter().find(|(n, _)| *n >= chunk.len()) else {
                 continue;

@@ -1,6 +1,8 @@
 //! Building a department table's statements from its `source`, checked against the
 //! live schema at start-up.
 
+use std::sync::Mutex;
+
 use diesel::prelude::*;
 use diesel::sql_types::{Nullable, Text};
 
@@ -269,7 +271,9 @@ impl DeptTable {
             by_key_among: sizes(&keys),
             key_binds: kinds(&keys),
             field_labels: source.fields.iter().map(|(l, _)| l.clone()).collect(),
+            retry_takes: pool.connection_timeout(),
             pool,
+            down_until: Mutex::new(None),
             first_page,
             next_page,
         })

@@ -32,7 +32,7 @@ pub(super) fn pull_uri(
         mut rows,
         link,
         kept,
-    } = find(state, dept, values)?;
+    } = find(state, dept, values, format.wants_pdf())?;
     let row = match rows.len() {
         0 => return Err(PullError::NotFound),
         1 => rows.remove(0),
@@ -89,11 +89,16 @@ pub(super) struct LinkedRow {
     kept: Option<Vec<u8>>,
 }
 
+/// A pull's ask of a read together: what it seeks, and whether its answer holds a PDF
+/// (the signed bytes kept for a link are read only then: an XML-only answer never
+/// serves them).
+type Ask<T> = (T, bool);
+
 /// One department table's reads waiting to be read together: Pull URI by search
 /// fields, Pull Doc by DocId.
 pub(super) struct Gathers {
-    uris: Gather<Vec<String>, Found>,
-    docs: Gather<String, Linked>,
+    uris: Gather<Ask<Vec<String>>, Found>,
+    docs: Gather<Ask<String>, Linked>,
 }
 
 impl Gathers {
@@ -115,10 +120,15 @@ fn gathers<'s>(state: &'s AppState, dept: &DeptTable) -> Option<&'s Gathers> {
 
 /// The rows a Pull URI seeks. On PostgreSQL with others waiting, read together with
 /// theirs, links included: two queries for the lot instead of two each.
-fn find(state: &AppState, dept: &DeptTable, values: &[String]) -> Result<Found, PullError> {
+fn find(
+    state: &AppState,
+    dept: &DeptTable,
+    values: &[String],
+    wants_pdf: bool,
+) -> Result<Found, PullError> {
     if let Some(g) = gathers(state, dept) {
-        let read = |asks: Vec<Vec<String>>| logged(dept, rows_together(state, dept, &asks));
-        if let Some(found) = g.uris.ask(values.to_vec(), read) {
+        let read = |asks: Vec<Ask<Vec<String>>>| logged(dept, rows_together(state, dept, &asks));
+        if let Some(found) = g.uris.ask((values.to_vec(), wants_pdf), read) {
             return Ok(found);
         }
     }
@@ -133,9 +143,9 @@ fn find(state: &AppState, dept: &DeptTable, values: &[String]) -> Result<Found, 
 fn rows_together(
     state: &AppState,
     dept: &DeptTable,
-    asks: &[Vec<String>],
+    asks: &[Ask<Vec<String>>],
 ) -> Result<Vec<Found>, StoreError> {
-    let values: Vec<&[String]> = asks.iter().map(Vec::as_slice).collect();
+    let values: Vec<&[String]> = asks.iter().map(|(v, _)| v.as_slice()).collect();
     let rows = dept.find_by_udfs_among(&values)?;
     // Links only of asks that found their one row: no other is served.
     let keys: Vec<&str> = rows
@@ -143,18 +153,19 @@ fn rows_together(
         .filter(|r| r.len() == 1)
         .map(|r| r[0].row_key.as_str())
         .collect();
-    let signs = state.signer.is_some();
+    let kept = state.signer.is_some() && asks.iter().any(|(_, pdf)| *pdf);
     let mut links = match keys.is_empty() {
         true => Vec::new(),
-        false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys, signs)?,
+        false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys, kept)?,
     }
     .into_iter();
     Ok(rows
         .into_iter()
-        .map(|rows| match rows.len() {
+        .zip(asks)
+        .map(|(rows, (_, wants_pdf))| match rows.len() {
             1 => {
                 let (doc, kept) = match links.next().flatten() {
-                    Some(known) => (Some(known.doc), known.kept),
+                    Some(known) => (Some(known.doc), known.kept.filter(|_| *wants_pdf)),
                     None => (None, None),
                 };
                 Found {
@@ -173,10 +184,15 @@ fn rows_together(
 }
 
 /// The link and row a Pull Doc seeks, read together with others waiting as [`find`].
-fn find_linked(state: &AppState, dept: &DeptTable, doc_id: &str) -> Result<Linked, PullError> {
+fn find_linked(
+    state: &AppState,
+    dept: &DeptTable,
+    doc_id: &str,
+    wants_pdf: bool,
+) -> Result<Linked, PullError> {
     if let Some(g) = gathers(state, dept) {
-        let read = |asks: Vec<String>| logged(dept, linked_together(state, dept, &asks));
-        if let Some(found) = g.docs.ask(doc_id.to_string(), read) {
+        let read = |asks: Vec<Ask<String>>| logged(dept, linked_together(state, dept, &asks));
+        if let Some(found) = g.docs.ask((doc_id.to_string(), wants_pdf), read) {
             return Ok(found);
         }
     }
@@ -202,11 +218,11 @@ fn find_linked(state: &AppState, dept: &DeptTable, doc_id: &str) -> Result<Linke
 fn linked_together(
     state: &AppState,
     dept: &DeptTable,
-    doc_ids: &[String],
+    asks: &[Ask<String>],
 ) -> Result<Vec<Linked>, StoreError> {
-    let ids: Vec<&str> = doc_ids.iter().map(String::as_str).collect();
-    let signs = state.signer.is_some();
-    let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids, signs)?;
+    let ids: Vec<&str> = asks.iter().map(|(id, _)| id.as_str()).collect();
+    let kept = state.signer.is_some() && asks.iter().any(|(_, pdf)| *pdf);
+    let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids, kept)?;
     let live = |k: &linked::Known| k.doc.status != documents::status::REVOKED;
     let keys: Vec<&str> = links
         .iter()
@@ -217,13 +233,14 @@ fn linked_together(
     let mut rows = dept.find_by_keys_among(&keys)?.into_iter();
     Ok(links
         .into_iter()
-        .map(|link| {
+        .zip(asks)
+        .map(|(link, (_, wants_pdf))| {
             let (_, found) = link?;
             let row = live(&found).then(|| rows.next().flatten()).flatten();
             Some(LinkedRow {
                 known: found.doc,
                 row,
-                kept: found.kept,
+                kept: found.kept.filter(|_| *wants_pdf),
             })
         })
         .collect())
@@ -251,8 +268,8 @@ pub(super) fn pull_doc(
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    let LinkedRow { known, row, kept } =
-        find_linked(state, dept, doc_id)?.ok_or_else(|| uri_err("no such document"))?;
+    let LinkedRow { known, row, kept } = find_linked(state, dept, doc_id, format.wants_pdf())?
+        .ok_or_else(|| uri_err("no such document"))?;
     if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }

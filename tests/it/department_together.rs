@@ -6,7 +6,10 @@ use diesel::RunQueryDsl;
 use crate::common::*;
 use crate::department::{department_table, drop_role, source_block};
 
-backend_tests!(concurrent_first_pulls_of_department_rows_all_answer);
+backend_tests!(
+    concurrent_first_pulls_of_department_rows_all_answer,
+    pdf_and_xml_pulls_at_once_each_get_their_own_answer,
+);
 
 /// Result day: many people pull their department rows for the first time at once, so
 /// many DocIds are minted and linked together, some rows asked twice at the same moment.
@@ -243,4 +246,46 @@ fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64
         "all but the two that match no row"
     );
     assert!(uri_of.len() == 40);
+}
+
+/// A signing server: PDF and XML-only pulls of the same row at once (on PostgreSQL read
+/// together, the signed PDF kept for its link read only for those that serve it). Each
+/// PDF answer is the one signed file kept since the first pull, each XML answer has the
+/// certificate XML and no PDF.
+async fn pdf_and_xml_pulls_at_once_each_get_their_own_answer(b: Backend) {
+    let mut ws = Workspace::new(b);
+    let url = department_table(&ws);
+    ws.sign_with_new_key();
+    ws.edit_config(|c| c + &source_block(url.as_deref(), "roll_no"));
+    let app = spawn_on(ws).await;
+    let ask = |format: &str| {
+        let ts = dlrepo::auth::now_ts();
+        format!(
+            r#"<PullURIRequest xmlns="http://tempuri.org/" ver="3.0" ts="{ts}" txn="{}" orgId="{ORG}" keyhash="{}" format="{format}"><DocDetails><DocType>RSLT</DocType><ExamRoll>3002</ExamRoll><ExamYear>2024</ExamYear></DocDetails></PullURIRequest>"#,
+            fresh_txn("mixed-"),
+            signed(&ts)
+        )
+    };
+    // Row 3002 has no PDF of the board's: its certificate is rendered and signed.
+    let first = app.post("/pulluri", ask("pdf")).await;
+    assert_eq!(first.status(), "1", "{:?}", first.root);
+    let signed_once = first.doc_bytes();
+    let formats: Vec<&str> = (0..24).map(|i| ["xml", "pdf", "both"][i % 3]).collect();
+    let replies =
+        futures_util::future::join_all(formats.iter().map(|f| app.post("/pulluri", ask(f)))).await;
+    for (format, r) in formats.iter().zip(&replies) {
+        assert_eq!((r.http, r.status()), (200, "1"), "{format}");
+        assert_eq!(r.detail("URI"), first.detail("URI"), "{format}");
+        match *format {
+            "xml" => assert!(r.detail("DocContent").is_none(), "no PDF in an XML answer"),
+            _ => assert_eq!(r.doc_bytes(), signed_once, "{format}: the kept signed file"),
+        }
+        if *format != "pdf" {
+            assert!(
+                r.detail("DataContent").is_some(),
+                "{format}: certificate XML"
+            );
+        }
+    }
+    drop_role(&app.ws);
 }

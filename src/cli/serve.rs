@@ -20,7 +20,7 @@ pub fn serve(config: Config, config_path: &Path) -> Result<()> {
         crate::server::AppState::new(config.clone(), pool)
             .map_err(|problems| anyhow::anyhow!("{}", problems.join("\n  ")))?,
     );
-    match get_ready(&state) {
+    match get_ready(&state, true) {
         Ok(waiting) if waiting.is_empty() => {}
         // A department's database down at start-up: its doc type's pulls are 503s
         // until it answers; every other doc type is served.
@@ -88,8 +88,8 @@ enum Unready {
 }
 
 /// Migrates and checks the department tables; the server then serves pulls. Ok: the
-/// department tables still waiting for their database, each with why.
-fn get_ready(state: &crate::server::AppState) -> Result<Vec<String>, Unready> {
+/// department tables not open yet, each with why. `fussy`: see `become_ready`.
+fn get_ready(state: &crate::server::AppState, fussy: bool) -> Result<Vec<String>, Unready> {
     let config = &state.config;
     match store::open_and_migrate(&config.database) {
         Ok(applied) => {
@@ -117,7 +117,7 @@ fn get_ready(state: &crate::server::AppState) -> Result<Vec<String>, Unready> {
             }
         }
     }
-    state.become_ready().map_err(|problems| {
+    state.become_ready(fussy).map_err(|problems| {
         Unready::Broken(anyhow::anyhow!(
             "not ready to serve:\n  {}",
             problems.join("\n  ")
@@ -135,7 +135,8 @@ fn wait_until_ready(state: &crate::server::AppState, mut last: String) {
         let waiting = match state.is_ready() {
             // Only department tables are left: dlrepo's database is not migrated again.
             true => Ok(state.open_departments()),
-            false => get_ready(state),
+            // Not fussy: nobody is there to see serve stop for a table to fix.
+            false => get_ready(state, false),
         };
         let why = match waiting {
             Ok(waiting) if waiting.is_empty() => {

@@ -24,7 +24,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::auth::Verifier;
 use crate::config::Config;
-use crate::store::department::{DeptTable, Unprepared};
+use crate::store::department::{pool_of, DeptTable, Unprepared};
 use crate::store::{self, Pool};
 use crate::wire::RequestHeader;
 
@@ -70,6 +70,8 @@ pub struct AppState {
 /// A doc type served from a department's own table. One department's slow, failing or
 /// absent database holds up only its own pulls.
 struct Department {
+    /// Where its table is read: made once, connecting only when used.
+    pool: Pool,
     /// Set once its database has answered and its table matched the config (until
     /// then its pulls are 503s).
     table: OnceLock<DeptTable>,
@@ -106,12 +108,13 @@ impl AppState {
             .filter(|d| d.source.is_some())
             .map(|d| {
                 let dept = Department {
+                    pool: pool_of(d, &config.database, &pool).map_err(|e| vec![e])?,
                     table: OnceLock::new(),
                     reads: department::Gathers::new(readers),
                 };
-                (d.code.clone(), dept)
+                Ok((d.code.clone(), dept))
             })
-            .collect();
+            .collect::<Result<_, Vec<String>>>()?;
         Ok(AppState {
             config,
             pool,
@@ -137,7 +140,7 @@ impl AppState {
     /// department table matches its live schema; each problem names its doc type.
     pub fn prepare(config: Arc<Config>, pool: Pool) -> Result<AppState, Vec<String>> {
         let state = AppState::new(config, pool)?;
-        let waiting = state.become_ready()?;
+        let waiting = state.become_ready(true)?;
         if !waiting.is_empty() {
             return Err(waiting);
         }
@@ -145,11 +148,13 @@ impl AppState {
     }
 
     /// Starts serving pulls, once dlrepo's database has answered and migrated, and
-    /// opens the department tables. Ok: the doc types whose department database does
-    /// not answer yet, each with why ([`AppState::open_departments`] retries them);
-    /// their pulls alone answer 503 meanwhile. Err: what the operator must fix (a
-    /// department table that does not match its source): nothing is served.
-    pub fn become_ready(&self) -> Result<Vec<String>, Vec<String>> {
+    /// opens the department tables. Ok: the doc types whose department table is not
+    /// open yet, each with why ([`AppState::open_departments`] retries them); their
+    /// pulls alone answer 503 meanwhile. Err, when `fussy` (a server starting with
+    /// its database there): a department table that does not match its source, for
+    /// the operator to fix before anything is served. Not fussy (the database came
+    /// later, the operator gone), such a table waits with the others.
+    pub fn become_ready(&self, fussy: bool) -> Result<Vec<String>, Vec<String>> {
         if self.config.digilocker.refuse_replays {
             self.replay
                 .open()
@@ -158,12 +163,13 @@ impl AppState {
         let _ = self
             .sqlite_file
             .set(store::FileIdentity::of_database(&self.config.database.url));
-        let (waiting, broken): (Vec<_>, Vec<_>) = self
-            .open_tables()
-            .into_iter()
-            .partition(|e| matches!(e, Unprepared::Unavailable(_)));
-        if !broken.is_empty() {
-            return Err(broken.iter().map(Unprepared::to_string).collect());
+        let waiting = self.open_tables();
+        if fussy && waiting.iter().any(|e| matches!(e, Unprepared::Broken(_))) {
+            return Err(waiting
+                .iter()
+                .filter(|e| matches!(e, Unprepared::Broken(_)))
+                .map(Unprepared::to_string)
+                .collect());
         }
         let _ = self.ready.set(());
         Ok(waiting.iter().map(Unprepared::to_string).collect())
@@ -179,29 +185,44 @@ impl AppState {
             .collect()
     }
 
+    /// Opens the department tables not open yet, all at once: each may wait
+    /// `connect_timeout_secs` for a database that is not there.
     fn open_tables(&self) -> Vec<Unprepared> {
-        let mut waiting = Vec::new();
-        for d in self.config.doctypes.iter() {
-            let Some(dept) = self.departments.get(&d.code) else {
-                continue;
-            };
-            if dept.table.get().is_some() {
-                continue;
-            }
-            match DeptTable::open(d, &self.config.database, &self.pool) {
-                Ok(t) => {
-                    let _ = dept.table.set(t);
-                }
-                Err(e) => {
-                    let why = format!("doc type {}: source: {e}", d.code);
-                    waiting.push(match e {
-                        Unprepared::Unavailable(_) => Unprepared::Unavailable(why),
-                        Unprepared::Broken(_) => Unprepared::Broken(why),
+        let closed: Vec<(&crate::doctype::DocType, &Department)> = self
+            .config
+            .doctypes
+            .iter()
+            .filter_map(|d| Some((d, self.departments.get(&d.code)?)))
+            .filter(|(_, dept)| dept.table.get().is_none())
+            .collect();
+        std::thread::scope(|scope| {
+            let opening: Vec<_> = closed
+                .iter()
+                .map(|(d, dept)| scope.spawn(move || DeptTable::open(d, dept.pool.clone())))
+                .collect();
+            closed
+                .iter()
+                .zip(opening)
+                .filter_map(|((d, dept), opened)| {
+                    let opened = opened.join().unwrap_or_else(|_| {
+                        Err(Unprepared::Broken("checking the table panicked".into()))
                     });
-                }
-            }
-        }
-        waiting
+                    match opened {
+                        Ok(t) => {
+                            let _ = dept.table.set(t);
+                            None
+                        }
+                        Err(e) => {
+                            let why = format!("doc type {}: source: {e}", d.code);
+                            Some(match e {
+                                Unprepared::Unavailable(_) => Unprepared::Unavailable(why),
+                                Unprepared::Broken(_) => Unprepared::Broken(why),
+                            })
+                        }
+                    }
+                })
+                .collect()
+        })
     }
 
     pub fn is_ready(&self) -> bool {
@@ -390,14 +411,16 @@ async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> Htt
                 continue;
             };
             let answers = match dept.table.get() {
-                None => Err("has not answered since start-up".to_string()),
+                None => Err("its table is not open yet".to_string()),
                 Some(t) => t
                     .conn()
                     .map_err(|e| e.to_string())
                     .and_then(|mut c| store::ping(&mut c).map_err(|e| e.to_string())),
             };
             if let Err(why) = answers {
-                tracing::warn!(doctype = %d.code, reason = %why, "healthz: a department database does not answer");
+                // Debug: a load balancer asks every few seconds, and `serve` and the
+                // pulls log the outage already.
+                tracing::debug!(doctype = %d.code, reason = %why, "healthz: a department database does not answer");
                 down.push(d.code.clone());
             }
         }

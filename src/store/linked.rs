@@ -35,7 +35,8 @@ pub fn linked_doc(
     doctype: &str,
     row_key: &str,
 ) -> Result<Option<LinkedDoc>, StoreError> {
-    // At most one row is known per key (`link_new`); a fixed statement, prepared once.
+    // At most one row is known per key (`link_new`), the first when a race has left a
+    // second for a moment; a fixed statement, prepared once.
     Ok(KnownBy {
         doctype,
         key: row_key,
@@ -250,26 +251,29 @@ pub fn link_new(
     )))
 }
 
-/// After `link_new` inserted `mine`: the row's other known link, if any, with `mine`
-/// taken back. `documents_linked` covers linked rows only (imported documents keep
-/// their search key when revoked, and two of them may share it), so a row linked and
-/// then revoked by another server or a scan after the caller found it unlinked does
-/// not refuse the INSERT. Read after it, not before: the INSERT returns only once
-/// whatever it raced has committed, so this read sees it (READ COMMITTED), where a read
-/// before the INSERT left a round trip's window for a second DocId.
+/// After `link_new` inserted `mine`: the row's first known link when that is not
+/// `mine`, with `mine` taken back. `documents_linked` covers linked rows only (imported
+/// documents keep their search key when revoked, and two of them may share it), so a
+/// row linked and then revoked by another server or a scan after the caller found it
+/// unlinked does not refuse the INSERT. Read after it, not before: the INSERT returns
+/// only once whatever it raced has committed, so this read sees it (READ COMMITTED),
+/// where a read before the INSERT left a round trip's window for a second DocId. The
+/// first link wins (by id): of two racing inserters each may see the other's row, and
+/// only the later one gives way.
 fn known_besides(
     conn: &mut DbConn,
     doctype: &str,
     row_key: &str,
     mine: &str,
 ) -> Result<Option<LinkedDoc>, StoreError> {
-    let Some(earlier) = KnownBy {
+    let first = KnownBy {
         doctype,
         key: row_key,
     }
     .load::<LinkedDoc>(conn)?
     .into_iter()
-    .find(|d| d.doc_id != mine) else {
+    .next();
+    let Some(first) = first.filter(|d| d.doc_id != mine) else {
         return Ok(None);
     };
     diesel::delete(
@@ -279,7 +283,7 @@ fn known_besides(
             .filter(documents::status.eq(status::LINKED)),
     )
     .execute(conn)?;
-    Ok(Some(earlier))
+    Ok(Some(first))
 }
 
 /// What a department row says now, as dlrepo records it with its DocId.

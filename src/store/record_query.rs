@@ -372,6 +372,9 @@ where
         out.push_bind_param::<Text, str>(self.key)?;
         out.push_sql(" AND ");
         out.push_sql(KNOWN_SQL);
+        // The first linked first: a link made in a race it lost is taken back at once
+        // (`link_new`), and until then must not be the one read.
+        out.push_sql(" ORDER BY documents.id");
         Ok(())
     }
 }

@@ -176,8 +176,14 @@ fn a_department_database_that_gave_no_connection_answers_at_once_until_it_is_bac
     let config = ws.reload();
     let pool = dlrepo::store::pool(&config.database).expect("pool");
     let doctype = config.doctype("RSLT").expect("RSLT");
-    let table =
-        dlrepo::store::department::DeptTable::open(doctype, &config.database, &pool).expect("open");
+    let table = {
+        use dlrepo::store::department::{pool_of, DeptTable};
+        DeptTable::open(
+            doctype,
+            pool_of(doctype, &config.database, &pool).expect("pool"),
+        )
+        .expect("open")
+    };
     let ask = ["3001".to_string(), "2024".to_string()];
     assert_eq!(table.find_by_udfs(&ask).expect("read").len(), 1);
 
@@ -188,7 +194,7 @@ fn a_department_database_that_gave_no_connection_answers_at_once_until_it_is_bac
         for sql in [
             format!("ALTER ROLE {role} {login}"),
             format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = '{role}'"
             ),
         ] {
             diesel::sql_query(&sql).execute(admin).expect("admin");

@@ -155,9 +155,12 @@ impl DeptTable {
             }
             Err(e) => {
                 // No connection at all, not all of them busy: its database is not there.
-                if self.pool.state().connections == 0 {
-                    *lock() = Some(Instant::now() + RETRY_AFTER);
-                }
+                // Busy ones (under load, or hung on a network that drops packets) wait
+                // their turn as ever.
+                *lock() = match self.pool.state().connections {
+                    0 => Some(Instant::now() + RETRY_AFTER),
+                    _ => None,
+                };
                 Err(e.into())
             }
         }
@@ -344,27 +347,33 @@ impl DeptTable {
     }
 }
 
+/// Where the doc type's department table is read: its own database
+/// (`source.database_url`, a pool of its own, which connects only when used) or
+/// dlrepo's (`own_pool`).
+pub fn pool_of(doctype: &DocType, own: &DatabaseConfig, own_pool: &Pool) -> Result<Pool, String> {
+    match doctype
+        .source
+        .as_ref()
+        .and_then(|s| s.database_url.as_ref().map(|u| (s, u)))
+    {
+        Some((source, url)) => super::pool(&DatabaseConfig {
+            url: url.clone(),
+            pool_size: source.pool_size,
+            connect_timeout_secs: own.connect_timeout_secs,
+            replica_url: None,
+            sqlite_mmap_mb: own.sqlite_mmap_mb,
+        })
+        .map_err(|e| format!("doc type {}: source.database_url: {e}", doctype.code)),
+        None => Ok(own_pool.clone()),
+    }
+}
+
 impl DeptTable {
-    /// The doc type's department table, on its own database (`source.database_url`,
-    /// its own pool) or on dlrepo's (`own_pool`), checked against the live schema.
-    pub fn open(
-        doctype: &DocType,
-        own: &DatabaseConfig,
-        own_pool: &Pool,
-    ) -> Result<DeptTable, Unprepared> {
+    /// The doc type's department table on `pool` ([`pool_of`]), checked against the
+    /// live schema.
+    pub fn open(doctype: &DocType, pool: Pool) -> Result<DeptTable, Unprepared> {
         let Some(source) = &doctype.source else {
             return Err(Unprepared::Broken("no source table".into()));
-        };
-        let pool = match &source.database_url {
-            Some(url) => super::pool(&DatabaseConfig {
-                url: url.clone(),
-                pool_size: source.pool_size,
-                connect_timeout_secs: own.connect_timeout_secs,
-                replica_url: None,
-                sqlite_mmap_mb: own.sqlite_mmap_mb,
-            })
-            .map_err(|e| Unprepared::Broken(format!("source.database_url: {e}")))?,
-            None => own_pool.clone(),
         };
         DeptTable::prepare(doctype, source, pool)
     }
@@ -380,7 +389,14 @@ pub fn prepare_all(
     let mut tables = HashMap::new();
     let mut problems = Vec::new();
     for d in doctypes.iter().filter(|d| d.source.is_some()) {
-        match DeptTable::open(d, own, own_pool) {
+        let pool = match pool_of(d, own, own_pool) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(e);
+                continue;
+            }
+        };
+        match DeptTable::open(d, pool) {
             Ok(t) => {
                 tables.insert(d.code.clone(), t);
             }

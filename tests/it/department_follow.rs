@@ -281,18 +281,8 @@ async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {
     assert_eq!((r.http, r.status()), (200, "0"));
     assert_eq!(app.pull_doc(&one).await.status(), "0");
     // `dlrepo revoke` works on a department document too.
-    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-        .arg("--config")
-        .arg(&config_path)
-        .args(["revoke", &two])
-        .output()
-        .expect("revoke");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("D row is queued"));
+    let out = revoke(&config_path, &two);
+    assert!(out.contains("D row is queued"));
     assert_eq!(app.pull_uri(&[("Roll", "1002")]).await.status(), "0");
     assert_eq!(app.pull_doc(&two).await.status(), "0");
     let queued = outbox(&app.ws);
@@ -328,17 +318,7 @@ async fn a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id(b: Bac
     let config_path = ws.config_path.clone();
     let app = spawn_on(ws).await;
     let (uri, doc_id, _) = pulled(&app, "1000").await;
-    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-        .arg("--config")
-        .arg(&config_path)
-        .args(["revoke", &uri])
-        .output()
-        .expect("revoke");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    revoke(&config_path, &uri);
 
     // The slower server's INSERT, for the row as it read it (live, never linked).
     let mut conn = dlrepo::store::establish(&url).expect("conn");
@@ -378,6 +358,22 @@ async fn a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id(b: Bac
     // And over HTTP: the row is refused, under no other URI.
     assert_eq!(app.pull_uri(&[("Roll", "1000")]).await.status(), "0");
     assert_eq!(known(&mut conn).len(), 1);
+}
+
+/// `dlrepo revoke URI`, which must succeed: its output.
+fn revoke(config: &std::path::Path, uri: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+        .arg("--config")
+        .arg(config)
+        .args(["revoke", uri])
+        .output()
+        .expect("revoke");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn scan(ws: &Workspace) -> String {

@@ -25,6 +25,34 @@ async fn get_healthz(client: &reqwest::Client, addr: &str) -> Option<(u16, Strin
     Some((code, r.text().await.unwrap_or_default()))
 }
 
+/// `dlrepo serve` with this config, on a port of its own, once /healthz answers.
+async fn serve(config: &std::path::Path) -> (Server, String) {
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_dlrepo"))
+            .arg("--config")
+            .arg(config)
+            .arg("serve")
+            .env("DLREPO_BIND", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve"),
+    );
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while get_healthz(&client, &addr).await.is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "serve did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (server, addr)
+}
+
 /// PostgreSQL: the database does not exist yet when `serve` starts (as when the
 /// database server is still coming up): 503s, then it serves without a restart.
 #[tokio::test]
@@ -45,32 +73,9 @@ async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
             .replace("\"results\"", "\"no_results\"");
     std::fs::write(&config, text).expect("config");
     write_vault_key(dir.path());
-    let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-            .arg("--config")
-            .arg(&config)
-            .arg("serve")
-            .env("DLREPO_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
+    let (_server, addr) = serve(&config).await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    let (code, text) = loop {
-        if let Some(h) = get_healthz(&client, &addr).await {
-            break h;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
     assert_eq!(code, 503, "{text}");
     assert!(!text.contains(&name), "healthz names no database: {text}");
     assert_eq!(
@@ -282,32 +287,9 @@ async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type()
     let csv = ws.write("marks.csv", MARKS_CSV);
     assert_eq!(ws.import("MARKS", &csv).imported, 2);
     ws.edit_config(|c| c + &crate::department::source_block(Some(&pg_url(&name)), "roll_no"));
-    let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
-    let _server = Server(
-        Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-            .arg("--config")
-            .arg(&ws.config_path)
-            .arg("serve")
-            .env("DLREPO_BIND", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve"),
-    );
+    let (_server, addr) = serve(&ws.config_path).await;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    let (code, text) = loop {
-        if let Some(h) = get_healthz(&client, &addr).await {
-            break h;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "serve did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("RSLT"), "{text}");
     assert!(!text.contains(&name), "healthz names no database: {text}");

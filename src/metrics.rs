@@ -1,6 +1,7 @@
 //! What `GET /metrics` says, in the Prometheus text format: requests by endpoint, API
 //! form, Status and reason; latency; signing; push attempts; the audit queue's losses.
-//! Gauges that belong to the database (pool, outbox depth) are read when scraped.
+//! Gauges that belong to the database (pool, outbox depth, whether each department's
+//! database answers) are read when scraped.
 //!
 //! One registry per process: the server, the pusher and the issuing path count into it.
 
@@ -22,6 +23,7 @@ pub struct Metrics {
     pub pool: IntGaugeVec,
     pub outbox_queued: IntGauge,
     pub outbox_oldest_seconds: IntGauge,
+    pub department_up: IntGaugeVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -65,6 +67,13 @@ fn build() -> Result<Metrics, prometheus::Error> {
         "dlrepo_outbox_oldest_queued_seconds",
         "Age of the oldest outbox row not yet pushed",
     )?;
+    let department_up = IntGaugeVec::new(
+        Opts::new(
+            "dlrepo_department_up",
+            "1 when the department database of a doc type served from its table answers, else 0",
+        ),
+        &["doctype"],
+    )?;
     let build_info = IntGaugeVec::new(
         Opts::new("dlrepo_build_info", "The running build"),
         &["version"],
@@ -81,6 +90,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(pool.clone()))?;
     registry.register(Box::new(outbox_queued.clone()))?;
     registry.register(Box::new(outbox_oldest_seconds.clone()))?;
+    registry.register(Box::new(department_up.clone()))?;
     registry.register(Box::new(build_info))?;
     Ok(Metrics {
         registry,
@@ -93,6 +103,7 @@ fn build() -> Result<Metrics, prometheus::Error> {
         pool,
         outbox_queued,
         outbox_oldest_seconds,
+        department_up,
     })
 }
 

@@ -4,6 +4,7 @@ mod console;
 mod department;
 mod document;
 mod gather;
+mod health;
 pub mod limits;
 mod lookups;
 mod observe;
@@ -20,7 +21,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 
 use actix_web::dev::Server;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 
 use crate::auth::Verifier;
 use crate::config::Config;
@@ -338,8 +339,8 @@ pub fn run_with(
                 web::post().to(pull_uri::pull_uri_for),
             )
             .route(&cfg.pull_doc_path, web::post().to(pull_doc::pull_doc))
-            .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics))
+            .route("/healthz", web::get().to(health::healthz))
+            .route("/metrics", web::get().to(health::metrics))
             .configure(console::routes)
             .configure(|c| {
                 requester::routes(
@@ -380,78 +381,6 @@ pub fn run_with(
     Ok(server.run())
 }
 
-/// Whether the request came in on the health listener (`server.health_bind`): that
-/// one answers `/healthz` only, and the public one never does.
-fn on_health_listener(state: &AppState, req: &actix_web::HttpRequest) -> Option<bool> {
-    let health = state.health_addr.get()?;
-    Some(req.app_config().local_addr() == *health)
-}
-
-/// 200 when this server can serve pulls: dlrepo's database answers `SELECT 1`, and so
-/// does at least one doc type's (a doc type served from a department's own table is
-/// only as up as that database). A department database that does not answer is named
-/// by its doc type in the 200's body and the log: its pulls alone are 503s, and a load
-/// balancer must not take every server out for it. 503 with the reason otherwise.
-async fn healthz(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    if on_health_listener(&state, &req) == Some(false) {
-        return HttpResponse::NotFound().finish();
-    }
-    let Some(slot) = state.slots.take() else {
-        return HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: too many requests at once\n");
-    };
-    let state = state.into_inner();
-    let result = web::block(move || -> Result<(Vec<String>, bool), store::StoreError> {
-        let _slot = slot;
-        store::ping(&mut *state.conn()?)?;
-        let mut down = Vec::new();
-        for d in state.config.doctypes.iter() {
-            let Some(dept) = state.departments.get(&d.code) else {
-                continue;
-            };
-            let answers = match dept.table.get() {
-                None => Err("its table is not open yet".to_string()),
-                Some(t) => t
-                    .conn()
-                    .map_err(|e| e.to_string())
-                    .and_then(|mut c| store::ping(&mut c).map_err(|e| e.to_string())),
-            };
-            if let Err(why) = answers {
-                // Debug: a load balancer asks every few seconds, and `serve` and the
-                // pulls log the outage already.
-                tracing::debug!(doctype = %d.code, reason = %why, "healthz: a department database does not answer");
-                down.push(d.code.clone());
-            }
-        }
-        let none_up = !down.is_empty() && down.len() == state.config.doctypes.len();
-        Ok((down, none_up))
-    })
-    .await;
-    match result {
-        Ok(Ok((down, false))) if down.is_empty() => HttpResponse::Ok()
-            .content_type("text/plain")
-            .body("ok: database answers\n"),
-        Ok(Ok((down, false))) => HttpResponse::Ok().content_type("text/plain").body(format!(
-            "ok: database answers; the department database of doc type {} does not answer\n",
-            down.join(", ")
-        )),
-        Ok(Ok((_, true))) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: no department database answers\n"),
-        Ok(Err(e)) => {
-            // The host, port and error text are for the log, not an anonymous caller.
-            tracing::warn!(error = %crate::error::chain(&e), "healthz: database check failed");
-            HttpResponse::ServiceUnavailable()
-                .content_type("text/plain")
-                .body("unavailable: the database does not answer\n")
-        }
-        Err(_) => HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: worker cancelled\n"),
-    }
-}
-
 /// Runs a lookup on a blocking thread, if one of `server.max_blocking` places is
 /// free; a saturated server answers 503 at once instead of queueing without end.
 async fn blocking<T: Send + 'static>(
@@ -467,52 +396,6 @@ async fn blocking<T: Send + 'static>(
     })
     .await
     .map_err(|_| PullError::Cancelled)?
-}
-
-/// Prometheus text: what the process counted, plus the pool and the outbox as they are
-/// now. With `server.health_bind`, only there.
-async fn metrics(state: web::Data<AppState>, req: actix_web::HttpRequest) -> HttpResponse {
-    if on_health_listener(&state, &req) == Some(false) {
-        return HttpResponse::NotFound().finish();
-    }
-    // The outbox query runs on a blocking thread: it takes a place like a pull does.
-    let Some(slot) = state.slots.take() else {
-        return HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: too many requests at once\n");
-    };
-    if let Some(m) = crate::metrics::get() {
-        let pool = state.pool.state();
-        m.pool
-            .with_label_values(&["open"])
-            .set(i64::from(pool.connections));
-        m.pool
-            .with_label_values(&["idle"])
-            .set(i64::from(pool.idle_connections));
-        m.pool
-            .with_label_values(&["in_use"])
-            .set(i64::from(pool.connections - pool.idle_connections));
-        m.pool
-            .with_label_values(&["max"])
-            .set(i64::from(state.pool.max_size()));
-        if let Some(a) = &state.audit {
-            m.audit_dropped.set(a.dropped() as i64);
-        }
-        let st = state.clone().into_inner();
-        let depth = web::block(move || -> Result<_, store::StoreError> {
-            let _slot = slot;
-            crate::push::outbox::depth(&mut *st.conn()?)
-        })
-        .await;
-        if let Ok(Ok((n, oldest))) = depth {
-            m.outbox_queued.set(n);
-            let age = oldest.map_or(0, |t| (chrono::Utc::now().naive_utc() - t).num_seconds());
-            m.outbox_oldest_seconds.set(age.max(0));
-        }
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(crate::metrics::render())
 }
 
 /// keyhash, ts window and orgId: every request from DigiLocker passes these first.

@@ -184,7 +184,7 @@ pub(super) async fn handle<E: Endpoint>(
     answer: impl AsyncFnOnce(&E) -> Result<E::Answer, PullError>,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    if super::on_health_listener(state, req) == Some(true) {
+    if super::health::on_health_listener(state, req) == Some(true) {
         return HttpResponse::NotFound().finish();
     }
     let limit = state.config.server.max_body_bytes;

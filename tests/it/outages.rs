@@ -293,6 +293,7 @@ async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type()
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("RSLT"), "{text}");
     assert!(!text.contains(&name), "healthz names no database: {text}");
+    assert_eq!(department_up(&client, &addr).await, "0");
     let department = || {
         post_status(
             &client,
@@ -326,6 +327,7 @@ async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type()
     }
     let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
     assert_eq!((code, text.as_str()), (200, "ok: database answers\n"));
+    assert_eq!(department_up(&client, &addr).await, "1");
 
     // It goes away again under the running server: its pulls, even many at once,
     // are 503s, and the other doc type is served alongside them.
@@ -341,4 +343,21 @@ async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type()
     let (code, text) = get_healthz(&client, &addr).await.expect("healthz");
     assert_eq!(code, 200, "{text}");
     assert!(text.contains("RSLT"), "{text}");
+    assert_eq!(department_up(&client, &addr).await, "0");
+}
+
+/// `dlrepo_department_up` of doc type RSLT, as `/metrics` says it.
+async fn department_up(client: &reqwest::Client, addr: &str) -> String {
+    let text = client
+        .get(format!("{addr}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    text.lines()
+        .find_map(|l| l.strip_prefix("dlrepo_department_up{doctype=\"RSLT\"} "))
+        .unwrap_or_else(|| panic!("no dlrepo_department_up for RSLT: {text}"))
+        .to_string()
 }

@@ -148,25 +148,34 @@ fn known_among_of<const BY_DOC_ID: bool, const KEPT: bool>(
         Option<String>,
         Option<String>,
         Option<Vec<u8>>,
+        i64,
     );
-    let mut found = HashMap::new();
+    let mut found: HashMap<String, (i64, (Option<String>, Known))> = HashMap::new();
     for chunk in values.chunks(MOST_AMONG) {
         let rows: Vec<Row> = with_prepared_size!(chunk.len(), N => KnownAmong::<N, BY_DOC_ID, KEPT> {
             doctype,
             values: &filled::<N>(chunk),
         }
         .load(c)?);
-        for (asked, key, doc_id, status, fingerprint, aadhaar, kept) in rows {
+        for (asked, key, doc_id, status, fingerprint, aadhaar, kept, id) in rows {
+            // The first link of a key (KnownBy's order): a second is one that lost a
+            // race and is being taken back.
+            if found.get(&asked).is_some_and(|(first, _)| *first < id) {
+                continue;
+            }
             let doc = LinkedDoc {
                 doc_id,
                 status,
                 fingerprint,
                 aadhaar,
             };
-            found.insert(asked, (key, Known { doc, kept }));
+            found.insert(asked, (id, (key, Known { doc, kept })));
         }
     }
-    Ok(found)
+    Ok(found
+        .into_iter()
+        .map(|(asked, (_, known))| (asked, known))
+        .collect())
 }
 
 /// A document dlrepo tied to a department row: linked, or revoked since.

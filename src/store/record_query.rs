@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use diesel::backend::Backend;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::serialize::ToSql;
-use diesel::sql_types::{Binary, Nullable, Text};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text};
 use diesel::{QueryResult, RunQueryDsl};
 
 /// Status sets written into the SQL exactly as a partial index's `WHERE` is: SQLite uses
@@ -403,7 +403,16 @@ impl<const N: usize, const B: bool, const K: bool> QueryId for KnownAmong<'_, N,
 }
 
 impl<const N: usize, const B: bool, const K: bool> Query for KnownAmong<'_, N, B, K> {
-    type SqlType = (Text, NText, Text, Text, NText, NText, Nullable<Binary>);
+    type SqlType = (
+        Text,
+        NText,
+        Text,
+        Text,
+        NText,
+        NText,
+        Nullable<Binary>,
+        BigInt,
+    );
 }
 
 impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
@@ -413,11 +422,13 @@ impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
         // Each value its own lookup, not `udf_key IN (…)`: on a table not yet analysed
         // PostgreSQL took the IN list as a filter over every known row of the doc type
         // (12,000 rows, 11 ms a batch) rather than a condition on the index's second
-        // column, and a plain LATERAL join likewise. `LIMIT 1` (one row is known per
-        // key, `link_new`; a DocId is unique) keeps each a nested index probe.
+        // column, and a plain LATERAL join likewise. `LIMIT 2` (one row is known per
+        // key, two for the moment a link that lost a race is taken back, `link_new`; a
+        // DocId is unique) keeps each a nested index probe; the caller keeps the
+        // first by id. (`ORDER BY id LIMIT 1` could walk the primary key instead.)
         out.push_sql(
             "SELECT asked.v, d.udf_key, d.doc_id, d.status, d.fingerprint, d.aadhaar, \
-             d.content FROM (VALUES ",
+             d.content, d.id FROM (VALUES ",
         );
         for (i, value) in self.values.iter().enumerate() {
             if i > 0 {
@@ -432,10 +443,10 @@ impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
              documents.status, documents.fingerprint, documents.aadhaar, ",
         );
         out.push_sql(if K {
-            "blobs.content FROM documents LEFT JOIN blobs ON blobs.sha256 = \
-             documents.blob_sha256 AND documents.status = 'linked'"
+            "blobs.content, documents.id FROM documents LEFT JOIN blobs ON \
+             blobs.sha256 = documents.blob_sha256 AND documents.status = 'linked'"
         } else {
-            "CAST(NULL AS BYTEA) AS content FROM documents"
+            "CAST(NULL AS BYTEA) AS content, documents.id FROM documents"
         });
         out.push_sql(" WHERE documents.doctype = ");
         out.push_bind_param::<Text, str>(self.doctype)?;
@@ -445,7 +456,7 @@ impl<const N: usize, const B: bool, const K: bool> QueryFragment<diesel::pg::Pg>
             out.push_sql(" AND documents.udf_key = asked.v AND ");
             out.push_sql(KNOWN_SQL);
         }
-        out.push_sql(" LIMIT 1) AS d");
+        out.push_sql(" LIMIT 2) AS d");
         Ok(())
     }
 }

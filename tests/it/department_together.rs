@@ -200,6 +200,34 @@ fn read_together_as_alone(ws: &Workspace, uri_of: &std::collections::HashMap<i64
         Some(&kept_bytes[..])
     );
 
+    // A key with a second, later link (one that lost a race, for the moment before
+    // it is taken back), stored ahead of the first (a table clustered newest first):
+    // both reads hand out the first.
+    let first = links[1].as_ref().expect("linked").doc.doc_id.clone();
+    let mut later = vec![format!(
+        "INSERT INTO documents (doctype, doc_id, status, udf_key, created_at, updated_at) \
+         VALUES ('RSLT', 'LATERLINK', 'revoked', '{}', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        keys[1]
+    )];
+    if ws.backend == Backend::Postgres {
+        later.extend(
+            [
+                "CREATE INDEX newest_first ON documents (id DESC)",
+                "CLUSTER documents USING newest_first",
+                "DROP INDEX newest_first",
+                "ANALYZE documents",
+            ]
+            .map(String::from),
+        );
+    }
+    for sql in &later {
+        diesel::sql_query(sql).execute(&mut conn).expect(sql);
+    }
+    let two = linked::linked_docs_among(&mut conn, "RSLT", &keys[..2], false).expect("two");
+    let alone = linked::linked_doc(&mut conn, "RSLT", keys[1]).expect("alone");
+    assert_eq!(two[1].as_ref().map(|l| &l.doc.doc_id), Some(&first));
+    assert_eq!(alone.map(|l| l.doc_id), Some(first));
+
     // Pull Doc's reads: links by DocId, rows by their key.
     let mut doc_ids: Vec<String> = links
         .iter()

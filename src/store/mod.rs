@@ -110,6 +110,39 @@ pub fn backend_of(url: &str) -> Backend {
     }
 }
 
+/// A pool's PostgreSQL URL with the network limits libpq otherwise leaves to the
+/// kernel, each unless the URL sets it: a database that accepts the connection and then
+/// never answers (a firewall that drops packets, a host gone) is given up on after
+/// `connect_timeout_secs` instead of holding one of the pool's connecting threads for
+/// hours, so that the pool connects again once it is back; a query whose packets go
+/// unacknowledged fails after 30 s instead of ~15 minutes of retransmissions, and an
+/// idle connection to a host gone is found out within about a minute.
+pub fn with_network_limits(url: &str, connect_timeout_secs: u64) -> String {
+    if backend_of(url) != Backend::Postgres {
+        return url.to_string();
+    }
+    let limits = [
+        ("connect_timeout", connect_timeout_secs.max(2).to_string()),
+        ("tcp_user_timeout", "30000".to_string()),
+        ("keepalives_idle", "30".to_string()),
+        ("keepalives_interval", "10".to_string()),
+        ("keepalives_count", "3".to_string()),
+    ];
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let set: Vec<&str> = query
+        .split('&')
+        .filter_map(|kv| kv.split('=').next())
+        .collect();
+    let mut out = url.to_string();
+    for (name, value) in limits {
+        if !set.contains(&name) {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{name}={value}"));
+        }
+    }
+    out
+}
+
 /// Opens connections of the backend the URL names, with SQLite's per-connection pragmas.
 #[derive(Debug, Clone)]
 pub struct Manager {
@@ -194,7 +227,7 @@ pub fn establish_streaming(url: &str) -> Result<DbConn, StoreError> {
 
 /// [`pool`] of [`establish_streaming`] connections.
 pub fn streaming_pool(cfg: &DatabaseConfig) -> Pool {
-    let mut manager = Manager::new(&cfg.url);
+    let mut manager = Manager::new(&with_network_limits(&cfg.url, cfg.connect_timeout_secs));
     manager.mmap_mb = 0;
     r2d2::Pool::builder()
         .max_size(cfg.pool_size.min(2))
@@ -266,7 +299,10 @@ pub fn replica_pool(cfg: &DatabaseConfig) -> Option<Pool> {
             .min_idle(Some(0))
             .connection_timeout(Duration::from_millis(500))
             .test_on_check_out(false)
-            .build_unchecked(Manager::new(url)),
+            .build_unchecked(Manager::new(&with_network_limits(
+                url,
+                cfg.connect_timeout_secs,
+            ))),
     )
 }
 
@@ -278,7 +314,7 @@ pub fn pool(cfg: &DatabaseConfig) -> Result<Pool, StoreError> {
         .test_on_check_out(false)
         .build_unchecked(Manager {
             mmap_mb: cfg.sqlite_mmap_mb,
-            ..Manager::new(&cfg.url)
+            ..Manager::new(&with_network_limits(&cfg.url, cfg.connect_timeout_secs))
         }))
 }
 
@@ -468,5 +504,28 @@ pub fn is_busy(e: &StoreError) -> bool {
             m.contains("database is locked") || m.contains("database is busy")
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_network_limits;
+
+    #[test]
+    fn network_limits_are_added_where_the_url_leaves_them_out() {
+        assert_eq!(
+            with_network_limits("postgres://u@h/db", 5),
+            "postgres://u@h/db?connect_timeout=5&tcp_user_timeout=30000&keepalives_idle=30\
+             &keepalives_interval=10&keepalives_count=3"
+        );
+        // The operator's own settings stand; the rest are added after them.
+        let url = with_network_limits("postgresql://u@h/db?sslmode=disable&connect_timeout=9", 1);
+        assert!(url.starts_with("postgresql://u@h/db?sslmode=disable&connect_timeout=9&"));
+        assert_eq!(url.matches("connect_timeout=").count(), 1);
+        assert!(url.ends_with("&keepalives_count=3"));
+        assert_eq!(
+            with_network_limits("/var/lib/dlrepo/db.sqlite3", 5),
+            "/var/lib/dlrepo/db.sqlite3"
+        );
     }
 }

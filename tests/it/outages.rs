@@ -361,3 +361,44 @@ async fn department_up(client: &reqwest::Client, addr: &str) -> String {
         .unwrap_or_else(|| panic!("no dlrepo_department_up for RSLT: {text}"))
         .to_string()
 }
+
+/// A database host that takes the connection and then never answers (a firewall that
+/// drops its packets, a host gone mid-handshake): the pool gives each attempt up after
+/// `connect_timeout_secs` and tries again, so that it connects once the host is back.
+/// Before, the first attempt waited on the kernel for hours, holding the pool's
+/// connecting thread, and no other attempt was made.
+#[test]
+fn a_database_that_never_answers_is_given_up_on_and_tried_again() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let black_hole = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = black_hole.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counted = accepted.clone();
+    std::thread::spawn(move || {
+        // Held open and never answered.
+        let mut held = Vec::new();
+        for stream in black_hole.incoming().flatten() {
+            counted.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    let pool = dlrepo::store::pool(&dlrepo::store::DatabaseConfig {
+        url: format!("postgres://postgres@127.0.0.1:{port}/nothing?sslmode=disable"),
+        pool_size: 1,
+        connect_timeout_secs: 2,
+        replica_url: None,
+        sqlite_mmap_mb: 0,
+    })
+    .expect("pool");
+    assert!(pool.get().is_err(), "nothing answers there");
+    let started = Instant::now();
+    while accepted.load(Ordering::SeqCst) < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{} attempt(s): the first was never given up",
+            accepted.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

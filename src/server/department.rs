@@ -27,12 +27,12 @@ pub(super) fn pull_uri(
     resident: &Resident,
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
-    let (doctype, dept) = department_of(state, code)?;
+    let (doctype, dept, reads) = department_of(state, code)?;
     let Found {
         mut rows,
         link,
         kept,
-    } = find(state, dept, values, format.wants_pdf())?;
+    } = find(state, dept, reads, values, format.wants_pdf())?;
     let row = match rows.len() {
         0 => return Err(PullError::NotFound),
         1 => rows.remove(0),
@@ -110,12 +110,10 @@ impl Gathers {
     }
 }
 
-/// The doc type's gathered reads, when its table reads several asks at once.
-fn gathers<'s>(state: &'s AppState, dept: &DeptTable) -> Option<&'s Gathers> {
-    match dept.reads_together() {
-        true => state.department_table(&dept.doctype).ok().map(|(_, g)| g),
-        false => None,
-    }
+/// Whether a read together brings the signed bytes kept for its links: on a signing
+/// server, when some ask's answer holds a PDF.
+fn reads_kept<T>(state: &AppState, asks: &[Ask<T>]) -> bool {
+    state.signer.is_some() && asks.iter().any(|(_, pdf)| *pdf)
 }
 
 /// The rows a Pull URI seeks. On PostgreSQL with others waiting, read together with
@@ -123,10 +121,11 @@ fn gathers<'s>(state: &'s AppState, dept: &DeptTable) -> Option<&'s Gathers> {
 fn find(
     state: &AppState,
     dept: &DeptTable,
+    reads: &Gathers,
     values: &[String],
     wants_pdf: bool,
 ) -> Result<Found, PullError> {
-    if let Some(g) = gathers(state, dept) {
+    if let Some(g) = dept.reads_together().then_some(reads) {
         let read = |asks: Vec<Ask<Vec<String>>>| logged(dept, rows_together(state, dept, &asks));
         if let Some(found) = g.uris.ask((values.to_vec(), wants_pdf), read) {
             return Ok(found);
@@ -153,7 +152,7 @@ fn rows_together(
         .filter(|r| r.len() == 1)
         .map(|r| r[0].row_key.as_str())
         .collect();
-    let kept = state.signer.is_some() && asks.iter().any(|(_, pdf)| *pdf);
+    let kept = reads_kept(state, asks);
     let mut links = match keys.is_empty() {
         true => Vec::new(),
         false => linked::linked_docs_among(&mut *state.conn()?, &dept.doctype, &keys, kept)?,
@@ -187,10 +186,11 @@ fn rows_together(
 fn find_linked(
     state: &AppState,
     dept: &DeptTable,
+    reads: &Gathers,
     doc_id: &str,
     wants_pdf: bool,
 ) -> Result<Linked, PullError> {
-    if let Some(g) = gathers(state, dept) {
+    if let Some(g) = dept.reads_together().then_some(reads) {
         let read = |asks: Vec<Ask<String>>| logged(dept, linked_together(state, dept, &asks));
         if let Some(found) = g.docs.ask((doc_id.to_string(), wants_pdf), read) {
             return Ok(found);
@@ -221,7 +221,7 @@ fn linked_together(
     asks: &[Ask<String>],
 ) -> Result<Vec<Linked>, StoreError> {
     let ids: Vec<&str> = asks.iter().map(|(id, _)| id.as_str()).collect();
-    let kept = state.signer.is_some() && asks.iter().any(|(_, pdf)| *pdf);
+    let kept = reads_kept(state, asks);
     let links = linked::linked_row_keys_among(&mut *state.conn()?, &dept.doctype, &ids, kept)?;
     let live = |k: &linked::Known| k.doc.status != documents::status::REVOKED;
     let keys: Vec<&str> = links
@@ -262,14 +262,15 @@ pub(super) fn pull_doc(
     resident: &Resident,
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
-    let (doctype, dept) = department_of(state, code)?;
+    let (doctype, dept, reads) = department_of(state, code)?;
     let uri = DocUri::of(&state.config.issuer_id, code, doc_id);
     let uri_err = |reason: &str| PullError::Uri {
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    let LinkedRow { known, row, kept } = find_linked(state, dept, doc_id, format.wants_pdf())?
-        .ok_or_else(|| uri_err("no such document"))?;
+    let LinkedRow { known, row, kept } =
+        find_linked(state, dept, reads, doc_id, format.wants_pdf())?
+            .ok_or_else(|| uri_err("no such document"))?;
     if known.status == documents::status::REVOKED {
         return Err(PullError::Revoked(uri.to_string()));
     }
@@ -340,15 +341,17 @@ fn follow(
     }
 }
 
+/// The doc type, its department table and the table's reads gathered together.
 fn department_of<'s>(
     state: &'s AppState,
     code: &str,
-) -> Result<(&'s DocType, &'s DeptTable), PullError> {
+) -> Result<(&'s DocType, &'s DeptTable, &'s Gathers), PullError> {
     let doctype = state
         .config
         .doctype(code)
         .ok_or_else(|| PullError::DocType(format!("'{code}'")))?;
-    Ok((doctype, state.department_table(code)?.0))
+    let (table, reads) = state.department_table(code)?;
+    Ok((doctype, table, reads))
 }
 
 /// With a signing key: the bytes signed on the first pull, kept, so every pull serves

@@ -13,6 +13,24 @@ pub(super) fn on_health_listener(state: &AppState, req: &actix_web::HttpRequest)
     Some(req.app_config().local_addr() == *health)
 }
 
+/// A probe's place on a blocking thread, where probes are answered: 404 on the public
+/// listener when `server.health_bind` is set, 503 when every place is taken.
+fn probe_place(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+) -> Result<super::limits::Slot, Box<HttpResponse>> {
+    if on_health_listener(state, req) == Some(false) {
+        return Err(Box::new(HttpResponse::NotFound().finish()));
+    }
+    state.slots.take().ok_or_else(|| {
+        Box::new(
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("unavailable: too many requests at once\n"),
+        )
+    })
+}
+
 /// 200 when this server can serve pulls: dlrepo's database answers `SELECT 1`, and so
 /// does at least one doc type's (a doc type served from a department's own table is
 /// only as up as that database). A department database that does not answer is named
@@ -22,13 +40,9 @@ pub(super) async fn healthz(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
 ) -> HttpResponse {
-    if on_health_listener(&state, &req) == Some(false) {
-        return HttpResponse::NotFound().finish();
-    }
-    let Some(slot) = state.slots.take() else {
-        return HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: too many requests at once\n");
+    let slot = match probe_place(&state, &req) {
+        Ok(slot) => slot,
+        Err(refused) => return *refused,
     };
     let state = state.into_inner();
     let result = web::block(move || -> Result<(Vec<String>, bool), store::StoreError> {
@@ -100,14 +114,10 @@ pub(super) async fn metrics(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
 ) -> HttpResponse {
-    if on_health_listener(&state, &req) == Some(false) {
-        return HttpResponse::NotFound().finish();
-    }
     // The outbox query runs on a blocking thread: it takes a place like a pull does.
-    let Some(slot) = state.slots.take() else {
-        return HttpResponse::ServiceUnavailable()
-            .content_type("text/plain")
-            .body("unavailable: too many requests at once\n");
+    let slot = match probe_place(&state, &req) {
+        Ok(slot) => slot,
+        Err(refused) => return *refused,
     };
     if let Some(m) = crate::metrics::get() {
         let pool = state.pool.state();

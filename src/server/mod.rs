@@ -165,12 +165,11 @@ impl AppState {
             .sqlite_file
             .set(store::FileIdentity::of_database(&self.config.database.url));
         let waiting = self.open_tables();
-        if fussy && waiting.iter().any(|e| matches!(e, Unprepared::Broken(_))) {
-            return Err(waiting
-                .iter()
-                .filter(|e| matches!(e, Unprepared::Broken(_)))
-                .map(Unprepared::to_string)
-                .collect());
+        let broken = waiting
+            .iter()
+            .filter(|e| matches!(e, Unprepared::Broken(_)));
+        if fussy && broken.clone().next().is_some() {
+            return Err(broken.map(Unprepared::to_string).collect());
         }
         let _ = self.ready.set(());
         Ok(waiting.iter().map(Unprepared::to_string).collect())
@@ -206,20 +205,15 @@ impl AppState {
                 .zip(opening)
                 .filter_map(|((d, dept), opened)| {
                     let opened = opened.join().unwrap_or_else(|_| {
-                        Err(Unprepared::Broken("checking the table panicked".into()))
+                        let why = format!("doc type {}: checking its table panicked", d.code);
+                        Err(Unprepared::Broken(why))
                     });
                     match opened {
                         Ok(t) => {
                             let _ = dept.table.set(t);
                             None
                         }
-                        Err(e) => {
-                            let why = format!("doc type {}: source: {e}", d.code);
-                            Some(match e {
-                                Unprepared::Unavailable(_) => Unprepared::Unavailable(why),
-                                Unprepared::Broken(_) => Unprepared::Broken(why),
-                            })
-                        }
+                        Err(e) => Some(e),
                     }
                 })
                 .collect()
@@ -247,7 +241,8 @@ impl AppState {
         match dept.table.get() {
             Some(t) => Ok((t, &dept.reads)),
             None => Err(store::StoreError::Unavailable(format!(
-                "the department database of doc type {code} has not answered since start-up"
+                "the department table of doc type {code} is not open yet (its database has \
+                 not answered, or the table does not match its source)"
             ))),
         }
     }

@@ -275,13 +275,7 @@ fn known_besides(
     row_key: &str,
     mine: &str,
 ) -> Result<Option<LinkedDoc>, StoreError> {
-    let first = KnownBy {
-        doctype,
-        key: row_key,
-    }
-    .load::<LinkedDoc>(conn)?
-    .into_iter()
-    .next();
+    let first = linked_doc(conn, doctype, row_key)?;
     let Some(first) = first.filter(|d| d.doc_id != mine) else {
         return Ok(None);
     };

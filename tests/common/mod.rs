@@ -118,20 +118,19 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     pub fn create() -> PgDatabase {
-        use diesel::{Connection, RunQueryDsl};
+        PgDatabase::named(&PgDatabase::unused_name(""))
+    }
+
+    /// A database name no other test uses; `kind` says what for, in `pg_stat_activity`.
+    pub fn unused_name(kind: &str) -> String {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "dlrepo_t_{}_{}_{}",
+        format!(
+            "dlrepo_t_{kind}{}_{}_{}",
             std::process::id(),
             N.fetch_add(1, Ordering::SeqCst),
             rand::random::<u32>()
-        );
-        let mut admin = diesel::PgConnection::establish(&pg_admin_url()).expect("pg admin");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create database");
-        PgDatabase { name }
+        )
     }
 
     /// Creates the database of that name (which a server may already be waiting for).

@@ -58,11 +58,7 @@ async fn serve(config: &std::path::Path) -> (Server, String) {
 #[tokio::test]
 async fn serve_starts_while_the_database_is_down_and_serves_once_it_answers() {
     let Some(_) = Backend::postgres() else { return };
-    let name = format!(
-        "dlrepo_t_late_{}_{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = PgDatabase::unused_name("late_");
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("dlrepo.toml");
     // With a department doc type whose table is not there: found out only once the
@@ -278,11 +274,7 @@ async fn pulls_read_the_replica_and_fall_back_to_the_primary() {
 async fn a_department_database_down_at_start_up_holds_up_only_its_own_doc_type() {
     use diesel::RunQueryDsl;
     let Some(_) = Backend::postgres() else { return };
-    let name = format!(
-        "dlrepo_t_dept_late_{}_{}",
-        std::process::id(),
-        rand::random::<u32>()
-    );
+    let name = PgDatabase::unused_name("dept_late_");
     let mut ws = Workspace::new(Backend::Sqlite);
     let csv = ws.write("marks.csv", MARKS_CSV);
     assert_eq!(ws.import("MARKS", &csv).imported, 2);

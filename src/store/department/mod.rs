@@ -370,12 +370,13 @@ pub fn pool_of(doctype: &DocType, own: &DatabaseConfig, own_pool: &Pool) -> Resu
 
 impl DeptTable {
     /// The doc type's department table on `pool` ([`pool_of`]), checked against the
-    /// live schema.
+    /// live schema. The error names the doc type.
     pub fn open(doctype: &DocType, pool: Pool) -> Result<DeptTable, Unprepared> {
-        let Some(source) = &doctype.source else {
-            return Err(Unprepared::Broken("no source table".into()));
+        let table = match &doctype.source {
+            Some(source) => DeptTable::prepare(doctype, source, pool),
+            None => Err(Unprepared::Broken("no source table".into())),
         };
-        DeptTable::prepare(doctype, source, pool)
+        table.map_err(|e| e.of_doctype(&doctype.code))
     }
 }
 
@@ -400,7 +401,7 @@ pub fn prepare_all(
             Ok(t) => {
                 tables.insert(d.code.clone(), t);
             }
-            Err(e) => problems.push(format!("doc type {}: source: {e}", d.code)),
+            Err(e) => problems.push(e.to_string()),
         }
     }
     if problems.is_empty() {

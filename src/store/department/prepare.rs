@@ -71,10 +71,22 @@ pub enum Unprepared {
     Broken(String),
 }
 
+impl Unprepared {
+    /// The same, its text naming the doc type whose table it is.
+    pub(super) fn of_doctype(self, code: &str) -> Unprepared {
+        match self {
+            Unprepared::Unavailable(e) => {
+                Unprepared::Unavailable(format!("doc type {code}: source: {e}"))
+            }
+            Unprepared::Broken(e) => Unprepared::Broken(format!("doc type {code}: source: {e}")),
+        }
+    }
+}
+
 impl DeptTable {
     /// Checks the source against the live schema and builds its queries. The error
     /// names the missing table or columns.
-    pub fn prepare(
+    pub(super) fn prepare(
         doctype: &DocType,
         source: &Source,
         pool: Pool,

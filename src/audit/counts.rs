@@ -7,14 +7,17 @@
 //! rows end at `audit_counted.last_id`, moved on in the same transaction as the counts;
 //! a report adds the rows after it, read one by one ([`super::report`]).
 
+use std::collections::HashMap;
+
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::Text;
+use diesel::upsert::excluded;
 
-use super::latency::bucket_sql;
+use super::latency::bucket;
 use super::segments::sealed_up_to;
 use crate::store::schema::{audit_counted, audit_counts, audit_latencies, audit_pulls};
-use crate::store::{write_transaction, DbConn, StoreError};
+use crate::store::{on_backend, write_transaction, DbConn, StoreError};
 
 /// The most rows one call counts (the rows already audited before an upgrade are
 /// counted a segment's worth after another, not in one long transaction).
@@ -56,33 +59,123 @@ pub fn count_sealed(conn: &mut DbConn, max_rows: i64) -> Result<i64, StoreError>
             .first::<i64>(conn)
             .optional()?
             .unwrap_or(sealed);
-        let day = match conn {
-            DbConn::Sqlite(_) => "substr(at, 1, 10)",
-            DbConn::Postgres(_) => "to_char(at, 'YYYY-MM-DD')",
-        };
-        // The two numbers are ours, not input.
-        let rows = format!("FROM audit_pulls WHERE id > {from} AND id <= {to}");
-        diesel::sql_query(format!(
-            "INSERT INTO audit_counts (day, doctype, endpoint, status, reason, n) \
-             SELECT {day}, COALESCE(doctype, '-'), endpoint, status, COALESCE(reason, ''), \
-             COUNT(*) {rows} GROUP BY 1, 2, 3, 4, 5 \
-             ON CONFLICT (day, doctype, endpoint, status, reason) \
-             DO UPDATE SET n = audit_counts.n + excluded.n"
-        ))
-        .execute(conn)?;
-        diesel::sql_query(format!(
-            "INSERT INTO audit_latencies (day, doctype, bucket, n) \
-             SELECT {day}, COALESCE(doctype, '-'), {}, COUNT(*) {rows} GROUP BY 1, 2, 3 \
-             ON CONFLICT (day, doctype, bucket) DO UPDATE SET n = audit_latencies.n + excluded.n",
-            bucket_sql("latency_us")
-        ))
-        .execute(conn)?;
+        for ((day, doctype), counted) in tally_rows(conn, from, to)? {
+            for ((endpoint, status, reason), n) in counted.kinds {
+                on_backend!(conn, c => diesel::insert_into(audit_counts::table)
+                    .values((
+                        audit_counts::day.eq(&day),
+                        audit_counts::doctype.eq(&doctype),
+                        audit_counts::endpoint.eq(&endpoint),
+                        audit_counts::status.eq(status),
+                        audit_counts::reason.eq(&reason),
+                        audit_counts::n.eq(n),
+                    ))
+                    .on_conflict((
+                        audit_counts::day,
+                        audit_counts::doctype,
+                        audit_counts::endpoint,
+                        audit_counts::status,
+                        audit_counts::reason,
+                    ))
+                    .do_update()
+                    .set(audit_counts::n.eq(audit_counts::n + excluded(audit_counts::n)))
+                    .execute(c))?;
+            }
+            for (bucket, n) in counted.buckets {
+                on_backend!(conn, c => diesel::insert_into(audit_latencies::table)
+                    .values((
+                        audit_latencies::day.eq(&day),
+                        audit_latencies::doctype.eq(&doctype),
+                        audit_latencies::bucket.eq(bucket),
+                        audit_latencies::n.eq(n),
+                    ))
+                    .on_conflict((
+                        audit_latencies::day,
+                        audit_latencies::doctype,
+                        audit_latencies::bucket,
+                    ))
+                    .do_update()
+                    .set(audit_latencies::n.eq(audit_latencies::n + excluded(audit_latencies::n)))
+                    .execute(c))?;
+            }
+        }
         diesel::update(audit_counted::table)
             .set(audit_counted::last_id.eq(to))
             .execute(conn)?;
         Ok(to - from)
     })
 }
+
+/// id, day, endpoint, doc type, status, reason, latency.
+type CountedRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    i32,
+    Option<String>,
+    i64,
+);
+
+/// One day and doc type's rows, counted by kind (endpoint, status, reason) and by
+/// latency bucket.
+#[derive(Default)]
+struct DayCounts {
+    kinds: HashMap<(String, i32, String), i64>,
+    buckets: HashMap<i32, i64>,
+}
+
+/// The rows `from` < id <= `to` counted per day and doc type, read page by page and
+/// tallied here: as SQL, the bucket was a CASE of 57 arms per row and each of the two
+/// GROUP BYs a sort, the largest part of what the audit writer spent besides its
+/// inserts (BENCHMARKS.md, 2026-12-08).
+fn tally_rows(
+    conn: &mut DbConn,
+    from: i64,
+    to: i64,
+) -> Result<HashMap<(String, String), DayCounts>, StoreError> {
+    let mut days: HashMap<(String, String), DayCounts> = HashMap::new();
+    // The day as text by the database: diesel's parsing of each row's timestamp had
+    // cost more than the rest of the count.
+    let day = match conn {
+        DbConn::Sqlite(_) => "substr(at, 1, 10)",
+        DbConn::Postgres(_) => "to_char(at, 'YYYY-MM-DD')",
+    };
+    let mut after = from;
+    while after < to {
+        let page: Vec<CountedRow> = audit_pulls::table
+            .filter(audit_pulls::id.gt(after))
+            .filter(audit_pulls::id.le(to))
+            .order(audit_pulls::id)
+            .limit(PAGE_ROWS)
+            .select((
+                audit_pulls::id,
+                diesel::dsl::sql::<Text>(day),
+                audit_pulls::endpoint,
+                audit_pulls::doctype,
+                audit_pulls::status,
+                audit_pulls::reason,
+                audit_pulls::latency_us,
+            ))
+            .load(conn)?;
+        let Some(last) = page.last() else { break };
+        after = last.0;
+        for (_, day, endpoint, doctype, status, reason, latency_us) in page {
+            let doctype = doctype.unwrap_or_else(|| "-".into());
+            let day = days.entry((day, doctype)).or_default();
+            *day.buckets
+                .entry(bucket(latency_us.max(0) as u64) as i32)
+                .or_default() += 1;
+            *day.kinds
+                .entry((endpoint, status, reason.unwrap_or_default()))
+                .or_default() += 1;
+        }
+    }
+    Ok(days)
+}
+
+/// Audit rows read at once, bounding a count's memory.
+const PAGE_ROWS: i64 = 10_000;
 
 /// Waits for any other counter or pruner of the counts to end, within a write
 /// transaction (PostgreSQL: the `audit_counted` row locked; SQLite's write transaction
@@ -172,26 +265,4 @@ pub(super) fn prune(conn: &mut DbConn, day: NaiveDate, none_left: bool) -> Resul
             .execute(conn)?;
     }
     Ok(())
-}
-
-#[derive(QueryableByName)]
-struct Bucketed {
-    #[diesel(sql_type = BigInt)]
-    b: i64,
-}
-
-/// [`bucket_sql`] as the database computes it, for a test against the report's own.
-#[doc(hidden)]
-pub fn bucket_in_database(conn: &mut DbConn, us: i64) -> Result<i64, StoreError> {
-    let sql = format!(
-        "SELECT CAST({} AS BIGINT) AS b",
-        bucket_sql(&us.to_string())
-    );
-    Ok(diesel::sql_query(sql).get_result::<Bucketed>(conn)?.b)
-}
-
-/// The report's own bucket, for the same test.
-#[doc(hidden)]
-pub fn bucket_in_report(us: i64) -> i64 {
-    super::latency::bucket(us.max(0) as u64) as i64
 }

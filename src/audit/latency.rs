@@ -22,26 +22,6 @@ pub(super) fn bucket(us: u64) -> usize {
     (EXACT + u64::from(shift) * EXACT + sub) as usize
 }
 
-/// [`bucket`] of the integer column `column` as SQL (SQLite and PostgreSQL alike), for the
-/// running counts: a CASE over the powers of two, as neither has a portable log2.
-pub(super) fn bucket_sql(column: &str) -> String {
-    let mut sql = format!("CASE WHEN {column} < 0 THEN 0 WHEN {column} < {EXACT} THEN {column}");
-    for power in SUB_BITS..63 {
-        let shift = power - SUB_BITS;
-        let value = format!(
-            "{} + (({column} >> {shift}) & {})",
-            EXACT + u64::from(shift) * EXACT,
-            EXACT - 1
-        );
-        if power < 62 {
-            sql += &format!(" WHEN {column} < {} THEN {value}", 1u64 << (power + 1));
-        } else {
-            sql += &format!(" ELSE {value} END");
-        }
-    }
-    sql
-}
-
 /// The middle of a bucket's values, in µs.
 fn value(bucket: usize) -> f64 {
     let b = bucket as u64;
@@ -59,7 +39,7 @@ impl Latencies {
         self.add_counted(bucket(us.max(0) as u64), 1);
     }
 
-    /// `n` latencies counted in bucket `b` (as [`bucket_sql`] gave it).
+    /// `n` latencies counted in bucket `b` (as the running counts hold it).
     pub fn add_counted(&mut self, b: usize, n: u64) {
         // A bucket past any real latency (a row's latency_us is its own): capped rather
         // than grown to it.

@@ -4,6 +4,18 @@
 //! The backend is picked from the URL scheme (`postgres://` or a file path), never by
 //! trying one and falling back. The store knows nothing of XML or HTTP.
 
+/// Runs the same diesel code on the concrete connection of either backend, for the few
+/// statements `MultiConnection` cannot express (upserts).
+macro_rules! on_backend {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::DbConn::Sqlite($c) => $body,
+            $crate::store::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 pub mod bulk;
 pub mod checkpoint;
 pub mod department;

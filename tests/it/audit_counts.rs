@@ -17,7 +17,6 @@ backend_tests!(
     counted_and_recent_rows_make_the_same_report,
     two_counters_count_each_row_once,
     the_servers_writer_counts_what_it_audits,
-    the_database_buckets_latencies_as_the_report_does,
 );
 
 fn conn_of(ws: &Workspace) -> DbConn {
@@ -248,36 +247,4 @@ async fn the_servers_writer_counts_what_it_audits(b: Backend) {
     let day = today.format("%Y-%m-%d").to_string();
     let text = crate::operate::dlrepo(&app.ws, &["report", "--from", &day, "--to", &day]);
     assert!(text.contains("MARKS"), "{text}");
-}
-
-/// The counts' latency buckets, computed by the database, are the report's own: from
-/// 0 µs through every power of two to days, and a negative latency as 0.
-async fn the_database_buckets_latencies_as_the_report_does(b: Backend) {
-    let ws = Workspace::new(b);
-    let mut conn = conn_of(&ws);
-    let mut values = vec![
-        -5i64,
-        0,
-        1,
-        63,
-        64,
-        65,
-        127,
-        128,
-        1_000,
-        4_321,
-        86_400_000_000,
-    ];
-    for p in 6..62 {
-        let two = 1i64 << p;
-        values.extend([two - 1, two, two + 1, two + two / 3]);
-    }
-    values.push(i64::MAX);
-    for us in values {
-        assert_eq!(
-            counts::bucket_in_database(&mut conn, us).expect("bucket"),
-            counts::bucket_in_report(us),
-            "{us} µs"
-        );
-    }
 }

@@ -9,17 +9,6 @@ use super::record_query::{status_in, LIVE_SQL};
 use super::schema::documents;
 use super::{DbConn, StoreError};
 
-/// Runs the same diesel code on the concrete connection of either backend, for the few
-/// statements `MultiConnection` cannot express (upserts).
-macro_rules! on_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            DbConn::Sqlite($c) => $body,
-            DbConn::Postgres($c) => $body,
-        }
-    };
-}
-
 mod bytes;
 mod find;
 mod reserve;

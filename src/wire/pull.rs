@@ -34,19 +34,21 @@ pub struct RequestHeader {
 }
 
 impl RequestHeader {
-    fn from_root(root: &Element) -> Result<Self, WireError> {
-        let req = |name: &'static str| {
-            root.attr(name)
-                .map(str::to_string)
+    /// The header's attributes, taken out of the root (the rest stay).
+    fn from_root(root: &mut Element) -> Result<Self, WireError> {
+        let mut req = |name: &'static str| {
+            root.take_attr(name)
                 .ok_or(WireError::MissingAttribute(name))
         };
+        let (ts, txn, org_id) = (req("ts")?, req("txn")?, req("orgId")?);
+        // The seed's table spells it keyHash, its samples keyhash; take_attr ignores case.
+        let keyhash = req("keyhash")?;
         Ok(RequestHeader {
-            ver: root.attr("ver").map(|v| v.trim().to_string()),
-            ts: req("ts")?,
-            txn: req("txn")?,
-            org_id: req("orgId")?,
-            // The seed's table spells it keyHash, its samples keyhash; attr() ignores case.
-            keyhash: req("keyhash")?,
+            ver: root.take_attr("ver").map(|v| v.trim().to_string()),
+            ts,
+            txn,
+            org_id,
+            keyhash,
         })
     }
 }
@@ -116,15 +118,21 @@ fn root_named(body: &[u8], expected: &'static str) -> Result<Element, WireError>
     Ok(root)
 }
 
-fn details(root: &Element) -> Result<&Element, WireError> {
-    let mut found = root.children.iter().filter(|c| c.name == "DocDetails");
-    let d = found
+/// The one `DocDetails` child, taken out of the root.
+fn details(root: &mut Element) -> Result<Element, WireError> {
+    let mut found = root
+        .children
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name == "DocDetails")
+        .map(|(i, _)| i);
+    let i = found
         .next()
         .ok_or(WireError::MissingElement("DocDetails"))?;
     if found.next().is_some() {
         return Err(WireError::Repeated("DocDetails".into()));
     }
-    Ok(d)
+    Ok(root.children.swap_remove(i))
 }
 
 /// `DocDetails` children that are not UDFs in the later API versions.
@@ -150,15 +158,17 @@ impl PullUriRequest {
     pub const ROOT: &'static str = "PullURIRequest";
 
     pub fn from_xml(body: &[u8]) -> Result<Self, WireError> {
-        let root = root_named(body, Self::ROOT)?;
-        let header = RequestHeader::from_root(&root)?;
+        let mut root = root_named(body, Self::ROOT)?;
+        let header = RequestHeader::from_root(&mut root)?;
         let (format, format_sent) = ResponseFormat::from_root(&root)?;
         let mut doc_type = None;
         let mut udfs: Vec<(String, String)> = Vec::new();
         let mut resident = Vec::new();
-        for c in &details(&root)?.children {
+        // Taken out of the tree, not copied: a request's strings were a good part of
+        // what reading it cost.
+        for c in details(&mut root)?.children {
             if !c.children.is_empty() && c.name != "Photo" {
-                return Err(WireError::Nested(c.name.clone()));
+                return Err(WireError::Nested(c.name));
             }
             if udfs.iter().any(|(n, _)| n == &c.name)
                 || resident
@@ -166,13 +176,13 @@ impl PullUriRequest {
                     .any(|(n, _): &(String, String)| n == &c.name)
                 || (c.name == "DocType" && doc_type.is_some())
             {
-                return Err(WireError::Repeated(c.name.clone()));
+                return Err(WireError::Repeated(c.name));
             }
             match c.name.as_str() {
-                "DocType" => doc_type = Some(c.text.clone()),
+                "DocType" => doc_type = Some(c.text),
                 "Photo" => {}
-                n if KNOWN_DETAILS.contains(&n) => resident.push((c.name.clone(), c.text.clone())),
-                _ => udfs.push((c.name.clone(), c.text.clone())),
+                n if KNOWN_DETAILS.contains(&n) => resident.push((c.name, c.text)),
+                _ => udfs.push((c.name, c.text)),
             }
         }
         Ok(PullUriRequest {
@@ -200,9 +210,9 @@ impl PullDocRequest {
     pub const ROOT: &'static str = "PullDocRequest";
 
     pub fn from_xml(body: &[u8]) -> Result<Self, WireError> {
-        let root = root_named(body, Self::ROOT)?;
-        let header = RequestHeader::from_root(&root)?;
-        let d = details(&root)?;
+        let mut root = root_named(body, Self::ROOT)?;
+        let header = RequestHeader::from_root(&mut root)?;
+        let d = details(&mut root)?;
         let mut uris = d.children.iter().filter(|c| c.name == "URI");
         let uri = uris.next().ok_or(WireError::MissingElement("URI"))?;
         if uris.next().is_some() {

@@ -57,6 +57,15 @@ impl Element {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The attribute's value, taken out of the element (no copy of it made).
+    pub fn take_attr(&mut self, name: &str) -> Option<String> {
+        let i = self
+            .attrs
+            .iter()
+            .position(|(k, _)| k.eq_ignore_ascii_case(name))?;
+        Some(self.attrs.swap_remove(i).1)
+    }
+
     pub fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
@@ -112,7 +121,7 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
                 let mut el = stack
                     .pop()
                     .ok_or_else(|| XmlError::Malformed("unexpected end tag".into()))?;
-                el.text = el.text.trim().to_string();
+                trim_in_place(&mut el.text);
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -149,6 +158,16 @@ pub fn parse(body: &[u8]) -> Result<Element, XmlError> {
         ));
     }
     root.ok_or(XmlError::Empty)
+}
+
+/// `s` without its leading and trailing whitespace, in its own buffer.
+fn trim_in_place(s: &mut String) {
+    let end = s.trim_end().len();
+    s.truncate(end);
+    let start = s.len() - s.trim_start().len();
+    if start > 0 {
+        s.drain(..start);
+    }
 }
 
 /// The same rule for what a character reference made (`&#1;`): the raw body was checked

@@ -62,15 +62,15 @@ impl<'a> PgPulls<'a> {
         PgPulls {
             at: rows.iter().map(|r| r.at).collect(),
             caller: text(|r| &r.caller),
-            endpoint: rows.iter().map(|r| r.endpoint.as_str()).collect(),
-            api: rows.iter().map(|r| r.api.as_str()).collect(),
+            endpoint: rows.iter().map(|r| r.endpoint).collect(),
+            api: rows.iter().map(|r| r.api).collect(),
             ver: text(|r| &r.ver),
             doctype: text(|r| &r.doctype),
             uri: text(|r| &r.uri),
             search: text(|r| &r.search),
             status: rows.iter().map(|r| r.status).collect(),
             http: rows.iter().map(|r| r.http).collect(),
-            reason: text(|r| &r.reason),
+            reason: rows.iter().map(|r| r.reason).collect(),
             latency_us: rows.iter().map(|r| r.latency_us).collect(),
         }
     }
@@ -135,7 +135,7 @@ impl QueryFragment<Sqlite> for SqlitePull<'_> {
         out.push_bind_param::<NText, _>(&r.caller)?;
         for column in [&r.endpoint, &r.api] {
             out.push_sql(", ");
-            out.push_bind_param::<Text, String>(column)?;
+            out.push_bind_param::<Text, &str>(column)?;
         }
         for column in [&r.ver, &r.doctype, &r.uri, &r.search] {
             out.push_sql(", ");

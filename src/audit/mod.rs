@@ -45,9 +45,9 @@ pub struct PullRecord {
     pub at: NaiveDateTime,
     /// The caller's address (the proxy's, behind one).
     pub caller: Option<String>,
-    pub endpoint: String,
+    pub endpoint: &'static str,
     /// `1.0` or `current`.
-    pub api: String,
+    pub api: &'static str,
     pub ver: Option<String>,
     pub doctype: Option<String>,
     pub uri: Option<String>,
@@ -55,7 +55,7 @@ pub struct PullRecord {
     pub status: i32,
     pub http: i32,
     /// The failed check (`not_found`, `auth_keyhash`, `replay`, ...); None when served.
-    pub reason: Option<String>,
+    pub reason: Option<&'static str>,
     pub latency_us: i64,
 }
 

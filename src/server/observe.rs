@@ -72,20 +72,39 @@ pub(super) fn answered(
     sink.record(PullRecord {
         at: chrono::Utc::now().naive_utc(),
         caller: req.peer_addr().map(|a| a.ip().to_string()),
-        endpoint: endpoint.to_string(),
-        api: facts.api.to_string(),
-        ver: facts.ver.map(|v| cut(&v, 16)),
-        doctype: facts.doctype.map(|d| cut(&d, 16)),
-        uri: facts.uri.map(|u| cut(&u, 200)),
+        endpoint,
+        api: facts.api,
+        ver: facts.ver.map(|v| cut(v, 16)),
+        doctype: facts.doctype.map(|d| cut(d, 16)),
+        uri: facts.uri.map(|u| cut(u, 200)),
         search,
         status,
         http: i32::from(http.as_u16()),
-        reason: reason.map(str::to_string),
+        reason,
         latency_us: elapsed.as_micros().min(i64::MAX as u128) as i64,
     });
 }
 
-/// A caller's value, cut short so the audit table cannot be flooded through it.
-fn cut(s: &str, max: usize) -> String {
-    s.chars().take(max).collect()
+/// A caller's value, cut short so the audit table cannot be flooded through it: at most
+/// `max` characters, in its own buffer (a copy each was a cold allocation a pull).
+fn cut(mut s: String, max: usize) -> String {
+    if let Some((end, _)) = s.char_indices().nth(max) {
+        s.truncate(end);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cut;
+
+    #[test]
+    fn cut_keeps_at_most_max_characters_whole() {
+        assert_eq!(cut("MARKS".into(), 16), "MARKS");
+        assert_eq!(cut("abcdef".into(), 3), "abc");
+        // Characters, not bytes: a multi-byte one is never split.
+        assert_eq!(cut("अआइईउ".into(), 2), "अआ");
+        assert_eq!(cut("अआ".into(), 2), "अआ");
+        assert_eq!(cut(String::new(), 0), "");
+    }
 }

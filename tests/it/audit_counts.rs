@@ -36,22 +36,22 @@ fn two_days(conn: &mut DbConn, day1: chrono::NaiveDateTime) -> usize {
             0 => r.status = 9,
             1 => {
                 r.status = 0;
-                r.reason = Some("not_found".into());
+                r.reason = Some("not_found");
                 r.uri = None;
             }
             2 => {
                 r.status = 0;
-                r.reason = Some("bad_hmac".into());
+                r.reason = Some("bad_hmac");
                 r.doctype = None;
             }
             3 => {
                 r.status = 0;
-                r.reason = Some("stale".into());
+                r.reason = Some("stale");
                 r.doctype = Some("OTHER".into());
             }
-            4 => r.endpoint = "pulldoc".into(),
+            4 => r.endpoint = "pulldoc",
             5 => {
-                r.endpoint = "pulldoc".into();
+                r.endpoint = "pulldoc";
                 r.status = 0;
                 r.reason = None;
             }

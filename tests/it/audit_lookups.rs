@@ -95,8 +95,8 @@ pub(crate) fn record(at: chrono::NaiveDateTime, search: &str, uri: &str) -> Pull
     PullRecord {
         at,
         caller: Some("127.0.0.1".into()),
-        endpoint: "pulluri".into(),
-        api: "1.0".into(),
+        endpoint: "pulluri",
+        api: "1.0",
         ver: Some("1.0".into()),
         doctype: Some("MARKS".into()),
         uri: Some(uri.into()),

@@ -101,7 +101,9 @@ impl Facts {
 impl Facts {
     /// The facts of a stored document: its search fields back from the lookup key,
     /// its further fields from `data`.
-    pub fn from_record(doctype: &DocType, r: &DocRecord) -> Facts {
+    /// The record's values, moved out of it, not copied (a pull's record is dropped
+    /// after; its PDF and XML digest are left in it).
+    pub fn from_record(doctype: &DocType, r: &mut DocRecord) -> Facts {
         let mut fields: Vec<(String, String)> = Vec::new();
         if let Some(key) = r.udf_key.as_deref() {
             fields.extend(
@@ -124,16 +126,16 @@ impl Facts {
             }
         }
         Facts {
-            doc_id: r.doc_id.clone(),
-            doc_name: r.doc_name.clone(),
-            holder_name: r.holder_name.clone(),
-            dob: r.holder_dob.clone(),
-            gender: r.holder_gender.clone(),
-            phone: r.holder_phone.clone(),
-            aadhaar: r.aadhaar.clone(),
-            issued_on: r.issued_on.clone(),
-            valid_from: r.valid_from.clone(),
-            valid_to: r.valid_to.clone(),
+            doc_id: std::mem::take(&mut r.doc_id),
+            doc_name: r.doc_name.take(),
+            holder_name: r.holder_name.take(),
+            dob: r.holder_dob.take(),
+            gender: r.holder_gender.take(),
+            phone: r.holder_phone.take(),
+            aadhaar: r.aadhaar.take(),
+            issued_on: r.issued_on.take(),
+            valid_from: r.valid_from.take(),
+            valid_to: r.valid_to.take(),
             fields,
         }
     }

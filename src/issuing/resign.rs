@@ -157,11 +157,11 @@ fn remake(
         let blob = department::make(config, doctype, &row, &uri, Some(key)).map_err(failed)?;
         return Ok(Some(blob.bytes.to_vec()));
     }
-    let Some(record) = documents::find_by_doc_id(conn, &doctype.code, &t.doc_id)? else {
+    let Some(mut record) = documents::find_by_doc_id(conn, &doctype.code, &t.doc_id)? else {
         return Ok(None);
     };
     let blob = if t.made_from.as_deref() == Some(made::RENDER) {
-        let facts = Facts::from_record(doctype, &record);
+        let facts = Facts::from_record(doctype, &mut record);
         render_and_seal(config, doctype, &facts, &uri, Some(key))
     } else {
         // The department's own PDF: its original is not kept; sign the stored file again.

@@ -293,14 +293,14 @@ pub(super) async fn serve_kept(
 ) -> Result<Served, PullError> {
     // Moved out, not copied: the PDF is the bulk of the record.
     let content = record.content.take();
-    let missing = uri.to_string();
-    let pdf = move || content.ok_or(PullError::NoContent(missing));
+    let pdf = move |uri: &DocUri| content.ok_or_else(|| PullError::NoContent(uri.to_string()));
     if !format.wants_xml() {
-        let pdf = format.wants_pdf().then(pdf).transpose()?;
+        let pdf = format.wants_pdf().then(|| pdf(&uri)).transpose()?;
         return Ok(Served::document(uri, &facts, pdf, None));
     }
     let st = state.clone();
     let kept_xml = record.xml_sha256.take();
+    let missing = uri.clone();
     super::blocking(state, move || {
         let doctype = st
             .config
@@ -315,7 +315,7 @@ pub(super) async fn serve_kept(
             &facts,
             format,
             kept_xml.as_deref(),
-            move |_| pdf(),
+            move |_| pdf(&missing),
         )
     })
     .await

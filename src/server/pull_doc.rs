@@ -146,7 +146,7 @@ async fn imported(
     };
     let code = &doctype.code;
     once_looked_up(state, id, code, Wanted::DocId(doc_id), async |lookup| {
-        let record = match lookup {
+        let mut record = match lookup {
             Lookup::Found(r) => r,
             Lookup::NotFound | Lookup::Ambiguous => return Err(uri_err("no such document")),
         };
@@ -162,7 +162,7 @@ async fn imported(
             return Err(uri_err("DocId is reserved but not issued yet"));
         }
         let uri = DocUri::of(&state.config.issuer_id, code, &record.doc_id);
-        let facts = Facts::from_record(doctype, &record);
+        let facts = Facts::from_record(doctype, &mut record);
         check_resident(doctype, resident, &facts)?;
         serve_kept(state, record, uri, facts, format).await
     })

@@ -241,13 +241,13 @@ async fn imported(
     format: ResponseFormat,
 ) -> Result<Served, PullError> {
     once_looked_up(state, id, &doctype.code, Wanted::Key(key), async |lookup| {
-        let record = match lookup {
+        let mut record = match lookup {
             Lookup::NotFound => return Err(PullError::NotFound),
             Lookup::Ambiguous => return Err(PullError::Ambiguous),
             Lookup::Found(r) => r,
         };
         let uri = DocUri::of(&state.config.issuer_id, &doctype.code, &record.doc_id);
-        let facts = Facts::from_record(doctype, &record);
+        let facts = Facts::from_record(doctype, &mut record);
         check_resident(doctype, resident, &facts)?;
         if record.status == status::PENDING {
             return Ok(Served::pending(uri, &facts));

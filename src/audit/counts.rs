@@ -106,16 +106,50 @@ pub fn count_sealed(conn: &mut DbConn, max_rows: i64) -> Result<i64, StoreError>
     })
 }
 
-/// id, day, endpoint, doc type, status, reason, latency.
-type CountedRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    i32,
-    Option<String>,
-    i64,
-);
+/// One audit row as the counts and the report's rows after them read it: its day as
+/// 'YYYY-MM-DD' text.
+#[derive(Queryable)]
+pub(super) struct DayRow {
+    pub id: i64,
+    pub day: String,
+    pub endpoint: String,
+    pub doctype: Option<String>,
+    pub status: i32,
+    pub reason: Option<String>,
+    pub latency_us: i64,
+}
+
+/// The next page of audit rows after id `after` (up to `up_to` when given), in id order
+/// through the primary key. The day is made text by the database: diesel's parsing of
+/// each row's timestamp had cost more than the rest of a count.
+pub(super) fn rows_after(
+    conn: &mut DbConn,
+    after: i64,
+    up_to: Option<i64>,
+) -> Result<Vec<DayRow>, StoreError> {
+    let day = match conn {
+        DbConn::Sqlite(_) => "substr(at, 1, 10)",
+        DbConn::Postgres(_) => "to_char(at, 'YYYY-MM-DD')",
+    };
+    let mut q = audit_pulls::table
+        .filter(audit_pulls::id.gt(after))
+        .order(audit_pulls::id)
+        .limit(PAGE_ROWS)
+        .select((
+            audit_pulls::id,
+            diesel::dsl::sql::<Text>(day),
+            audit_pulls::endpoint,
+            audit_pulls::doctype,
+            audit_pulls::status,
+            audit_pulls::reason,
+            audit_pulls::latency_us,
+        ))
+        .into_boxed();
+    if let Some(to) = up_to {
+        q = q.filter(audit_pulls::id.le(to));
+    }
+    Ok(q.load(conn)?)
+}
 
 /// One day and doc type's rows, counted by kind (endpoint, status, reason) and by
 /// latency bucket.
@@ -135,46 +169,26 @@ fn tally_rows(
     to: i64,
 ) -> Result<HashMap<(String, String), DayCounts>, StoreError> {
     let mut days: HashMap<(String, String), DayCounts> = HashMap::new();
-    // The day as text by the database: diesel's parsing of each row's timestamp had
-    // cost more than the rest of the count.
-    let day = match conn {
-        DbConn::Sqlite(_) => "substr(at, 1, 10)",
-        DbConn::Postgres(_) => "to_char(at, 'YYYY-MM-DD')",
-    };
     let mut after = from;
     while after < to {
-        let page: Vec<CountedRow> = audit_pulls::table
-            .filter(audit_pulls::id.gt(after))
-            .filter(audit_pulls::id.le(to))
-            .order(audit_pulls::id)
-            .limit(PAGE_ROWS)
-            .select((
-                audit_pulls::id,
-                diesel::dsl::sql::<Text>(day),
-                audit_pulls::endpoint,
-                audit_pulls::doctype,
-                audit_pulls::status,
-                audit_pulls::reason,
-                audit_pulls::latency_us,
-            ))
-            .load(conn)?;
+        let page = rows_after(conn, after, Some(to))?;
         let Some(last) = page.last() else { break };
-        after = last.0;
-        for (_, day, endpoint, doctype, status, reason, latency_us) in page {
-            let doctype = doctype.unwrap_or_else(|| "-".into());
-            let day = days.entry((day, doctype)).or_default();
+        after = last.id;
+        for r in page {
+            let doctype = r.doctype.unwrap_or_else(|| "-".into());
+            let day = days.entry((r.day, doctype)).or_default();
             *day.buckets
-                .entry(bucket(latency_us.max(0) as u64) as i32)
+                .entry(bucket(r.latency_us.max(0) as u64) as i32)
                 .or_default() += 1;
             *day.kinds
-                .entry((endpoint, status, reason.unwrap_or_default()))
+                .entry((r.endpoint, r.status, r.reason.unwrap_or_default()))
                 .or_default() += 1;
         }
     }
     Ok(days)
 }
 
-/// Audit rows read at once, bounding a count's memory.
+/// Audit rows read at once, bounding a count's or a report's memory.
 const PAGE_ROWS: i64 = 10_000;
 
 /// Waits for any other counter or pruner of the counts to end, within a write
@@ -211,7 +225,7 @@ pub(super) struct LatencyCount {
 }
 
 /// A day as `audit_counts.day` holds it: 'YYYY-MM-DD', as the counting SQL writes it.
-fn day_text(day: NaiveDate) -> String {
+pub(super) fn day_text(day: NaiveDate) -> String {
     day.format("%Y-%m-%d").to_string()
 }
 

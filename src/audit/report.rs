@@ -49,17 +49,6 @@ pub struct Report {
     pub pushes: Vec<PushLine>,
 }
 
-#[derive(Queryable)]
-struct PullRow {
-    id: i64,
-    at: NaiveDateTime,
-    endpoint: String,
-    doctype: Option<String>,
-    status: i32,
-    reason: Option<String>,
-    latency_us: i64,
-}
-
 #[derive(Default)]
 struct Acc {
     line: PullLine,
@@ -182,6 +171,7 @@ fn build_in_snapshot(
         .unwrap_or(to)
         .and_hms_opt(0, 0, 0)
         .unwrap_or_default();
+    let (first_day, last_day) = (counts::day_text(from), counts::day_text(to));
     let mut groups: BTreeMap<(String, String), Acc> = BTreeMap::new();
     // The rows counted already, a few a day and doc type.
     let counted = counts::counted_up_to(conn)?;
@@ -208,25 +198,18 @@ fn build_in_snapshot(
     // the day.
     let mut after = counted;
     loop {
-        let page: Vec<PullRow> = audit_pulls::table
-            .filter(audit_pulls::id.gt(after))
-            .order(audit_pulls::id)
-            .limit(10_000)
-            .select((
-                audit_pulls::id,
-                audit_pulls::at,
-                audit_pulls::endpoint,
-                audit_pulls::doctype,
-                audit_pulls::status,
-                audit_pulls::reason,
-                audit_pulls::latency_us,
-            ))
-            .load(conn)?;
+        let page = counts::rows_after(conn, after, None)?;
         let Some(last) = page.last() else { break };
         after = last.id;
-        for r in page.into_iter().filter(|r| r.at >= start && r.at < end) {
-            let month = r.at.format("%Y-%m").to_string();
-            let acc = group(&mut groups, &month, r.doctype.as_deref().unwrap_or("-"));
+        for r in page
+            .into_iter()
+            .filter(|r| r.day >= first_day && r.day <= last_day)
+        {
+            let acc = group(
+                &mut groups,
+                counts::month_of(&r.day),
+                r.doctype.as_deref().unwrap_or("-"),
+            );
             acc.latencies.add(r.latency_us);
             tally(&mut acc.line, &r.endpoint, r.status, r.reason.as_deref(), 1);
         }

@@ -2,7 +2,7 @@
 //! same URI, the old copy kept), a cancelled or vanished one is revoked, and each
 //! change is queued for push; `dlrepo push scan` reads a whole table. Both backends.
 
-use std::process::Command;
+use crate::operate::dlrepo;
 
 use crate::common::*;
 use diesel::RunQueryDsl;
@@ -264,7 +264,6 @@ async fn rows_read_before_the_digest_changed_are_not_made_again(b: Backend) {
 async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {
     let ws = board(b, 3);
     let url = ws.config.database.url.clone();
-    let config_path = ws.config_path.clone();
     let app = spawn_on(ws).await;
     let uri_of = |r: &Reply| r.detail("URI").expect("uri").to_string();
     let one = uri_of(&app.pull_uri(&[("Roll", "1000")]).await);
@@ -281,7 +280,7 @@ async fn cancelled_and_revoked_rows_are_refused_and_pushed_as_d(b: Backend) {
     assert_eq!((r.http, r.status()), (200, "0"));
     assert_eq!(app.pull_doc(&one).await.status(), "0");
     // `dlrepo revoke` works on a department document too.
-    let out = revoke(&config_path, &two);
+    let out = dlrepo(&app.ws, &["revoke", &two]);
     assert!(out.contains("D row is queued"));
     assert_eq!(app.pull_uri(&[("Roll", "1002")]).await.status(), "0");
     assert_eq!(app.pull_doc(&two).await.status(), "0");
@@ -315,10 +314,9 @@ async fn a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id(b: Bac
     use dlrepo::store::schema::documents;
     let ws = board(b, 2);
     let url = ws.config.database.url.clone();
-    let config_path = ws.config_path.clone();
     let app = spawn_on(ws).await;
     let (uri, doc_id, _) = pulled(&app, "1000").await;
-    revoke(&config_path, &uri);
+    dlrepo(&app.ws, &["revoke", &uri]);
 
     // The slower server's INSERT, for the row as it read it (live, never linked).
     let mut conn = dlrepo::store::establish(&url).expect("conn");
@@ -360,36 +358,8 @@ async fn a_row_revoked_while_another_server_links_it_keeps_its_one_doc_id(b: Bac
     assert_eq!(known(&mut conn).len(), 1);
 }
 
-/// `dlrepo revoke URI`, which must succeed: its output.
-fn revoke(config: &std::path::Path, uri: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-        .arg("--config")
-        .arg(config)
-        .args(["revoke", uri])
-        .output()
-        .expect("revoke");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn scan(ws: &Workspace) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dlrepo"))
-        .arg("--config")
-        .arg(&ws.config_path)
-        .args(["push", "scan", "--doctype", "BOARD"])
-        .output()
-        .expect("scan");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    dlrepo(ws, &["push", "scan", "--doctype", "BOARD"])
 }
 
 async fn push_scan_reads_the_whole_table_and_resumes(b: Backend) {

@@ -100,9 +100,8 @@ impl Facts {
 
 impl Facts {
     /// The facts of a stored document: its search fields back from the lookup key,
-    /// its further fields from `data`.
-    /// The record's values, moved out of it, not copied (a pull's record is dropped
-    /// after; its PDF and XML digest are left in it).
+    /// its further fields from `data`. Its values are moved out of the record, not
+    /// copied (a pull drops the record after; its PDF and XML digest are left in it).
     pub fn from_record(doctype: &DocType, r: &mut DocRecord) -> Facts {
         let mut fields: Vec<(String, String)> = Vec::new();
         if let Some(key) = r.udf_key.as_deref() {

@@ -307,7 +307,6 @@ fn serve_row(
     } else {
         None
     };
-    let pdf_uri = uri.clone();
     serve(
         state,
         conn,
@@ -316,7 +315,7 @@ fn serve_row(
         facts,
         format,
         kept_xml.as_deref(),
-        |conn| document(state, conn, doctype, source, &pdf_uri),
+        |conn, uri| document(state, conn, doctype, source, uri),
     )
 }
 

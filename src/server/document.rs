@@ -253,8 +253,9 @@ pub(super) fn check_resident(
     .map_err(PullError::Resident)
 }
 
-/// The parts asked for. `pdf` makes (or reads) the PDF; the certificate XML is read
-/// from `kept_xml`, or made from `facts`, signed and kept (with a signing key).
+/// The parts asked for. `pdf` makes (or reads) the PDF of the URI it is given; the
+/// certificate XML is read from `kept_xml`, or made from `facts`, signed and kept (with
+/// a signing key).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn serve(
     state: &AppState,
@@ -264,10 +265,10 @@ pub(super) fn serve(
     facts: &Facts,
     format: ResponseFormat,
     kept_xml: Option<&str>,
-    pdf: impl FnOnce(&mut DbConn) -> Result<Vec<u8>, PullError>,
+    pdf: impl FnOnce(&mut DbConn, &DocUri) -> Result<Vec<u8>, PullError>,
 ) -> Result<Served, PullError> {
     let pdf = if format.wants_pdf() {
-        Some(pdf(conn)?)
+        Some(pdf(conn, &uri)?)
     } else {
         None
     };
@@ -300,7 +301,6 @@ pub(super) async fn serve_kept(
     }
     let st = state.clone();
     let kept_xml = record.xml_sha256.take();
-    let missing = uri.clone();
     super::blocking(state, move || {
         let doctype = st
             .config
@@ -315,7 +315,7 @@ pub(super) async fn serve_kept(
             &facts,
             format,
             kept_xml.as_deref(),
-            move |_| pdf(&missing),
+            move |_, uri| pdf(uri),
         )
     })
     .await
